@@ -103,13 +103,17 @@ func (p PortID) SetupTxQueue(q, desc uint16, socket int, offloads uint64) error 
 }
 
 // Start starts the port.
-func (p PortID) Start() error { return errFromRC("rte_eth_dev_start", C.rte_eth_dev_start(C.uint16_t(p))) }
+func (p PortID) Start() error {
+	return errFromRC("rte_eth_dev_start", C.rte_eth_dev_start(C.uint16_t(p)))
+}
 
 // Stop stops the port.
 func (p PortID) Stop() error { return errFromRC("rte_eth_dev_stop", C.rte_eth_dev_stop(C.uint16_t(p))) }
 
 // Close releases the port; it must be stopped.
-func (p PortID) Close() error { return errFromRC("rte_eth_dev_close", C.rte_eth_dev_close(C.uint16_t(p))) }
+func (p PortID) Close() error {
+	return errFromRC("rte_eth_dev_close", C.rte_eth_dev_close(C.uint16_t(p)))
+}
 
 // MAC returns the port's current MAC address.
 func (p PortID) MAC() ([6]byte, error) {
