@@ -1,0 +1,243 @@
+// Package conf loads and validates the dsrlb configuration file (TOML).
+//
+// Loading goes in three steps: the TOML text is parsed (syntax errors carry
+// the library's line), decoded into raw structs that mirror the file (see
+// schema.go: every key is documented there; unknown keys and wrong value types
+// are errors), and validated into a typed, immutable *Config. Every problem is
+// reported as one line "FILE:LINE: field.path: message"; all problems are
+// collected and returned together, in file order. Nothing is partially
+// applied: Parse returns either a complete, valid Config or an error.
+//
+// CheckHost verifies the parts of a Config that depend on the machine (CPUs,
+// hugepages, network interfaces) without touching DPDK.
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is a validated configuration. Treat it as read-only.
+type Config struct {
+	// File is the name the configuration was loaded from, used in errors.
+	File      string
+	Dataplane Dataplane
+	Services  []Service
+
+	loc *locator // line lookup in the source; nil for hand-made Configs
+}
+
+// Dataplane is the validated [dataplane] table.
+type Dataplane struct {
+	Workers       []int        // CPU ids of the worker lcores, one worker each
+	MainCPU       int          // CPU id of the EAL main lcore
+	EALArgs       []string     // extra EAL arguments, passed through
+	Address       netip.Prefix // own IPv4 address with on-link prefix length (not masked)
+	Address6      netip.Prefix // own IPv6 address with prefix; zero value when absent
+	BurstSize     int
+	Mbufs         int
+	ARPRefresh    time.Duration
+	ARPExpiry     time.Duration
+	StatsInterval time.Duration // 0 = no periodic counter log
+	IdleSleep     time.Duration // 0 = pure busy polling
+	Ports         []Port
+}
+
+// Port is one validated [[dataplane.port]].
+type Port struct {
+	Name   string
+	Device string // as written: vdev string with arguments, or PCI address
+	// DeviceName is the vdev driver instance name (the part before the first
+	// comma, e.g. "net_af_packet0") or the PCI address in lower case.
+	DeviceName    string
+	IsVdev        bool
+	MTU           int
+	MAC           [6]byte // valid only if HasMAC
+	HasMAC        bool
+	RxDescriptors int
+	TxDescriptors int
+}
+
+// Arg returns the value of the device argument key (the "iface" in
+// "net_af_packet0,iface=veth0"); ok is false if the argument is absent.
+func (p Port) Arg(key string) (value string, ok bool) {
+	return deviceArg(p.Device, key)
+}
+
+func deviceArg(device, key string) (string, bool) {
+	args := strings.Split(device, ",")
+	for _, a := range args[1:] {
+		k, v, _ := strings.Cut(a, "=")
+		if k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// Method is the way packets are forwarded to real servers.
+type Method uint8
+
+// Forwarding methods. Only MethodL2DSR is supported so far; the others are
+// known names that the configuration rejects as "not supported yet".
+const (
+	MethodL2DSR Method = iota + 1 // rewrite the destination MAC (zero value is invalid)
+	MethodDSCP
+	MethodIPIP
+	MethodGRE
+	MethodGUE
+)
+
+var methodNames = []string{MethodL2DSR: "l2dsr", MethodDSCP: "dscp", MethodIPIP: "ipip", MethodGRE: "gre", MethodGUE: "gue"}
+
+func (m Method) String() string {
+	if int(m) < len(methodNames) && methodNames[m] != "" {
+		return methodNames[m]
+	}
+	return "method(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Protocol is an IP protocol number.
+type Protocol uint8
+
+// Supported transport protocols.
+const (
+	ProtoTCP Protocol = 6
+	ProtoUDP Protocol = 17
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case ProtoTCP:
+		return "tcp"
+	case ProtoUDP:
+		return "udp"
+	}
+	return "proto(" + strconv.Itoa(int(p)) + ")"
+}
+
+// HashMode selects which packet fields pick the real server.
+type HashMode uint8
+
+// Hash modes.
+const (
+	HashFiveTuple HashMode = iota // source/destination address and port, protocol
+	HashSourceIP                  // source address only: one client, one real server
+)
+
+func (h HashMode) String() string {
+	switch h {
+	case HashFiveTuple:
+		return "5-tuple"
+	case HashSourceIP:
+		return "source-ip"
+	}
+	return "hash(" + strconv.Itoa(int(h)) + ")"
+}
+
+// Service is one validated [[service]].
+type Service struct {
+	Name      string
+	VIP       netip.Addr // IPv4
+	Protocol  Protocol
+	Port      uint16 // 0 = all ports
+	Method    Method
+	Scheduler string // "maglev"
+	Hash      HashMode
+	TableSize uint32 // Maglev lookup table size, prime
+	Backends  []Backend
+}
+
+// Backend is one real server of a Service.
+type Backend struct {
+	Address netip.Addr // IPv4
+	Weight  uint32     // 0 = no new flows
+}
+
+// Error is one configuration problem with its position.
+type Error struct {
+	File string
+	Line int    // 1-based; 0 if unknown
+	Path string // field path such as "service[0].backend[1].weight"; empty for syntax errors
+	Msg  string
+}
+
+// Error formats e as "FILE:LINE: PATH: MSG" on a single line; an unknown
+// line is shown as "?".
+func (e *Error) Error() string {
+	file := e.File
+	if file == "" {
+		file = "config"
+	}
+	line := "?"
+	if e.Line > 0 {
+		line = strconv.Itoa(e.Line)
+	}
+	msg := strings.ReplaceAll(e.Msg, "\n", " ")
+	if e.Path == "" {
+		return file + ":" + line + ": " + msg
+	}
+	return file + ":" + line + ": " + e.Path + ": " + msg
+}
+
+// Load reads the configuration file at path and parses it (see Parse).
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a configuration. file is used in error
+// messages only. It returns either a complete Config or an error that joins
+// one *Error per problem, in file order.
+func Parse(file string, data []byte) (*Config, error) {
+	root, err := parseTOML(file, data)
+	if err != nil {
+		return nil, err
+	}
+	v := &validator{file: file, loc: newLocator(data), bad: make(map[string]bool)}
+	var raw rawConfig
+	v.decode(root, nil, &raw)
+	c := v.validate(&raw)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	c.File = file
+	c.loc = v.loc
+	return c, nil
+}
+
+// Line returns the line of the configuration file where path (in the form
+// used by errors, e.g. "service[1].backend[0].address") is defined, falling
+// back to the enclosing table; 0 if unknown.
+func (c *Config) Line(path string) int {
+	return c.loc.line(parsePath(path))
+}
+
+// Errorf returns an *Error positioned at path, for problems found in a
+// Config after validation (e.g. while compiling it for the dataplane).
+func (c *Config) Errorf(path string, format string, args ...any) error {
+	return &Error{File: c.File, Line: c.Line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// joinErrors sorts errs by line (stably, so errors on one line keep their
+// order) and joins them, one per line.
+func joinErrors(errs []*Error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return errors.Join(out...)
+}

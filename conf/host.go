@@ -1,0 +1,195 @@
+package conf
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// hostEnv is what CheckHost looks at; tests replace the roots and the
+// affinity source.
+type hostEnv struct {
+	procRoot string // normally "/proc"
+	sysRoot  string // normally "/sys"
+	affinity func() (unix.CPUSet, error)
+}
+
+var realHost = hostEnv{
+	procRoot: "/proc",
+	sysRoot:  "/sys",
+	affinity: func() (unix.CPUSet, error) {
+		var s unix.CPUSet
+		err := unix.SchedGetaffinity(0, &s)
+		return s, err
+	},
+}
+
+// CheckHost verifies what depends on this machine, without touching DPDK:
+// every worker and the main CPU are in the process's CPU affinity mask;
+// unless dataplane.eal_args contains "--no-huge", free hugepages exist;
+// the interface of each net_af_packet device exists in this network
+// namespace, and each PCI device exists. All problems are returned joined,
+// positioned like validation errors.
+func CheckHost(c *Config) error {
+	return realHost.check(c)
+}
+
+func (h hostEnv) check(c *Config) error {
+	if c == nil {
+		return errors.New("conf: CheckHost: nil config")
+	}
+	v := &validator{file: c.File, loc: c.loc}
+	dpp := fieldPath{}.key("dataplane")
+	dp := &c.Dataplane
+
+	// CPUs
+	if set, err := h.affinity(); err != nil {
+		v.add(dpp.key("workers"), fmt.Sprintf("cannot read the CPU affinity mask: %v", err))
+	} else {
+		allowed := cpuList(&set)
+		wp := dpp.key("workers")
+		for i, cpu := range dp.Workers {
+			if !set.IsSet(cpu) {
+				v.addAt(wp.idx(i), wp, fmt.Sprintf("CPU %d does not exist or is not allowed (allowed: %s)", cpu, allowed))
+			}
+		}
+		if !set.IsSet(dp.MainCPU) {
+			mp := dpp.key("main_cpu")
+			if _, ok := c.loc.exact(mp); ok || c.loc == nil {
+				v.addf(mp, "CPU %d does not exist or is not allowed (allowed: %s)", dp.MainCPU, allowed)
+			} else {
+				v.addf(mp, "CPU %d (the default main_cpu) does not exist or is not allowed (allowed: %s): set main_cpu", dp.MainCPU, allowed)
+			}
+		}
+	}
+
+	// hugepages
+	if !slices.Contains(dp.EALArgs, "--no-huge") {
+		free, err := h.freeHugepages()
+		switch {
+		case err != nil:
+			v.addf(dpp.key("eal_args"), "cannot tell whether free hugepages exist (%v): reserve some (echo 512 > /proc/sys/vm/nr_hugepages) or add \"--no-huge\" to dataplane.eal_args", err)
+		case free == 0:
+			v.add(dpp.key("eal_args"), "no free hugepages: reserve some (echo 512 > /proc/sys/vm/nr_hugepages) or add \"--no-huge\" to dataplane.eal_args")
+		}
+	}
+
+	// devices
+	pp := dpp.key("port")
+	for i, p := range dp.Ports {
+		at := pp.idx(i).key("device")
+		switch {
+		case p.IsVdev && strings.HasPrefix(p.DeviceName, "net_af_packet"):
+			iface, _ := p.Arg("iface")
+			dir := filepath.Join(h.sysRoot, "class", "net", iface)
+			if _, err := os.Stat(dir); err != nil {
+				v.addf(at, "network interface %q (iface= of %s) does not exist in this network namespace (no %s)", iface, p.DeviceName, dir)
+			}
+		case !p.IsVdev && p.DeviceName != "":
+			dir := filepath.Join(h.sysRoot, "bus", "pci", "devices", p.DeviceName)
+			if _, err := os.Stat(dir); err != nil {
+				v.addf(at, "PCI device %s does not exist (no %s)", p.DeviceName, dir)
+			}
+		}
+	}
+	return v.err()
+}
+
+// cpuList formats the CPUs in set as "0-3,6".
+func cpuList(set *unix.CPUSet) string {
+	var parts []string
+	n := len(set) * 64
+	for cpu := 0; cpu < n; cpu++ {
+		if !set.IsSet(cpu) {
+			continue
+		}
+		end := cpu
+		for end+1 < n && set.IsSet(end+1) {
+			end++
+		}
+		if end == cpu {
+			parts = append(parts, strconv.Itoa(cpu))
+		} else {
+			parts = append(parts, strconv.Itoa(cpu)+"-"+strconv.Itoa(end))
+		}
+		cpu = end
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
+}
+
+// freeHugepages returns the number of free hugepages of any size: the
+// default size from PROC/meminfo (HugePages_Free) plus the other sizes from
+// SYS/kernel/mm/hugepages/hugepages-*/free_hugepages. An error is returned
+// only if neither source can be read.
+func (h hostEnv) freeHugepages() (int64, error) {
+	var total int64
+	var defSize string // e.g. "2048" (kB)
+	merr := func() error {
+		f, err := os.Open(filepath.Join(h.procRoot, "meminfo"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, val, ok := strings.Cut(sc.Text(), ":")
+			if !ok {
+				continue
+			}
+			fields := strings.Fields(val)
+			if len(fields) == 0 {
+				continue
+			}
+			switch k {
+			case "HugePages_Free":
+				n, err := strconv.ParseInt(fields[0], 10, 64)
+				if err != nil {
+					return fmt.Errorf("meminfo: bad HugePages_Free %q", fields[0])
+				}
+				total += n
+			case "Hugepagesize":
+				defSize = fields[0]
+			}
+		}
+		return sc.Err()
+	}()
+
+	dirs, _ := filepath.Glob(filepath.Join(h.sysRoot, "kernel", "mm", "hugepages", "hugepages-*kB"))
+	var serr error
+	read := 0
+	for _, d := range dirs {
+		size := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(d), "hugepages-"), "kB")
+		b, err := os.ReadFile(filepath.Join(d, "free_hugepages"))
+		if err != nil {
+			serr = err
+			continue
+		}
+		read++
+		if merr == nil && size == defSize {
+			continue // already counted from meminfo
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			serr = fmt.Errorf("%s: bad count %q", d, strings.TrimSpace(string(b)))
+			continue
+		}
+		total += n
+	}
+	if merr != nil && read == 0 {
+		if serr == nil {
+			serr = errors.New("no hugepage sizes in sysfs")
+		}
+		return 0, fmt.Errorf("%v; %v", merr, serr)
+	}
+	return total, nil
+}

@@ -1,0 +1,395 @@
+package conf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// The raw structs below mirror the configuration file key by key: values are
+// kept as written (addresses and durations as strings, integers as int64) and
+// optional keys are pointers, nil when absent. They are the reference for the
+// file format; validate() turns them into a Config.
+
+// rawConfig is the whole file.
+type rawConfig struct {
+	// [dataplane]: the packet-processing side. Required.
+	Dataplane *rawDataplane `toml:"dataplane"`
+	// [[service]]: virtual services. Zero or more.
+	Service []rawService `toml:"service"`
+}
+
+// rawDataplane is the [dataplane] table.
+type rawDataplane struct {
+	// workers: CPU ids; one worker lcore polls on each. Required, non-empty,
+	// unique, each 0..1023, at most 64 entries.
+	// Example: workers = [1, 2]
+	Workers []int64 `toml:"workers"`
+
+	// main_cpu: CPU id of the EAL main lcore (control and housekeeping
+	// thread). Default 0. Must not be one of workers.
+	MainCPU *int64 `toml:"main_cpu"`
+
+	// eal_args: extra DPDK EAL arguments, passed through unchanged, e.g.
+	// ["--no-huge", "-m", "512", "--in-memory"]. Default none. dsrlb sets the
+	// core list, main lcore and devices itself, so these are rejected:
+	// -l, -c, --lcores, --main-lcore, --master-lcore, --vdev, -a, -b, -w,
+	// --allow, --block, --pci-whitelist, --pci-blacklist (also in the
+	// "--flag=value" and "-lVALUE" forms). Empty arguments are rejected.
+	EALArgs []string `toml:"eal_args"`
+
+	// address: the balancer's own IPv4 address with its on-link prefix
+	// length, e.g. "192.0.2.10/24". Required. Answers ARP, sources ARP
+	// requests; with method l2dsr every real server must be inside the prefix.
+	// Must be a unicast host address (not the network or broadcast address of
+	// its prefix).
+	Address *string `toml:"address"`
+
+	// address6: the balancer's own IPv6 address with prefix length, e.g.
+	// "2001:db8::10/64". Optional. Parsed and validated only; IPv6
+	// forwarding is not implemented yet.
+	Address6 *string `toml:"address6"`
+
+	// burst_size: packets received/transmitted per poll. 1..256, default 32.
+	BurstSize *int64 `toml:"burst_size"`
+
+	// mbufs: packet buffers in the mbuf pool. 1023..1048575, default 8191
+	// (a power of two minus one is most memory-efficient).
+	Mbufs *int64 `toml:"mbufs"`
+
+	// arp_refresh: how often real servers' MAC addresses are re-resolved.
+	// Go duration ("500ms", "5s", "1m"), at least 100ms, default "5s".
+	ARPRefresh *string `toml:"arp_refresh"`
+
+	// arp_expiry: a MAC address not confirmed within this time is
+	// forgotten (traffic to that real server is dropped until it answers
+	// again). Go duration, default "30s", must be greater than arp_refresh.
+	ARPExpiry *string `toml:"arp_expiry"`
+
+	// stats_interval: period of the counter log line. Go duration, "0s"
+	// disables it, default "10s".
+	StatsInterval *string `toml:"stats_interval"`
+
+	// idle_sleep: a worker that received nothing for 256 polling rounds
+	// sleeps this long before polling again; saves CPU on test beds at the
+	// cost of latency. Go duration 0..1ms, default "0s" (pure busy polling).
+	IdleSleep *string `toml:"idle_sleep"`
+
+	// [[dataplane.port]]: network ports. At least one, at most 8.
+	Port []rawPort `toml:"port"`
+}
+
+// rawPort is one [[dataplane.port]].
+type rawPort struct {
+	// name: the port's name in logs and statistics. Required, unique,
+	// 1-15 characters of a-z, 0-9, "_" and "-".
+	Name *string `toml:"name"`
+
+	// device: which DPDK device to use. Required, unique. Either a vdev
+	// string "net_DRIVERn[,key=value...]" (e.g.
+	// "net_af_packet0,iface=veth-lb"; the part before the first comma is the
+	// driver instance name and must be unique too; net_af_packet devices need
+	// iface=INTERFACE) or a PCI address "DDDD:BB:DD.F" (e.g. "0000:01:00.0"),
+	// optionally followed by ",key=value" device arguments.
+	Device *string `toml:"device"`
+
+	// mtu: IP MTU of the port. 68..9702, default 1500.
+	MTU *int64 `toml:"mtu"`
+
+	// mac: override the port's MAC address, e.g. "02:00:00:00:00:01".
+	// Optional (default: the device's own address). Six colon-separated
+	// hex octets; must be unicast and not all zero.
+	MAC *string `toml:"mac"`
+
+	// rx_descriptors: receive ring size. Power of two, 64..16384, default 1024.
+	RxDescriptors *int64 `toml:"rx_descriptors"`
+
+	// tx_descriptors: transmit ring size. Power of two, 64..16384, default 1024.
+	TxDescriptors *int64 `toml:"tx_descriptors"`
+}
+
+// rawService is one [[service]]: a virtual IP, protocol and port that is
+// balanced over a set of real servers.
+type rawService struct {
+	// name: the service's name in logs, statistics and the control API.
+	// Required, unique, 1-32 characters of a-z, A-Z, 0-9, "_", "." and "-".
+	Name *string `toml:"name"`
+
+	// vip: the virtual IPv4 address clients connect to. Required. Not
+	// unspecified, multicast, broadcast or loopback, and not the balancer's
+	// own address. IPv6 VIPs are not supported yet.
+	VIP *string `toml:"vip"`
+
+	// protocol: "tcp" or "udp". Default "tcp".
+	Protocol *string `toml:"protocol"`
+
+	// port: destination port, 0..65535; 0 means every port of the VIP for
+	// this protocol. Default 0. (vip, protocol, port) must be unique across
+	// services; a service with port 0 and one with a specific port on the
+	// same VIP and protocol may coexist: the specific port wins.
+	Port *int64 `toml:"port"`
+
+	// method: forwarding method. Default "l2dsr": the destination MAC is
+	// rewritten to the real server's, which must therefore be on the
+	// balancer's L2 segment and accept the VIP locally (e.g. on loopback).
+	// "dscp", "ipip", "gre" and "gue" are planned but not supported yet.
+	Method *string `toml:"method"`
+
+	// scheduler: how real servers are chosen. Only "maglev" (consistent
+	// hashing, the default) is supported; "rr", "wrr", "lc", "wlc" and "sh"
+	// are not supported yet.
+	Scheduler *string `toml:"scheduler"`
+
+	// hash: packet fields hashed to pick a real server. "5-tuple" (default:
+	// addresses, ports, protocol) or "source-ip" (persistence: all of a
+	// client's flows go to one real server).
+	Hash *string `toml:"hash"`
+
+	// table_size: Maglev lookup table size. A prime 7..16777213, default
+	// 65537, and at least the number of backends; larger tables balance
+	// weights more evenly (aim for 100 entries per backend or more).
+	TableSize *int64 `toml:"table_size"`
+
+	// [[service.backend]]: the real servers. Zero or more; a service
+	// without backends drops (and counts) its traffic.
+	Backend []rawBackend `toml:"backend"`
+}
+
+// rawBackend is one [[service.backend]] (a real server).
+type rawBackend struct {
+	// address: the real server's IPv4 address. Required, unique within
+	// the service, not the VIP and not the balancer's own address. With
+	// method l2dsr it must lie inside the on-link prefix of
+	// dataplane.address.
+	Address *string `toml:"address"`
+
+	// weight: relative share of new flows, 0..65535, default 1. 0 drains
+	// the real server: it receives no new flows.
+	Weight *int64 `toml:"weight"`
+}
+
+// parseTOML parses data into a generic tree. Syntax errors (including
+// duplicate keys) are returned as a positioned *Error.
+func parseTOML(file string, data []byte) (map[string]any, error) {
+	var root map[string]any
+	_, err := toml.Decode(string(data), &root)
+	if err == nil {
+		return root, nil
+	}
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		line := pe.Position.Line
+		if start := pe.Position.Start; line > 0 && start >= 0 && start <= len(data) {
+			// The lexer's line is one too far when the error is at a line
+			// break (e.g. "[table" without "]"); the byte offset is exact.
+			line = 1 + bytes.Count(data[:start], []byte("\n"))
+		}
+		return nil, &Error{File: file, Line: line, Msg: "invalid TOML: " + pe.Message}
+	}
+	return nil, &Error{File: file, Msg: "invalid TOML: " + strings.TrimPrefix(err.Error(), "toml: ")}
+}
+
+// decode copies the generic TOML tree node into dst (a pointer to one of the
+// raw structs), reporting unknown keys and mismatched types at path p.
+// Values of the wrong type are left unset and their paths remembered in
+// v.bad, so that validation does not report them again as missing; an array
+// of scalars with one bad element is left unset as a whole.
+func (v *validator) decode(node any, p fieldPath, dst any) {
+	v.decodeValue(node, p, reflect.ValueOf(dst).Elem())
+}
+
+func (v *validator) decodeValue(node any, p fieldPath, dst reflect.Value) bool {
+	switch dst.Kind() {
+	case reflect.Pointer:
+		e := reflect.New(dst.Type().Elem())
+		if !v.decodeValue(node, p, e.Elem()) {
+			return false
+		}
+		dst.Set(e)
+		return true
+
+	case reflect.Struct:
+		m, ok := node.(map[string]any)
+		if !ok {
+			return v.typeError(p, dst.Type(), node)
+		}
+		fields := tomlFields(dst.Type())
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			i, ok := fields[k]
+			if !ok {
+				v.add(p.key(k), "unknown key"+suggest(k, fields))
+				continue
+			}
+			v.decodeValue(m[k], p.key(k), dst.Field(i))
+		}
+		return true
+
+	case reflect.Slice:
+		var elems []any
+		switch n := node.(type) {
+		case []any:
+			elems = n
+		case []map[string]any:
+			for _, e := range n {
+				elems = append(elems, e)
+			}
+		default:
+			return v.typeError(p, dst.Type(), node)
+		}
+		s := reflect.MakeSlice(dst.Type(), len(elems), len(elems))
+		ok := true
+		for i, e := range elems {
+			if !v.decodeValue(e, p.idx(i), s.Index(i)) {
+				ok = false
+			}
+		}
+		if !ok && dst.Type().Elem().Kind() != reflect.Struct {
+			// A list of scalars with a bad element is not validated further.
+			v.bad[p.String()] = true
+			return false
+		}
+		dst.Set(s)
+		return true
+
+	case reflect.String:
+		s, ok := node.(string)
+		if !ok {
+			return v.typeError(p, dst.Type(), node)
+		}
+		dst.SetString(s)
+		return true
+
+	case reflect.Int64:
+		n, ok := node.(int64)
+		if !ok {
+			return v.typeError(p, dst.Type(), node)
+		}
+		dst.SetInt(n)
+		return true
+	}
+	panic("conf: unsupported raw field type " + dst.Type().String())
+}
+
+// typeError reports that node does not have the type dst needs.
+func (v *validator) typeError(p fieldPath, want reflect.Type, node any) bool {
+	got := tomlTypeName(node)
+	switch n := node.(type) {
+	case string:
+		if len(n) > 40 {
+			n = n[:40] + "..."
+		}
+		got += fmt.Sprintf(" %q", n)
+	case int64, float64, bool:
+		got += fmt.Sprintf(" %v", n)
+	}
+	v.add(p, fmt.Sprintf("wrong type: expected %s, found %s", goTypeName(want), got))
+	v.bad[p.String()] = true
+	return false
+}
+
+// tomlTypeName names the TOML type of a value from the generic tree.
+func tomlTypeName(node any) string {
+	switch node.(type) {
+	case map[string]any:
+		return "table"
+	case []map[string]any:
+		return "array of tables"
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	case int64:
+		return "integer"
+	case float64:
+		return "float"
+	case bool:
+		return "boolean"
+	case time.Time:
+		return "datetime"
+	}
+	return fmt.Sprintf("%T", node)
+}
+
+// goTypeName names the TOML type a raw struct field expects.
+func goTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct:
+		return "table"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Struct {
+			return "array of tables"
+		}
+		return "array of " + goTypeName(t.Elem()) + "s"
+	case reflect.String:
+		return "string"
+	case reflect.Int64:
+		return "integer"
+	}
+	return t.String()
+}
+
+// tomlFields maps the toml tags of struct type t to field indices.
+func tomlFields(t reflect.Type) map[string]int {
+	m := make(map[string]int, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("toml"); tag != "" {
+			m[tag] = i
+		}
+	}
+	return m
+}
+
+// suggest returns ` (did you mean "x"?)` for the known key closest to k, if
+// it is close enough to be a plausible typo.
+func suggest(k string, fields map[string]int) string {
+	names := make([]string, 0, len(fields))
+	for f := range fields {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	best, bestDist := "", 3
+	for _, f := range names {
+		if d := editDistance(strings.ToLower(k), f); d < bestDist {
+			best, bestDist = f, d
+		}
+	}
+	if best == "" || bestDist >= len(k) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 20
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

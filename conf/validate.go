@@ -1,0 +1,679 @@
+package conf
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits and defaults of the configuration (see the raw structs in schema.go).
+const (
+	maxCPU         = 1023 // highest CPU id (CPU_SETSIZE-1)
+	maxWorkers     = 64
+	maxPorts       = 8
+	defBurstSize   = 32
+	defMbufs       = 8191
+	defARPRefresh  = 5 * time.Second
+	defARPExpiry   = 30 * time.Second
+	defStats       = 10 * time.Second
+	minARPRefresh  = 100 * time.Millisecond
+	maxIdleSleep   = time.Millisecond
+	defMTU         = 1500
+	defDescriptors = 1024
+	defTableSize   = 65537
+	minTableSize   = 7
+	maxTableSize   = 16777213
+	defWeight      = 1
+)
+
+var (
+	portNameRE    = regexp.MustCompile(`^[a-z0-9_-]{1,15}$`)
+	serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,32}$`)
+	vdevNameRE    = regexp.MustCompile(`^net_[a-zA-Z0-9_]+$`)
+	pciAddrRE     = regexp.MustCompile(`^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]$`)
+)
+
+// validator collects positioned errors while turning raw structs into a Config.
+type validator struct {
+	file string
+	loc  *locator
+	errs []*Error
+	bad  map[string]bool // paths whose value had the wrong TOML type
+}
+
+func (v *validator) add(p fieldPath, msg string) { v.addAt(p, p, msg) }
+
+func (v *validator) addf(p fieldPath, format string, args ...any) {
+	v.addAt(p, p, fmt.Sprintf(format, args...))
+}
+
+// addAt reports msg for the field shown, positioned at the line of at (an
+// element or sibling that points the reader to the right line).
+func (v *validator) addAt(at, shown fieldPath, msg string) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.loc.line(at), Path: shown.String(), Msg: msg})
+}
+
+func (v *validator) err() error { return joinErrors(v.errs) }
+
+// missing reports an absent required key, unless it was present with a
+// wrong type (already reported).
+func (v *validator) missing(p fieldPath) {
+	if !v.bad[p.String()] {
+		v.add(p, "required key is missing")
+	}
+}
+
+// lineOf returns the line of p for use inside messages.
+func (v *validator) lineOf(p fieldPath) string {
+	if ln := v.loc.line(p); ln > 0 {
+		return strconv.Itoa(ln)
+	}
+	return "?"
+}
+
+// intIn returns *val, or def when val is nil; ok is false (and an error
+// reported) when *val is outside lo..hi.
+func (v *validator) intIn(p fieldPath, val *int64, def, lo, hi int64) (int64, bool) {
+	if val == nil {
+		return def, true
+	}
+	if *val < lo || *val > hi {
+		v.addf(p, "%s %d out of range %d..%d", p.last(), *val, lo, hi)
+		return def, false
+	}
+	return *val, true
+}
+
+// duration parses a non-negative Go duration, or returns def when val is nil.
+func (v *validator) duration(p fieldPath, val *string, def time.Duration) (time.Duration, bool) {
+	if val == nil {
+		return def, true
+	}
+	d, err := time.ParseDuration(*val)
+	if err != nil {
+		v.addf(p, "invalid duration %q: use a Go duration such as \"500ms\", \"5s\" or \"1m30s\"", *val)
+		return def, false
+	}
+	if d < 0 {
+		v.addf(p, "negative duration %q", *val)
+		return def, false
+	}
+	return d, true
+}
+
+func (v *validator) validate(raw *rawConfig) *Config {
+	c := &Config{}
+	dp, addrOK := v.dataplane(raw.Dataplane)
+	c.Dataplane = dp
+	v.services(raw.Service, &c.Dataplane, addrOK, c)
+	return c
+}
+
+// dataplane validates [dataplane]. addrOK reports whether dp.Address is valid
+// (services are checked against it only then).
+func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
+	base := fieldPath{}.key("dataplane")
+	if r == nil {
+		if !v.bad[base.String()] {
+			v.add(base, "missing [dataplane] table (workers, address and at least one [[dataplane.port]] are required)")
+		}
+		return dp, false
+	}
+
+	// workers
+	wp := base.key("workers")
+	workerAt := map[int64]int{} // CPU -> index in workers
+	switch {
+	case r.Workers == nil:
+		v.missing(wp)
+	case len(r.Workers) == 0:
+		v.add(wp, "at least one worker CPU is required")
+	case len(r.Workers) > maxWorkers:
+		v.addAt(wp.idx(maxWorkers), wp, fmt.Sprintf("too many workers: %d (at most %d)", len(r.Workers), maxWorkers))
+	}
+	for i, w := range r.Workers {
+		at := wp.idx(i)
+		if w < 0 || w > maxCPU {
+			v.addAt(at, wp, fmt.Sprintf("CPU %d out of range 0..%d", w, maxCPU))
+			continue
+		}
+		if j, dup := workerAt[w]; dup {
+			v.addAt(at, wp, fmt.Sprintf("CPU %d listed twice (entries %d and %d): one worker per CPU", w, j, i))
+			continue
+		}
+		workerAt[w] = i
+		dp.Workers = append(dp.Workers, int(w))
+	}
+
+	// main_cpu
+	mp := base.key("main_cpu")
+	if m, ok := v.intIn(mp, r.MainCPU, 0, 0, maxCPU); ok {
+		dp.MainCPU = int(m)
+		if i, clash := workerAt[m]; clash {
+			if r.MainCPU != nil {
+				v.addf(mp, "main_cpu %d is also listed in workers: the main lcore cannot also be a worker", m)
+			} else {
+				v.addAt(wp.idx(i), wp, fmt.Sprintf("CPU %d is the main lcore (main_cpu defaults to 0) and cannot also be a worker: remove it or set main_cpu to another CPU", m))
+			}
+		}
+	}
+
+	// eal_args
+	ep := base.key("eal_args")
+	for i, a := range r.EALArgs {
+		if a == "" {
+			v.addAt(ep.idx(i), ep, fmt.Sprintf("argument %d is empty", i))
+			continue
+		}
+		if flag, from := forbiddenEALFlag(a); flag != "" {
+			v.addAt(ep.idx(i), ep, fmt.Sprintf("EAL flag %s is not allowed: dsrlb sets it from %s", flag, from))
+		}
+	}
+	dp.EALArgs = append([]string(nil), r.EALArgs...)
+
+	// address, address6
+	ap := base.key("address")
+	if r.Address == nil {
+		v.missing(ap)
+	} else if pfx, msg := parseOwnPrefix4(*r.Address); msg != "" {
+		v.add(ap, msg)
+	} else {
+		dp.Address, addrOK = pfx, true
+	}
+	if r.Address6 != nil {
+		if pfx, msg := parseOwnPrefix6(*r.Address6); msg != "" {
+			v.add(base.key("address6"), msg)
+		} else {
+			dp.Address6 = pfx
+		}
+	}
+
+	b, _ := v.intIn(base.key("burst_size"), r.BurstSize, defBurstSize, 1, 256)
+	dp.BurstSize = int(b)
+	n, _ := v.intIn(base.key("mbufs"), r.Mbufs, defMbufs, 1023, 1048575)
+	dp.Mbufs = int(n)
+
+	// durations
+	rp, xp := base.key("arp_refresh"), base.key("arp_expiry")
+	refresh, refreshOK := v.duration(rp, r.ARPRefresh, defARPRefresh)
+	if refreshOK && refresh < minARPRefresh {
+		v.addf(rp, "arp_refresh %s is too short (minimum %s)", refresh, minARPRefresh)
+		refreshOK = false
+	}
+	expiry, expiryOK := v.duration(xp, r.ARPExpiry, defARPExpiry)
+	if refreshOK && expiryOK && expiry <= refresh {
+		if r.ARPExpiry != nil {
+			v.addf(xp, "arp_expiry %s must be greater than arp_refresh (%s)", expiry, refresh)
+		} else {
+			v.addf(rp, "arp_refresh %s must be less than arp_expiry (%s, the default): raise arp_expiry too", refresh, expiry)
+		}
+	}
+	dp.ARPRefresh, dp.ARPExpiry = refresh, expiry
+	dp.StatsInterval, _ = v.duration(base.key("stats_interval"), r.StatsInterval, defStats)
+	ip := base.key("idle_sleep")
+	if d, ok := v.duration(ip, r.IdleSleep, 0); ok {
+		if d > maxIdleSleep {
+			v.addf(ip, "idle_sleep %s out of range 0..%s", d, maxIdleSleep)
+		} else {
+			dp.IdleSleep = d
+		}
+	}
+
+	// ports
+	pp := base.key("port")
+	switch {
+	case len(r.Port) == 0:
+		if !v.bad[pp.String()] {
+			v.add(pp, "at least one [[dataplane.port]] is required")
+		}
+	case len(r.Port) > maxPorts:
+		v.addAt(pp.idx(maxPorts), pp, fmt.Sprintf("too many ports: %d (at most %d)", len(r.Port), maxPorts))
+	}
+	names := map[string]int{}
+	devices := map[string]int{}
+	instances := map[string]int{}
+	for i := range r.Port {
+		dp.Ports = append(dp.Ports, v.port(pp.idx(i), &r.Port[i], i, names, devices, instances))
+	}
+	return dp, addrOK
+}
+
+// forbiddenEALFlag returns the flag in arg that dsrlb sets itself, and the
+// configuration key it is set from; "" if arg is allowed.
+func forbiddenEALFlag(arg string) (flag, from string) {
+	long := map[string]string{
+		"--lcores": "dataplane.workers", "--main-lcore": "dataplane.main_cpu", "--master-lcore": "dataplane.main_cpu",
+		"--vdev": "dataplane.port", "--allow": "dataplane.port", "--block": "dataplane.port",
+		"--pci-whitelist": "dataplane.port", "--pci-blacklist": "dataplane.port",
+	}
+	short := map[byte]string{'l': "dataplane.workers", 'c': "dataplane.workers", 'a': "dataplane.port", 'b': "dataplane.port", 'w': "dataplane.port"}
+	if strings.HasPrefix(arg, "--") {
+		name, _, _ := strings.Cut(arg, "=")
+		if from, ok := long[name]; ok {
+			return name, from
+		}
+		return "", ""
+	}
+	if len(arg) >= 2 && arg[0] == '-' {
+		if from, ok := short[arg[1]]; ok {
+			return arg[:2], from
+		}
+	}
+	return "", ""
+}
+
+// parseOwnPrefix4 parses the balancer's own "a.b.c.d/len"; msg explains
+// what is wrong, "" if nothing.
+func parseOwnPrefix4(s string) (netip.Prefix, string) {
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		if !strings.Contains(s, "/") {
+			if _, err := netip.ParseAddr(s); err == nil {
+				return pfx, fmt.Sprintf("address %q needs an on-link prefix length, e.g. \"192.0.2.10/24\"", s)
+			}
+		}
+		return pfx, fmt.Sprintf("invalid address %q: expected an IPv4 address with prefix length, e.g. \"192.0.2.10/24\"", s)
+	}
+	a := pfx.Addr()
+	if !a.Is4() {
+		return pfx, fmt.Sprintf("address %q is not IPv4 (an own IPv6 address goes into address6)", s)
+	}
+	if pfx.Bits() == 0 {
+		return pfx, fmt.Sprintf("address %q: prefix length /0 is not an on-link prefix", s)
+	}
+	if msg := badUnicast4(a); msg != "" {
+		return pfx, fmt.Sprintf("address %s %s", a, msg)
+	}
+	if pfx.Bits() <= 30 {
+		if a == pfx.Masked().Addr() {
+			return pfx, fmt.Sprintf("address %s is the network address of %s", a, pfx.Masked())
+		}
+		if a == broadcast4(pfx) {
+			return pfx, fmt.Sprintf("address %s is the broadcast address of %s", a, pfx.Masked())
+		}
+	}
+	return pfx, ""
+}
+
+func parseOwnPrefix6(s string) (netip.Prefix, string) {
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		return pfx, fmt.Sprintf("invalid address6 %q: expected an IPv6 address with prefix length, e.g. \"2001:db8::10/64\"", s)
+	}
+	a := pfx.Addr()
+	switch {
+	case !a.Is6() || a.Is4In6():
+		return pfx, fmt.Sprintf("address6 %q is not an IPv6 address", s)
+	case pfx.Bits() == 0:
+		return pfx, fmt.Sprintf("address6 %q: prefix length /0 is not an on-link prefix", s)
+	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast():
+		return pfx, fmt.Sprintf("address6 %s is not a unicast host address", a)
+	}
+	return pfx, ""
+}
+
+// badUnicast4 says why IPv4 address a cannot be a host's address, "" if it can.
+func badUnicast4(a netip.Addr) string {
+	switch {
+	case a.IsUnspecified():
+		return "is unspecified"
+	case a.IsLoopback():
+		return "is a loopback address"
+	case a.IsMulticast():
+		return "is a multicast address"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "is the broadcast address"
+	}
+	return ""
+}
+
+// broadcast4 returns the last address of IPv4 prefix p.
+func broadcast4(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// port validates one [[dataplane.port]]; names, devices and instances map
+// already seen values to their port index.
+func (v *validator) port(p fieldPath, r *rawPort, i int, names, devices, instances map[string]int) Port {
+	var pt Port
+	np := p.key("name")
+	switch {
+	case r.Name == nil:
+		v.missing(np)
+	case !portNameRE.MatchString(*r.Name):
+		v.addf(np, "invalid port name %q: use 1-15 characters a-z, 0-9, '_' or '-'", *r.Name)
+	default:
+		if j, dup := names[*r.Name]; dup {
+			v.addf(np, "port name %q already used by dataplane.port[%d] (line %s)", *r.Name, j, v.lineOf(p.idxSibling(j).key("name")))
+		} else {
+			names[*r.Name] = i
+		}
+		pt.Name = *r.Name
+	}
+
+	dvp := p.key("device")
+	if r.Device == nil {
+		v.missing(dvp)
+	} else if name, isVdev, msg := parseDevice(*r.Device); msg != "" {
+		v.add(dvp, msg)
+	} else {
+		pt.Device, pt.DeviceName, pt.IsVdev = *r.Device, name, isVdev
+		if j, dup := devices[*r.Device]; dup {
+			v.addf(dvp, "device %q already used by dataplane.port[%d] (line %s)", *r.Device, j, v.lineOf(p.idxSibling(j).key("device")))
+		} else if j, dup := instances[name]; dup {
+			v.addf(dvp, "device name %s already used by dataplane.port[%d] (line %s): each device needs its own instance name (e.g. net_af_packet0, net_af_packet1)", name, j, v.lineOf(p.idxSibling(j).key("device")))
+		} else {
+			devices[*r.Device] = i
+			instances[name] = i
+		}
+	}
+
+	mtu, _ := v.intIn(p.key("mtu"), r.MTU, defMTU, 68, 9702)
+	pt.MTU = int(mtu)
+
+	if r.MAC != nil {
+		mac, msg := parseMAC(*r.MAC)
+		if msg != "" {
+			v.add(p.key("mac"), msg)
+		} else {
+			pt.MAC, pt.HasMAC = mac, true
+		}
+	}
+	pt.RxDescriptors = v.descriptors(p.key("rx_descriptors"), r.RxDescriptors)
+	pt.TxDescriptors = v.descriptors(p.key("tx_descriptors"), r.TxDescriptors)
+	return pt
+}
+
+// idxSibling replaces the trailing index of p by j (p must end in an index).
+func (p fieldPath) idxSibling(j int) fieldPath {
+	q := make(fieldPath, len(p))
+	copy(q, p)
+	if n := len(q); n > 0 && q[n-1].isIndex {
+		q[n-1].index = j
+	}
+	return q
+}
+
+func (v *validator) descriptors(p fieldPath, val *int64) int {
+	n, ok := v.intIn(p, val, defDescriptors, 64, 16384)
+	if ok && n&(n-1) != 0 {
+		v.addf(p, "%s %d is not a power of two", p.last(), n)
+		return defDescriptors
+	}
+	return int(n)
+}
+
+// parseDevice checks a port's device string and returns its DPDK device
+// name (vdev instance name or lower-case PCI address); msg says what is
+// wrong, "" if nothing.
+func parseDevice(dev string) (name string, isVdev bool, msg string) {
+	if strings.ContainsAny(dev, " \t\r\n") {
+		return "", false, fmt.Sprintf("device %q must not contain white space", dev)
+	}
+	name, args, hasArgs := strings.Cut(dev, ",")
+	if hasArgs && args == "" {
+		return "", false, fmt.Sprintf("device %q has an empty argument list after the comma", dev)
+	}
+	if strings.HasPrefix(name, "net_") {
+		if !vdevNameRE.MatchString(name) || len(name) > 63 {
+			return "", false, fmt.Sprintf("invalid vdev name %q in device %q: expected net_DRIVERn, e.g. net_af_packet0", name, dev)
+		}
+		if strings.HasPrefix(name, "net_af_packet") {
+			iface, ok := deviceArg(dev, "iface")
+			if !ok {
+				return "", false, fmt.Sprintf("device %q: net_af_packet needs the interface to attach to, e.g. \"%s,iface=eth1\"", dev, name)
+			}
+			if iface == "" || len(iface) > 15 || iface == "." || iface == ".." || strings.ContainsAny(iface, "/:") {
+				return "", false, fmt.Sprintf("device %q: invalid interface name %q", dev, iface)
+			}
+		}
+		return name, true, ""
+	}
+	if pciAddrRE.MatchString(name) {
+		return strings.ToLower(name), false, ""
+	}
+	return "", false, fmt.Sprintf("device %q is neither a DPDK vdev (\"net_af_packet0,iface=eth1\") nor a PCI address (\"0000:01:00.0\")", dev)
+}
+
+// parseMAC parses "xx:xx:xx:xx:xx:xx" and requires a unicast, non-zero
+// address.
+func parseMAC(s string) (mac [6]byte, msg string) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 6 {
+		return mac, fmt.Sprintf("invalid MAC address %q: expected six hex octets like \"02:00:00:00:00:01\"", s)
+	}
+	for i, part := range parts {
+		b, err := strconv.ParseUint(part, 16, 8)
+		if err != nil || len(part) != 2 {
+			return mac, fmt.Sprintf("invalid MAC address %q: expected six hex octets like \"02:00:00:00:00:01\"", s)
+		}
+		mac[i] = byte(b)
+	}
+	if mac == [6]byte{} {
+		return mac, fmt.Sprintf("MAC address %s is all zero", s)
+	}
+	if mac[0]&1 != 0 {
+		return mac, fmt.Sprintf("MAC address %s is a multicast address (lowest bit of the first octet set); a port needs a unicast address", s)
+	}
+	return mac, ""
+}
+
+type serviceKey struct {
+	vip   netip.Addr
+	proto Protocol
+	port  uint16
+}
+
+func (v *validator) services(raws []rawService, dp *Dataplane, addrOK bool, c *Config) {
+	base := fieldPath{}.key("service")
+	names := map[string]int{}
+	keys := map[serviceKey]int{}
+	for i := range raws {
+		p := base.idx(i)
+		s, keyOK := v.service(p, &raws[i], dp, addrOK)
+		if s.Name != "" {
+			if j, dup := names[s.Name]; dup {
+				v.addf(p.key("name"), "service name %q already used by service[%d] (line %s)", s.Name, j, v.lineOf(base.idx(j).key("name")))
+			} else {
+				names[s.Name] = i
+			}
+		}
+		if keyOK {
+			k := serviceKey{s.VIP, s.Protocol, s.Port}
+			if j, dup := keys[k]; dup {
+				port := "all ports"
+				if s.Port != 0 {
+					port = "port " + strconv.Itoa(int(s.Port))
+				}
+				v.addf(p.key("vip"), "service %q (line %s) has the same VIP, protocol and port (%s %s %s) as service %q (line %s)",
+					s.Name, v.lineOf(p.key("vip")), s.VIP, s.Protocol, port, c.Services[j].Name, v.lineOf(base.idx(j).key("vip")))
+			} else {
+				keys[k] = i
+			}
+		}
+		c.Services = append(c.Services, s)
+	}
+}
+
+// service validates one [[service]]; keyOK reports whether VIP, protocol
+// and port are all valid (for the uniqueness check).
+func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bool) (s Service, keyOK bool) {
+	keyOK = true
+	np := p.key("name")
+	switch {
+	case r.Name == nil:
+		v.missing(np)
+	case !serviceNameRE.MatchString(*r.Name):
+		v.addf(np, "invalid service name %q: use 1-32 characters a-z, A-Z, 0-9, '_', '.' or '-'", *r.Name)
+	default:
+		s.Name = *r.Name
+	}
+
+	vp := p.key("vip")
+	if r.VIP == nil {
+		v.missing(vp)
+		keyOK = false
+	} else if a, msg := parseVIP(*r.VIP); msg != "" {
+		v.add(vp, msg)
+		keyOK = false
+	} else {
+		s.VIP = a
+		if addrOK && a == dp.Address.Addr() {
+			v.addf(vp, "vip %s is the balancer's own address (dataplane.address)", a)
+		}
+	}
+
+	prp := p.key("protocol")
+	s.Protocol = ProtoTCP
+	if r.Protocol != nil {
+		switch *r.Protocol {
+		case "tcp":
+		case "udp":
+			s.Protocol = ProtoUDP
+		default:
+			v.addf(prp, "unknown protocol %q (valid: \"tcp\", \"udp\")", *r.Protocol)
+			keyOK = false
+		}
+	}
+
+	port, ok := v.intIn(p.key("port"), r.Port, 0, 0, 65535)
+	s.Port = uint16(port)
+	keyOK = keyOK && ok
+
+	mp := p.key("method")
+	s.Method = MethodL2DSR
+	if r.Method != nil {
+		s.Method = 0
+		for m, name := range methodNames {
+			if name != "" && name == *r.Method {
+				s.Method = Method(m)
+			}
+		}
+		switch {
+		case s.Method == 0:
+			v.addf(mp, "unknown method %q (valid: \"l2dsr\"; planned: \"dscp\", \"ipip\", \"gre\", \"gue\")", *r.Method)
+		case s.Method != MethodL2DSR:
+			v.addf(mp, "method %q is not supported yet (use \"l2dsr\")", *r.Method)
+		}
+	}
+
+	scp := p.key("scheduler")
+	s.Scheduler = "maglev"
+	if r.Scheduler != nil {
+		switch sch := *r.Scheduler; sch {
+		case "maglev":
+		case "rr", "wrr", "lc", "wlc", "sh":
+			v.addf(scp, "scheduler %q is not supported yet (use \"maglev\")", sch)
+		default:
+			v.addf(scp, "unknown scheduler %q (valid: \"maglev\")", sch)
+		}
+	}
+
+	hp := p.key("hash")
+	if r.Hash != nil {
+		switch *r.Hash {
+		case "5-tuple":
+			s.Hash = HashFiveTuple
+		case "source-ip":
+			s.Hash = HashSourceIP
+		default:
+			v.addf(hp, "unknown hash %q (valid: \"5-tuple\", \"source-ip\")", *r.Hash)
+		}
+	}
+
+	tp := p.key("table_size")
+	ts, tsOK := v.intIn(tp, r.TableSize, defTableSize, minTableSize, maxTableSize)
+	if tsOK && !isPrime(ts) {
+		v.addf(tp, "table_size %d is not a prime number (e.g. 65537, 131071, 262139)", ts)
+		tsOK = false
+	}
+	s.TableSize = uint32(ts)
+	if tsOK && int64(len(r.Backend)) > ts {
+		what := "table_size"
+		if r.TableSize == nil {
+			what = "table_size (default)"
+		}
+		v.addf(tp, "%s %d is smaller than the number of backends (%d)", what, ts, len(r.Backend))
+	}
+
+	bp := p.key("backend")
+	seen := map[netip.Addr]int{}
+	for i := range r.Backend {
+		b := v.backend(bp.idx(i), &r.Backend[i], &s, dp, addrOK, seen, i)
+		s.Backends = append(s.Backends, b)
+	}
+	return s, keyOK
+}
+
+// parseVIP parses a service's virtual IPv4 address.
+func parseVIP(str string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(str)
+	if err != nil {
+		return a, fmt.Sprintf("invalid IPv4 address %q", str)
+	}
+	if a.Is6() {
+		if a.Is4In6() {
+			return a, fmt.Sprintf("vip %q: write IPv4 addresses in dotted form (%s)", str, a.Unmap())
+		}
+		return a, fmt.Sprintf("vip %s: IPv6 VIPs are not supported yet", a)
+	}
+	if msg := badUnicast4(a); msg != "" {
+		return a, fmt.Sprintf("vip %s %s", a, msg)
+	}
+	return a, ""
+}
+
+func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplane, addrOK bool, seen map[netip.Addr]int, i int) Backend {
+	var b Backend
+	ap := p.key("address")
+	if r.Address == nil {
+		v.missing(ap)
+	} else if a, err := netip.ParseAddr(*r.Address); err != nil || !a.Is4() {
+		if err == nil && a.Is6() && !a.Is4In6() {
+			v.addf(ap, "backend %s: IPv6 real servers are not supported yet", a)
+		} else {
+			v.addf(ap, "invalid IPv4 address %q", *r.Address)
+		}
+	} else if msg := badUnicast4(a); msg != "" {
+		v.addf(ap, "backend %s %s", a, msg)
+	} else {
+		b.Address = a
+		switch j, dup := seen[a]; {
+		case dup:
+			v.addf(ap, "backend %s is listed twice in this service (see line %s)", a, v.lineOf(p.idxSibling(j).key("address")))
+		case s.VIP.IsValid() && a == s.VIP:
+			v.addf(ap, "backend %s is the service's own VIP", a)
+		case addrOK && a == dp.Address.Addr():
+			v.addf(ap, "backend %s is the balancer's own address (dataplane.address)", a)
+		case addrOK && s.Method == MethodL2DSR && !dp.Address.Contains(a):
+			v.addf(ap, "backend %s is outside %s, the on-link prefix of dataplane.address: method l2dsr only rewrites the destination MAC address, so real servers must be on the balancer's L2 segment", a, dp.Address.Masked())
+		case addrOK && s.Method == MethodL2DSR && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
+			v.addf(ap, "backend %s is the network or broadcast address of %s", a, dp.Address.Masked())
+		}
+		if _, dup := seen[a]; !dup {
+			seen[a] = i
+		}
+	}
+	w, _ := v.intIn(p.key("weight"), r.Weight, defWeight, 0, 65535)
+	b.Weight = uint32(w)
+	return b
+}
+
+// isPrime reports whether n is prime (trial division; n <= maxTableSize).
+func isPrime(n int64) bool {
+	if n < 2 {
+		return false
+	}
+	for d := int64(2); d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
