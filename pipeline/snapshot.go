@@ -1,0 +1,225 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"dsrlb/pipeline/header"
+	"dsrlb/pipeline/maglev"
+)
+
+// MaxPorts is the most ports a data plane drives.
+const MaxPorts = 8
+
+// Method is a forwarding method.
+type Method uint8
+
+// Forwarding methods. Only L2 DSR exists in the data plane today.
+const (
+	MethodL2DSR Method = 1 + iota
+)
+
+// Config is the static forwarding configuration, compiled from TOML by
+// package conf. It holds no runtime state (MACs of real servers).
+type Config struct {
+	Own4     netip.Prefix // the balancer's address and its on-link prefix
+	PortMACs []header.MAC // per port index, filled in when ports are open
+	Services []ServiceConfig
+}
+
+// ServiceConfig is one virtual service.
+type ServiceConfig struct {
+	Name     string
+	VIP      netip.Addr // IPv4
+	Proto    uint8      // header.IPProtoTCP or header.IPProtoUDP
+	Port     uint16     // 0: every port
+	Method   Method
+	SourceIP bool   // hash on the client address only (persistence)
+	Size     uint32 // Maglev table size (prime)
+	Backends []BackendConfig
+}
+
+// BackendConfig is one real server of a service.
+type BackendConfig struct {
+	Addr   netip.Addr
+	Weight uint32
+}
+
+// Neighbor is a resolved link-layer next hop.
+type Neighbor struct {
+	MAC  header.MAC
+	Port uint8 // port index it answered on
+}
+
+// NeighborLookup tells Build which next hops have a known MAC.
+type NeighborLookup func(ip netip.Addr) (Neighbor, bool)
+
+// Snapshot is the immutable compiled forwarding state that workers read.
+// A new one is built off the worker lcores and published with one atomic
+// pointer swap; workers pick it up at a burst boundary.
+type Snapshot struct {
+	Gen      uint64
+	own4     uint32
+	portMACs [MaxPorts]header.MAC
+	nPorts   int
+	classify table4 // serviceKey4 -> service index; vipKey4 -> vipMark
+	neigh    table4 // tracked neighbour IPv4 -> 1 (to learn from their ARP)
+	services []service
+}
+
+const vipMark = ^uint32(0)
+
+type service struct {
+	name     string
+	sourceIP bool
+	table    []uint16  // Maglev lookup table: index into hops
+	hops     []nextHop // resolved, weighted real servers
+	size     uint32
+	// key of the resolved set, to reuse a table across rebuilds
+	setKey string
+}
+
+type nextHop struct {
+	mac  header.MAC
+	port uint8
+}
+
+// ServiceState describes a compiled service for status output and tests.
+type ServiceState struct {
+	Name       string
+	Backends   int // configured
+	Scheduled  int // weighted and with a known MAC: in the Maglev table
+	Unresolved int // weighted but MAC unknown
+}
+
+// Build compiles cfg with the neighbours known now into a snapshot. prev,
+// when not nil, lends its Maglev tables to services whose scheduled set did
+// not change, so a MAC refresh does not rebuild tables.
+func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder) (*Snapshot, []ServiceState, error) {
+	if len(cfg.PortMACs) == 0 || len(cfg.PortMACs) > MaxPorts {
+		return nil, nil, fmt.Errorf("pipeline: %d ports, want 1..%d", len(cfg.PortMACs), MaxPorts)
+	}
+	if mb == nil {
+		mb = maglev.NewBuilder()
+	}
+	s := &Snapshot{nPorts: len(cfg.PortMACs), own4: addr4(cfg.Own4.Addr())}
+	copy(s.portMACs[:], cfg.PortMACs)
+	if prev != nil {
+		s.Gen = prev.Gen + 1
+	}
+	prevTables := map[string]*service{}
+	if prev != nil {
+		for i := range prev.services {
+			prevTables[prev.services[i].name] = &prev.services[i]
+		}
+	}
+
+	s.classify = newTable4(2 * len(cfg.Services))
+	nb := 0
+	for _, sc := range cfg.Services {
+		nb += len(sc.Backends)
+	}
+	s.neigh = newTable4(nb)
+	s.services = make([]service, len(cfg.Services))
+	states := make([]ServiceState, len(cfg.Services))
+	for i, sc := range cfg.Services {
+		if !sc.VIP.Is4() {
+			return nil, nil, fmt.Errorf("service %s: VIP %s is not IPv4", sc.Name, sc.VIP)
+		}
+		vip := addr4(sc.VIP)
+		key := serviceKey4(vip, sc.Proto, sc.Port)
+		if _, dup := s.classify.lookup(key); dup {
+			return nil, nil, fmt.Errorf("service %s: %s %d/%d is already a service", sc.Name, sc.VIP, sc.Proto, sc.Port)
+		}
+		s.classify.insert(key, uint32(i))
+		s.classify.insert(vipKey4(vip), vipMark)
+
+		svc := &s.services[i]
+		svc.name = sc.Name
+		svc.sourceIP = sc.SourceIP
+		svc.size = sc.Size
+		st := &states[i]
+		st.Name = sc.Name
+		st.Backends = len(sc.Backends)
+
+		var mbs []maglev.Backend
+		var keyb []byte
+		for _, b := range sc.Backends {
+			s.neigh.insert(uint64(addr4(b.Addr)), 1)
+			if b.Weight == 0 {
+				continue
+			}
+			n, ok := neigh(b.Addr)
+			if !ok {
+				st.Unresolved++
+				continue
+			}
+			if int(n.Port) >= s.nPorts {
+				return nil, nil, fmt.Errorf("service %s: neighbour %s on port %d of %d", sc.Name, b.Addr, n.Port, s.nPorts)
+			}
+			svc.hops = append(svc.hops, nextHop{mac: n.MAC, port: n.Port})
+			mbs = append(mbs, maglev.Backend{Key: b.Addr.String(), Weight: b.Weight})
+			keyb = fmt.Appendf(keyb, "%s/%d,", b.Addr, b.Weight)
+		}
+		st.Scheduled = len(svc.hops)
+		svc.setKey = fmt.Sprintf("%d|%s", sc.Size, keyb)
+		if len(mbs) == 0 {
+			continue
+		}
+		if p := prevTables[sc.Name]; p != nil && p.setKey == svc.setKey {
+			svc.table = p.table // immutable: safe to share
+			continue
+		}
+		t, err := mb.Build(nil, mbs, sc.Size)
+		if err != nil {
+			return nil, nil, fmt.Errorf("service %s: %w", sc.Name, err)
+		}
+		svc.table = t
+	}
+	return s, states, nil
+}
+
+// IsVIP4 reports whether a is a configured IPv4 VIP.
+func (s *Snapshot) IsVIP4(a netip.Addr) bool {
+	v, ok := s.classify.lookup(vipKey4(addr4(a)))
+	return ok && v == vipMark
+}
+
+// Tracked4 reports whether a is a real server whose MAC is tracked.
+func (s *Snapshot) Tracked4(a netip.Addr) bool {
+	_, ok := s.neigh.lookup(uint64(addr4(a)))
+	return ok
+}
+
+// ServiceNames lists the services in configuration order.
+func (s *Snapshot) ServiceNames() []string {
+	out := make([]string, len(s.services))
+	for i := range s.services {
+		out[i] = s.services[i].name
+	}
+	return out
+}
+
+// VIPs4 lists the distinct IPv4 VIPs (for gratuitous ARP).
+func (s *Snapshot) VIPs4() []netip.Addr {
+	var out []netip.Addr
+	for i, k := range s.classify.keys {
+		if k != 0 && s.classify.vals[i] == vipMark {
+			var b [4]byte
+			binary.BigEndian.PutUint32(b[:], uint32(k>>24))
+			out = append(out, netip.AddrFrom4(b))
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// PortMAC is the MAC address of port index i.
+func (s *Snapshot) PortMAC(i int) header.MAC { return s.portMACs[i] }
+
+func addr4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}

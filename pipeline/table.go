@@ -1,0 +1,55 @@
+package pipeline
+
+// table4 is an open-addressing hash table from a 64-bit key to a 32-bit
+// value, built once on the slow path and read by the workers. Key 0 marks an
+// empty slot; no real key is 0 because a VIP is never 0.0.0.0. Linear
+// probing in a power-of-two array at most half full keeps a lookup to one
+// or two cache lines.
+type table4 struct {
+	keys []uint64
+	vals []uint32
+	mask uint64
+}
+
+func newTable4(n int) table4 {
+	size := 8
+	for size < 2*n {
+		size <<= 1
+	}
+	return table4{keys: make([]uint64, size), vals: make([]uint32, size), mask: uint64(size - 1)}
+}
+
+func slot(k uint64) uint64 { return mix64(k) }
+
+// insert adds or replaces key k.
+func (t *table4) insert(k uint64, v uint32) {
+	for i := slot(k) & t.mask; ; i = (i + 1) & t.mask {
+		if t.keys[i] == 0 || t.keys[i] == k {
+			t.keys[i] = k
+			t.vals[i] = v
+			return
+		}
+	}
+}
+
+// lookup returns the value of k.
+func (t *table4) lookup(k uint64) (uint32, bool) {
+	keys := t.keys
+	for i := slot(k) & t.mask; ; i = (i + 1) & t.mask {
+		kk := keys[i&uint64(len(keys)-1)]
+		if kk == k {
+			return t.vals[i&uint64(len(keys)-1)], true
+		}
+		if kk == 0 {
+			return 0, false
+		}
+	}
+}
+
+// Classification keys: the VIP in the top 32 bits, then protocol and port.
+// A key with protocol 0 marks the VIP itself (for ARP and ICMP).
+func serviceKey4(vip uint32, proto uint8, port uint16) uint64 {
+	return uint64(vip)<<24 | uint64(proto)<<16 | uint64(port)
+}
+
+func vipKey4(vip uint32) uint64 { return uint64(vip) << 24 }

@@ -1,0 +1,96 @@
+package pipeline
+
+// Verdict is what happened to one packet. Every received packet gets
+// exactly one, and each verdict is a counter, so the counters always add up
+// to the packets received. Drops have reasons (STYLE: "drops have reasons").
+type Verdict uint8
+
+// Transmit verdicts: the packet leaves on Packet.OutPort.
+const (
+	// Forward: sent to a real server (the load-balanced path).
+	Forward Verdict = iota
+	// ARPReply: an ARP request for a VIP or the balancer's own address,
+	// answered in place.
+	ARPReply
+	// EchoReply: an ICMP echo request to a VIP or the own address, answered
+	// in place.
+	EchoReply
+
+	// numTransmit separates verdicts that transmit from those that free.
+	numTransmit
+)
+
+// Consumed verdicts: the packet did its job and is freed; not a drop.
+const (
+	// ARPLearned: an ARP packet from a tracked real server or next hop;
+	// its MAC went to the resolver.
+	ARPLearned Verdict = numTransmit + iota
+	numConsumed
+)
+
+// Drop verdicts, each a reason an operator can act on.
+const (
+	// DropMalformed: a header is truncated or inconsistent.
+	DropMalformed Verdict = numConsumed + iota
+	// DropBadChecksum: the IPv4 header checksum is wrong.
+	DropBadChecksum
+	// DropUnsupportedL2: stacked VLAN tags or an EtherType other than
+	// IPv4, IPv6 and ARP.
+	DropUnsupportedL2
+	// DropFragment: an IPv4 fragment (no L4 ports to balance on).
+	DropFragment
+	// DropNotVIP: an IP packet for an address that is no VIP and not ours.
+	DropNotVIP
+	// DropNoService: for a VIP, but no service matches the protocol and port.
+	DropNoService
+	// DropNoBackend: the service has no real server that may take flows
+	// (none configured, all weight 0, or none with a resolved MAC).
+	DropNoBackend
+	// DropNoMAC: the chosen real server's MAC is not known.
+	DropNoMAC
+	// DropOwnAddress: for the balancer's own address and not ICMP echo
+	// (no exception path to the kernel).
+	DropOwnAddress
+	// DropICMPNotEcho: ICMP to a VIP that is not an echo request.
+	DropICMPNotEcho
+	// DropARPIgnored: ARP not for us and not from a tracked neighbour.
+	DropARPIgnored
+	// DropTxFull: the transmit staging area was full.
+	DropTxFull
+
+	// NumVerdicts is the number of verdicts.
+	NumVerdicts
+)
+
+var verdictNames = [NumVerdicts]string{
+	Forward:           "forward",
+	ARPReply:          "arp_reply",
+	EchoReply:         "echo_reply",
+	ARPLearned:        "arp_learned",
+	DropMalformed:     "malformed",
+	DropBadChecksum:   "bad_checksum",
+	DropUnsupportedL2: "unsupported_l2",
+	DropFragment:      "fragment",
+	DropNotVIP:        "not_vip",
+	DropNoService:     "no_service",
+	DropNoBackend:     "no_backend",
+	DropNoMAC:         "no_mac",
+	DropOwnAddress:    "own_address",
+	DropICMPNotEcho:   "icmp_not_echo",
+	DropARPIgnored:    "arp_ignored",
+	DropTxFull:        "tx_full",
+}
+
+// String is the verdict's counter name.
+func (v Verdict) String() string {
+	if v < NumVerdicts {
+		return verdictNames[v]
+	}
+	return "unknown"
+}
+
+// Transmits reports whether the packet is sent.
+func (v Verdict) Transmits() bool { return v < numTransmit }
+
+// IsDrop reports whether the verdict is a drop.
+func (v Verdict) IsDrop() bool { return v >= numConsumed && v < NumVerdicts }

@@ -1,0 +1,293 @@
+package pipeline
+
+import (
+	"encoding/binary"
+
+	"dsrlb/pipeline/header"
+	"dsrlb/pipeline/maglev"
+)
+
+// MaxBurst is the largest burst a worker processes at once.
+const MaxBurst = 256
+
+// Checksum state of a received packet's IPv4 header, from the NIC's receive
+// offload flags. ChecksumUnknown makes the worker verify it in software.
+const (
+	ChecksumUnknown uint8 = iota
+	ChecksumGood
+	ChecksumBad
+)
+
+// Packet is one frame of a burst: a view over the packet buffer and the
+// worker's decision. The frame is Buf[Off:Off+Len]; the headroom before Off
+// is where later methods prepend headers.
+type Packet struct {
+	Buf     []byte
+	Off     int
+	Len     int
+	IPCsum  uint8   // ChecksumUnknown, ChecksumGood or ChecksumBad (input)
+	OutPort uint8   // port index to transmit on (output)
+	Verdict Verdict // what happened (output)
+}
+
+// Frame is the packet's bytes.
+func (p *Packet) Frame() []byte { return p.Buf[p.Off : p.Off+p.Len] }
+
+// Learned is a MAC address seen in an ARP packet from a tracked neighbour.
+type Learned struct {
+	IP   [4]byte
+	MAC  header.MAC
+	Port uint8
+}
+
+// Worker is one lcore's pipeline state. Only its own goroutine touches it,
+// except Shared (published counters) and Learn (consumed by the resolver).
+type Worker struct {
+	ID int
+	// Burst is the scratch burst the I/O loop fills; it lives with the
+	// worker so nothing is allocated per burst.
+	Burst [MaxBurst]Packet
+
+	local   Counters
+	Shared  *Counters
+	Learn   *Ring[Learned]
+	bursts  uint32
+	pending bool
+}
+
+// NewWorker makes the pipeline state of worker id.
+func NewWorker(id int) *Worker {
+	return &Worker{ID: id, Shared: new(Counters), Learn: NewRing[Learned](1024)}
+}
+
+// publishEvery is how many bursts pass between counter publications.
+const publishEvery = 64
+
+// Process runs the pipeline over pkts, all received on port index inPort,
+// and sets each packet's Verdict and OutPort. Packets that transmit were
+// rewritten in place.
+func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
+	c := &w.local
+	for i := range pkts {
+		p := &pkts[i]
+		c.RxPackets++
+		c.RxBytes += uint64(p.Len)
+		v := w.packet(s, uint8(inPort), p)
+		p.Verdict = v
+		c.Verdicts[v]++
+		if v.Transmits() {
+			c.TxBytes += uint64(p.Len)
+		}
+	}
+	w.pending = true
+	w.bursts++
+	if w.bursts%publishEvery == 0 {
+		w.Publish()
+	}
+}
+
+// CountTxFull re-labels a packet that the I/O layer could not stage.
+func (w *Worker) CountTxFull(p *Packet) {
+	w.local.Verdicts[p.Verdict]--
+	w.local.TxBytes -= uint64(p.Len)
+	p.Verdict = DropTxFull
+	w.local.Verdicts[DropTxFull]++
+}
+
+// Publish makes the worker's counters visible to other goroutines. The
+// I/O loop calls it when it polls nothing, so counters are current on an
+// idle worker.
+func (w *Worker) Publish() {
+	if w.pending {
+		w.local.publish(w.Shared)
+		w.pending = false
+	}
+}
+
+func (w *Worker) packet(s *Snapshot, inPort uint8, p *Packet) Verdict {
+	f := p.Buf[p.Off : p.Off+p.Len]
+	et, l3, ok := header.ParseL2(f)
+	if !ok {
+		if len(f) < header.EthernetLen {
+			return DropMalformed
+		}
+		return DropUnsupportedL2
+	}
+	p.OutPort = inPort
+	switch et {
+	case header.EtherTypeIPv4:
+		return w.ipv4(s, p, f, l3)
+	case header.EtherTypeARP:
+		return w.arp(s, inPort, f, l3)
+	case header.EtherTypeIPv6:
+		if !header.IPv6(f[l3:]).IsValid(len(f) - l3) {
+			return DropMalformed
+		}
+		// No IPv6 VIPs exist yet.
+		return DropNotVIP
+	}
+	return DropUnsupportedL2
+}
+
+func (w *Worker) ipv4(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
+	ip := header.IPv4(f[l3:])
+	if !ip.IsValid(len(ip)) {
+		return DropMalformed
+	}
+	switch p.IPCsum {
+	case ChecksumBad:
+		return DropBadChecksum
+	case ChecksumUnknown:
+		if !ip.ChecksumValid() {
+			return DropBadChecksum
+		}
+	}
+	dst := ip.DstUint32()
+	proto := ip.Protocol()
+	if dst == s.own4 {
+		if proto == header.IPProtoICMP {
+			return echo(s, p, f, ip)
+		}
+		return DropOwnAddress
+	}
+	if ip.IsFragment() {
+		if _, ok := s.classify.lookup(vipKey4(dst)); !ok {
+			return DropNotVIP
+		}
+		return DropFragment
+	}
+	var sport, dport uint16
+	l4 := ip[ip.HeaderLen():ip.TotalLen()]
+	switch proto {
+	case header.IPProtoTCP:
+		if !header.TCP(l4).IsValid(len(l4)) {
+			return DropMalformed
+		}
+	case header.IPProtoUDP:
+		if !header.UDP(l4).IsValid(len(l4)) {
+			return DropMalformed
+		}
+	case header.IPProtoICMP:
+		if _, ok := s.classify.lookup(vipKey4(dst)); !ok {
+			return DropNotVIP
+		}
+		if header.ICMPv4(l4).IsValid(len(l4)) && header.ICMPv4(l4).Type() == header.ICMPv4EchoRequest {
+			return echo(s, p, f, ip)
+		}
+		return DropICMPNotEcho
+	default:
+		if _, ok := s.classify.lookup(vipKey4(dst)); ok {
+			return DropNoService
+		}
+		return DropNotVIP
+	}
+	// TCP and UDP keep their ports in the same place.
+	sport = binary.BigEndian.Uint16(l4[0:])
+	dport = binary.BigEndian.Uint16(l4[2:])
+	idx, ok := s.classify.lookup(serviceKey4(dst, proto, dport))
+	if !ok {
+		idx, ok = s.classify.lookup(serviceKey4(dst, proto, 0))
+		if !ok {
+			if _, vip := s.classify.lookup(vipKey4(dst)); vip {
+				return DropNoService
+			}
+			return DropNotVIP
+		}
+	}
+	svc := &s.services[idx]
+	if len(svc.table) == 0 {
+		return DropNoBackend
+	}
+	var h uint64
+	if svc.sourceIP {
+		h = SourceHash4(ip.SrcUint32())
+	} else {
+		h = FlowHash4(ip.SrcUint32(), dst, sport, dport, proto)
+	}
+	b := maglev.Lookup(svc.table, h)
+	if int(b) >= len(svc.hops) {
+		return DropNoBackend
+	}
+	hop := &svc.hops[b]
+	if hop.mac.IsZero() {
+		return DropNoMAC
+	}
+	eth := header.Ethernet(f)
+	eth.SetDst(hop.mac)
+	eth.SetSrc(s.portMACs[hop.port&(MaxPorts-1)])
+	p.OutPort = hop.port
+	return Forward
+}
+
+// echo turns an ICMP echo request into the reply in place. Swapping the
+// addresses leaves the IP checksum unchanged (same 16-bit words); the type
+// change and the new TTL are patched incrementally.
+func echo(s *Snapshot, p *Packet, f []byte, ip header.IPv4) Verdict {
+	l4 := ip[ip.HeaderLen():ip.TotalLen()]
+	icmp := header.ICMPv4(l4)
+	if !icmp.IsValid(len(l4)) {
+		return DropMalformed
+	}
+	if icmp.Type() != header.ICMPv4EchoRequest || icmp.Code() != 0 {
+		return DropICMPNotEcho
+	}
+	src, dst := ip.Src(), ip.Dst()
+	ip.SetSrc(dst)
+	ip.SetDst(src)
+	ip.SetChecksum(header.UpdateChecksum16(ip.Checksum(), uint16(ip.TTL())<<8|uint16(ip.Protocol()), 64<<8|uint16(ip.Protocol())))
+	ip.SetTTL(64)
+	icmp.SetTypeWithChecksumUpdate(header.ICMPv4EchoReply)
+	eth := header.Ethernet(f)
+	eth.SetDst(eth.Src())
+	eth.SetSrc(s.portMACs[p.OutPort&(MaxPorts-1)])
+	return EchoReply
+}
+
+// arp answers requests for VIPs and the own address in place, and passes
+// the sender's MAC of packets from tracked neighbours to the resolver.
+func (w *Worker) arp(s *Snapshot, inPort uint8, f []byte, l3 int) Verdict {
+	a := header.ARP(f[l3:])
+	if !a.IsValid() {
+		return DropMalformed
+	}
+	sender := a.SenderIP()
+	senderKey := uint64(binary.BigEndian.Uint32(sender[:]))
+	if senderKey != 0 {
+		if _, tracked := s.neigh.lookup(senderKey); tracked {
+			mac := a.SenderMAC()
+			if !mac.IsMulticast() && !mac.IsZero() {
+				if !w.Learn.Push(Learned{IP: sender, MAC: mac, Port: inPort}) {
+					w.local.LearnOverflow++
+				}
+			}
+		}
+	}
+	if a.Op() == header.ARPRequest {
+		target := a.TargetIP()
+		t := binary.BigEndian.Uint32(target[:])
+		ours := t == s.own4
+		if !ours {
+			v, ok := s.classify.lookup(vipKey4(t))
+			ours = ok && v == vipMark
+		}
+		if ours && sender != target { // not a gratuitous ARP/probe of ours
+			mine := s.portMACs[inPort&(MaxPorts-1)]
+			eth := header.Ethernet(f)
+			reqMAC := a.SenderMAC()
+			eth.SetDst(eth.Src())
+			eth.SetSrc(mine)
+			a.SetOp(header.ARPReply)
+			a.SetTargetMAC(reqMAC)
+			a.SetTargetIP(sender)
+			a.SetSenderMAC(mine)
+			a.SetSenderIP(target)
+			return ARPReply
+		}
+	}
+	if senderKey != 0 {
+		if _, tracked := s.neigh.lookup(senderKey); tracked {
+			return ARPLearned
+		}
+	}
+	return DropARPIgnored
+}
