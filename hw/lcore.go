@@ -1,0 +1,180 @@
+package hw
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"dsrlb/dpdk"
+	"dsrlb/pipeline"
+)
+
+// Injected is a packet the main goroutine built (an ARP request, a
+// gratuitous ARP) for a worker to send on port index Port.
+type Injected struct {
+	M    *dpdk.Mbuf
+	Port uint8
+}
+
+// Lcore is one worker lcore: a goroutine locked to an OS thread pinned to
+// CPU, registered with DPDK, that owns RX and TX queue Queue of every port.
+type Lcore struct {
+	CPU       int
+	Queue     int
+	Ports     []*Port
+	Burst     int
+	IdleSleep time.Duration
+	Worker    *pipeline.Worker
+	Snapshot  *atomic.Pointer[pipeline.Snapshot]
+	// Inject carries packets from the main goroutine to this lcore.
+	Inject *pipeline.Ring[Injected]
+
+	stop    atomic.Bool
+	started chan error
+	done    chan struct{}
+	poller  *dpdk.Poller
+	// idle polls before the first sleep when IdleSleep is set
+	idleLimit int
+}
+
+// Start launches the lcore goroutine and waits until it polls (or failed to
+// pin, register or set up).
+func (l *Lcore) Start() error {
+	l.started = make(chan error, 1)
+	l.done = make(chan struct{})
+	l.idleLimit = 256
+	go l.pollQueues()
+	return <-l.started
+}
+
+// Stop asks the lcore to finish its burst and waits for it.
+func (l *Lcore) Stop() {
+	if l.done == nil {
+		return
+	}
+	l.stop.Store(true)
+	<-l.done
+}
+
+// TxCounters sums the packets the lcore's queues accepted and refused.
+func (l *Lcore) TxCounters() (sent, refused uint64) {
+	p := l.poller
+	if p == nil {
+		return 0, 0
+	}
+	for i := range l.Ports {
+		s, r := p.TxCounters(i)
+		sent += s
+		refused += r
+	}
+	return sent, refused
+}
+
+// pollQueues is the lcore's loop: inject, poll, process, stage. It never
+// allocates, locks or makes a syscall while packets flow (idle sleep aside).
+func (l *Lcore) pollQueues() {
+	defer close(l.done)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := dpdk.SetAffinity(l.CPU); err != nil {
+		l.started <- err
+		return
+	}
+	if _, err := dpdk.RegisterThread(); err != nil {
+		l.started <- fmt.Errorf("worker on CPU %d: %w", l.CPU, err)
+		return
+	}
+	defer dpdk.UnregisterThread()
+	ids := make([]dpdk.PortID, len(l.Ports))
+	csum := make([]bool, len(l.Ports))
+	for i, p := range l.Ports {
+		ids[i] = p.ID
+		csum[i] = p.RxIPChecksum
+	}
+	poller, err := dpdk.NewPoller(ids, uint16(l.Queue), uint16(l.Queue), l.Burst, dpdk.SocketID())
+	if err != nil {
+		l.started <- err
+		return
+	}
+	l.poller = poller
+	l.started <- nil
+
+	w := l.Worker
+	idle := 0
+	for !l.stop.Load() {
+		l.drainInject()
+		port, mbufs := poller.Poll()
+		if len(mbufs) == 0 {
+			w.Publish()
+			idle++
+			if l.IdleSleep > 0 && idle >= l.idleLimit {
+				time.Sleep(l.IdleSleep)
+			}
+			continue
+		}
+		idle = 0
+		l.process(w, l.Snapshot.Load(), port, csum[port], mbufs)
+	}
+	// Free what is staged or injected and leave the queues clean.
+	poller.Flush()
+	for {
+		inj, ok := l.Inject.Pop()
+		if !ok {
+			break
+		}
+		poller.Free(inj.M)
+	}
+	poller.Flush()
+	w.Publish()
+	// The poller's memory stays valid for TxCounters readers until exit;
+	// ports are stopped next, so nothing else uses it.
+}
+
+func (l *Lcore) drainInject() {
+	for k := 0; k < 32; k++ {
+		inj, ok := l.Inject.Pop()
+		if !ok {
+			return
+		}
+		if !l.poller.Tx(int(inj.Port), inj.M) {
+			l.poller.Free(inj.M)
+		}
+	}
+}
+
+// process runs one burst through the pipeline and stages the result.
+func (l *Lcore) process(w *pipeline.Worker, snap *pipeline.Snapshot, port int, nicCsum bool, mbufs []*dpdk.Mbuf) {
+	pk := w.Burst[:len(mbufs)]
+	for i, m := range mbufs {
+		p := &pk[i]
+		p.Buf = m.Buffer()
+		p.Off = int(m.DataOff())
+		p.Len = int(m.DataLen())
+		p.IPCsum = pipeline.ChecksumUnknown
+		if nicCsum {
+			switch m.OlFlags() & dpdk.RxIPChecksumMask {
+			case dpdk.RxIPChecksumGood:
+				p.IPCsum = pipeline.ChecksumGood
+			case dpdk.RxIPChecksumBad:
+				p.IPCsum = pipeline.ChecksumBad
+			}
+		}
+	}
+	w.Process(snap, port, pk)
+	poller := l.poller
+	for i, m := range mbufs {
+		p := &pk[i]
+		if !p.Verdict.Transmits() {
+			poller.Free(m)
+			continue
+		}
+		if p.Off != int(m.DataOff()) || p.Len != int(m.DataLen()) {
+			m.SetData(uint16(p.Off), uint16(p.Len))
+		}
+		if !poller.Tx(int(p.OutPort), m) {
+			w.CountTxFull(p)
+			poller.Free(m)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package hw
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"dsrlb/conf"
+	"dsrlb/dpdk"
+	"dsrlb/pipeline/header"
+)
+
+// EALArgs is the EAL command line for dp: the main lcore, every port's
+// device (vdevs with --vdev, PCI devices with -a, and --no-pci when there is
+// none, so the EAL does not probe devices dsrlb was not given), then the
+// operator's extra arguments.
+func EALArgs(dp *conf.Dataplane) []string {
+	args := []string{"-l", strconv.Itoa(dp.MainCPU)}
+	pci := false
+	for _, p := range dp.Ports {
+		if p.IsVdev {
+			args = append(args, "--vdev="+p.Device)
+		} else {
+			args = append(args, "-a", p.Device)
+			pci = true
+		}
+	}
+	if !pci {
+		args = append(args, "--no-pci")
+	}
+	return append(args, dp.EALArgs...)
+}
+
+// Port is an open, started ethdev port.
+type Port struct {
+	Index  int // position in the configuration, the pipeline's port index
+	Name   string
+	ID     dpdk.PortID
+	Info   dpdk.DevInfo
+	MAC    header.MAC
+	MTU    int
+	Queues int
+	// RSS is true when the device spreads flows over the RX queues by hash.
+	RSS bool
+	// RxIPChecksum is true when the device verifies IPv4 header checksums;
+	// otherwise the pipeline verifies them in software.
+	RxIPChecksum bool
+}
+
+// Open configures and starts port c with one RX and one TX queue per
+// worker. Errors name the port; what the device cannot do is logged with
+// the software fallback used instead.
+func Open(cfg *conf.Config, index, queues int, pool *dpdk.Mempool, log *slog.Logger) (*Port, error) {
+	c := cfg.Dataplane.Ports[index]
+	path := fmt.Sprintf("dataplane.port[%d]", index)
+	fail := func(field, format string, args ...any) error {
+		return cfg.Errorf(path+field, "port %s: %s", c.Name, fmt.Sprintf(format, args...))
+	}
+	id, err := dpdk.PortByName(c.DeviceName)
+	if err != nil {
+		return nil, fail(".device", "device %s was not probed by DPDK: %v", c.DeviceName, err)
+	}
+	info, err := id.Info()
+	if err != nil {
+		return nil, fail(".device", "%v", err)
+	}
+	log = log.With("port", c.Name, "driver", info.Driver)
+	if queues > int(info.MaxRxQueues) || queues > int(info.MaxTxQueues) {
+		hint := ""
+		if strings.HasPrefix(info.Driver, "net_af_packet") {
+			hint = fmt.Sprintf(" (add qpairs=%d to the device string)", queues)
+		}
+		return nil, fail(".device", "%d workers need %d queue pairs, the device has %d RX and %d TX queues%s",
+			queues, queues, info.MaxRxQueues, info.MaxTxQueues, hint)
+	}
+	if c.MTU > int(info.MaxMTU) || c.MTU < int(info.MinMTU) {
+		return nil, fail(".mtu", "MTU %d outside the device's range %d..%d", c.MTU, info.MinMTU, info.MaxMTU)
+	}
+
+	p := &Port{Index: index, Name: c.Name, ID: id, Info: info, Queues: queues}
+	pc := dpdk.PortConf{RxQueues: uint16(queues), TxQueues: uint16(queues), MTU: uint32(c.MTU)}
+	if queues > 1 {
+		pc.RSSHash = (dpdk.RSSIP | dpdk.RSSTCP | dpdk.RSSUDP) & info.RSSOffloads
+		p.RSS = pc.RSSHash != 0
+		if !p.RSS {
+			log.Warn("device has no RSS; queues get whatever the driver spreads to them", "queues", queues)
+		}
+	}
+	if info.RxOffloadCapa&dpdk.RxOffloadIPv4Checksum != 0 {
+		pc.RxOffloads |= dpdk.RxOffloadIPv4Checksum
+		p.RxIPChecksum = true
+	} else {
+		log.Info("offload unavailable, using software", "offload", "rx ipv4 checksum")
+	}
+	// Every mbuf comes from one pool and has one reference: fast free is safe.
+	if info.TxOffloadCapa&dpdk.TxOffloadMbufFastFree != 0 {
+		pc.TxOffloads |= dpdk.TxOffloadMbufFastFree
+	} else {
+		log.Info("offload unavailable, using software", "offload", "tx mbuf fast free")
+	}
+	if err := id.Configure(pc); err != nil {
+		return nil, fail("", "configure: %v", err)
+	}
+	rxd := clampDesc(c.RxDescriptors, info.RxDescMin, info.RxDescMax)
+	txd := clampDesc(c.TxDescriptors, info.TxDescMin, info.TxDescMax)
+	if rxd != c.RxDescriptors || txd != c.TxDescriptors {
+		log.Warn("descriptor count adjusted to the device's limits", "rx", rxd, "tx", txd)
+	}
+	for q := 0; q < queues; q++ {
+		if err := id.SetupRxQueue(uint16(q), uint16(rxd), info.Socket, pool, 0); err != nil {
+			return nil, fail("", "%v", err)
+		}
+		if err := id.SetupTxQueue(uint16(q), uint16(txd), info.Socket, 0); err != nil {
+			return nil, fail("", "%v", err)
+		}
+	}
+	if c.HasMAC {
+		if err := id.SetMAC(c.MAC); err != nil {
+			return nil, fail(".mac", "set MAC %s: %v", header.MAC(c.MAC), err)
+		}
+	}
+	if err := id.Start(); err != nil {
+		return nil, fail("", "start: %v", err)
+	}
+	mac, err := id.MAC()
+	if err != nil {
+		_ = id.Stop()
+		return nil, fail("", "%v", err)
+	}
+	p.MAC = header.MAC(mac)
+	p.MTU = c.MTU
+	if mtu, err := id.MTU(); err == nil {
+		p.MTU = int(mtu)
+	}
+	link, _ := id.Link()
+	log.Info("port started", "device", c.Device, "mac", p.MAC, "mtu", p.MTU, "queues", queues,
+		"rss", p.RSS, "link_up", link.Up, "speed_mbps", link.SpeedMbps)
+	return p, nil
+}
+
+func clampDesc(n int, lo, hi uint16) int {
+	if hi != 0 && n > int(hi) {
+		n = int(hi)
+	}
+	if n < int(lo) {
+		n = int(lo)
+	}
+	return n
+}
+
+// Close stops and closes the port.
+func (p *Port) Close() error {
+	errStop := p.ID.Stop()
+	errClose := p.ID.Close()
+	if errStop != nil {
+		return errStop
+	}
+	return errClose
+}

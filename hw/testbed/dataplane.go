@@ -1,0 +1,72 @@
+package testbed
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// DataplaneConfig is a dsrlb configuration for the L2 topology: one worker
+// on CPU 1, the balancer's eth0 through af_packet, no hugepages, and one
+// TCP service on port 80 of the VIP over every real server.
+func (t *L2) DataplaneConfig() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `[dataplane]
+workers = [1]
+main_cpu = 0
+eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
+address = %q
+arp_refresh = "1s"
+arp_expiry = "5s"
+stats_interval = "2s"
+idle_sleep = "50us"
+
+[[dataplane.port]]
+name = "lan0"
+device = "net_af_packet0,iface=eth0"
+
+[[service]]
+name = "web"
+vip = %q
+protocol = "tcp"
+port = 80
+`, t.LB.String(), t.VIP.String())
+	for _, s := range t.Servers {
+		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
+	}
+	return b.String()
+}
+
+// StartDataplane writes config, checks it with -check, runs the data plane
+// binary in the lb namespace and waits until it has resolved every real
+// server (it logs "scheduled=N").
+func (t *L2) StartDataplane(bin, config string) (*Proc, error) {
+	path := filepath.Join(t.Dir, "dsrlb.toml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	if out, err := t.Exec(30*time.Second, RoleLB, bin, "-check", "-c", path); err != nil {
+		return nil, fmt.Errorf("config check: %w\n%s", err, out)
+	}
+	p, err := t.Start(RoleLB, "dataplane", bin, "-c", path)
+	if err != nil {
+		return nil, err
+	}
+	want := fmt.Sprintf("scheduled=%d", len(t.Servers))
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.Output(), want) {
+		if p.Exited() || time.Now().After(deadline) {
+			return p, fmt.Errorf("data plane did not resolve the real servers (exited=%v):\n%s", p.Exited(), p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p, nil
+}
+
+// LBMAC is the MAC address of the balancer's eth0 (which DPDK uses).
+func (t *L2) LBMAC() (string, error) {
+	out, err := t.Exec(5*time.Second, RoleLB, "cat", "/sys/class/net/eth0/address")
+	return strings.TrimSpace(out), err
+}
