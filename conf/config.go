@@ -157,7 +157,7 @@ type Service struct {
 // Backend is one real server of a Service.
 type Backend struct {
 	Address netip.Addr // IPv4
-	Weight  uint32     // 0 = no new flows
+	Weight  uint32     // 0 = out of scheduling
 }
 
 // Error is one configuration problem with its position.

@@ -20,7 +20,7 @@ func TestExample(t *testing.T) {
 	wantDP := Dataplane{
 		Workers:       []int{1},
 		MainCPU:       0,
-		EALArgs:       []string{"--no-huge", "-m", "512", "--in-memory"},
+		EALArgs:       []string{"--no-huge", "-m", "512", "--no-shconf"},
 		Address:       netip.MustParsePrefix("192.0.2.10/24"),
 		Address6:      netip.MustParsePrefix("2001:db8::10/64"),
 		BurstSize:     32,

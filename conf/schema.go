@@ -37,7 +37,7 @@ type rawDataplane struct {
 	MainCPU *int64 `toml:"main_cpu"`
 
 	// eal_args: extra DPDK EAL arguments, passed through unchanged, e.g.
-	// ["--no-huge", "-m", "512", "--in-memory"]. Default none. dsrlb sets the
+	// ["--no-huge", "-m", "512", "--no-shconf"]. Default none. dsrlb sets the
 	// core list, main lcore and devices itself, so these are rejected:
 	// -l, -c, --lcores, --main-lcore, --master-lcore, --vdev, -a, -b, -w,
 	// --allow, --block, --pci-whitelist, --pci-blacklist (also in the
@@ -169,8 +169,9 @@ type rawBackend struct {
 	// dataplane.address.
 	Address *string `toml:"address"`
 
-	// weight: relative share of new flows, 0..65535, default 1. 0 drains
-	// the real server: it receives no new flows.
+	// weight: relative share of the flows, 0..65535, default 1. 0 takes
+	// the real server out of scheduling (its Maglev slots go to the others;
+	// without connection tracking its established flows move as well).
 	Weight *int64 `toml:"weight"`
 }
 

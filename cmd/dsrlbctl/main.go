@@ -1,0 +1,45 @@
+// Command dsrlbctl is dsrlb's operator tool.
+//
+//	dsrlbctl demo [-dataplane PATH] [-requests N]
+//
+// demo builds a throw-away L2 DSR topology in network namespaces (a client,
+// the balancer, two nginx real servers on one bridge), runs the data plane,
+// shows curl answers alternating between the servers and a capture that
+// proves the replies bypass the balancer, then removes everything.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "demo":
+		err = demo(os.Args[2:])
+	case "help", "-h", "--help":
+		usage()
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "dsrlbctl: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dsrlbctl:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: dsrlbctl COMMAND [flags]
+
+commands:
+  demo   build a namespace test bed, run the data plane, show L2 DSR at work, tear down
+`)
+}
