@@ -125,10 +125,19 @@ func demo(args []string) (err error) {
 			}
 		}
 	}
-	var replies int
+	lbMAC, err := topo.LBMAC()
+	if err != nil {
+		return err
+	}
+	var replies, viaLB int
 	for _, p := range clientPkts {
-		if ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ip != nil && ip.SrcIP.Equal(topo.VIP.AsSlice()) {
+		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+		if ip != nil && eth != nil && ip.SrcIP.Equal(topo.VIP.AsSlice()) {
 			replies++
+			if eth.SrcMAC.String() == lbMAC {
+				viaLB++
+			}
 		}
 	}
 	step("capture on the balancer's port: %d packets client->VIP, %d packets VIP->client", toVIP, fromVIP)
@@ -141,10 +150,8 @@ func demo(args []string) (err error) {
 		fmt.Println("   " + l)
 		shown++
 	}
-	if mac, err := topo.LBMAC(); err == nil {
-		fmt.Printf("   (the balancer's MAC is %s: it appears in none of them)\n", mac)
-	}
-	if fromVIP == 0 && toVIP > 0 && replies > 0 {
+	fmt.Printf("   replies with the balancer's MAC (%s) as source: %d\n", lbMAC, viaLB)
+	if fromVIP == 0 && toVIP > 0 && replies > 0 && viaLB == 0 {
 		fmt.Println("\n   => Direct Server Return: requests went through the balancer, replies did not.")
 	} else {
 		err = errors.New("the capture does not show DSR")
