@@ -84,17 +84,23 @@ func setupPort(t *testing.T, name string, pool *Mempool) PortID {
 	return id
 }
 
+// nullPair starts net_null0 (endless 64-byte packets) and net_null1 (a
+// sink) on a fresh pool. Cleanup stops the ports before freeing the pool.
+func nullPair(t *testing.T, pool string) (*Mempool, PortID, PortID) {
+	t.Helper()
+	p, err := NewPktPool(pool, 2047, 64, DefaultDataRoom, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Free)
+	return p, setupPort(t, "net_null0", p), setupPort(t, "net_null1", p)
+}
+
 // TestPollForwardsAndFrees runs the whole burst cycle: receive from
 // net_null0, stage on net_null1, free some, and checks that counters and
 // the pool add up (no mbuf leaks).
 func TestPollForwardsAndFrees(t *testing.T) {
-	pool, err := NewPktPool("test_fwd", 2047, 64, DefaultDataRoom, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Free()
-	in := setupPort(t, "net_null0", pool)
-	out := setupPort(t, "net_null1", pool)
+	pool, in, out := nullPair(t, "test_fwd")
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -153,13 +159,7 @@ func TestPollForwardsAndFrees(t *testing.T) {
 }
 
 func TestPollerTxCountersAndAllocs(t *testing.T) {
-	pool, err := NewPktPool("test_allocs", 2047, 64, DefaultDataRoom, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Free()
-	in := setupPort(t, "net_null0", pool)
-	out := setupPort(t, "net_null1", pool)
+	_, in, out := nullPair(t, "test_allocs")
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	p, err := NewPoller([]PortID{in, out}, 0, 0, 32, -1)
