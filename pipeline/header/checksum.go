@@ -23,8 +23,8 @@ import (
 // incremental updates below use RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'),
 // which gives the same result as recomputation from scratch (eqn. 2 of RFC
 // 1624, HC' = HC - ~m - m', can produce 0xFFFF where recomputation gives
-// 0x0000, the "-0" problem; see UpdateChecksum16 for the one corner, data
-// that is all zero bits, where eqn. 3 differs too). The update functions only see the checksum and
+// 0x0000, the "-0" problem; see UpdateChecksum16 for the corner, data that
+// is all zero bits, where eqn. 3 is off too). The update functions only see the checksum and
 // the changed word, so for UDP, where 0x0000 means "no checksum", use the
 // UDPChecksumUpdate helpers.
 
@@ -131,14 +131,18 @@ func PseudoHeaderSum6(src, dst [16]byte, proto uint8, length uint32) uint32 {
 // UDPChecksumUpdate16.
 //
 // The result is identical to recomputing the checksum from scratch, except
-// around the checksum 0xFFFF, which recomputation gives only for data that
-// is all zero bits: if cksum is 0xFFFF (all-zero data before, or a sender
-// that stored the alternative form of 0x0000), or the data is all zero after
-// the change, the result may be the other ones' complement zero than
-// recomputation would give. Both forms verify as correct. IPv4 header and
-// TCP/UDP/ICMPv6 checksums never hit this (the version octet and the pseudo
-// header's protocol are never zero); an ICMPv4 echo reply with identifier,
-// sequence number and data all zero does.
+// around 0xFFFF, the checksum of data that is all zero bits:
+//   - if cksum is 0xFFFF (all-zero data before, or a sender that stored the
+//     alternative form of 0x0000), the result may be 0xFFFF where
+//     recomputation gives 0x0000. That still verifies.
+//   - if the data is all zero after the change, the result is 0x0000 where
+//     0xFFFF is required, and a receiver rejects it. The update cannot tell
+//     this from non-zero data that sums to 0xFFFF, whose checksum is 0x0000.
+//
+// IPv4 header and TCP/UDP/ICMPv6 checksums never cover all-zero data (the
+// version octet and the pseudo header's protocol are never zero). ICMPv4 can
+// (an echo reply with identifier, sequence number and data all zero);
+// ICMPv4.SetTypeWithChecksumUpdate handles that case.
 func UpdateChecksum16(cksum, old, new uint16) uint16 {
 	s := uint32(^cksum) + uint32(^old) + uint32(new) // <= 3*0xffff
 	s = s>>16 + s&0xffff

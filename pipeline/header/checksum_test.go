@@ -255,11 +255,11 @@ func TestUpdateChecksum16And32Random(t *testing.T) {
 }
 
 // sameChecksum reports whether an incrementally updated checksum got equals
-// the recomputed one, full. They must be identical, except when the old
-// checksum was 0xffff (from scratch only for all-zero data, or stored by a
-// sender as the other zero) or the recomputed one is 0xffff (the new data is
-// all zero): then got may be the other ones' complement zero than full, as
-// documented on UpdateChecksum16.
+// the recomputed one, full. They must be identical, except for the corners
+// documented on UpdateChecksum16: the old checksum was 0xffff (from scratch
+// only for all-zero data, or stored by a sender as the other zero), or the
+// recomputed one is 0xffff (the new data is all zero); then got is the other
+// ones' complement zero.
 func sameChecksum(old, got, full uint16) bool {
 	if got == full {
 		return true
@@ -276,7 +276,8 @@ func TestUpdateChecksumFromFFFF(t *testing.T) {
 	if got := UpdateChecksum16(0xffff, 0, 5); got != ^uint16(5) {
 		t.Errorf("UpdateChecksum16(0xffff, 0, 5) = %#04x", got)
 	}
-	// Data becoming all zero: recomputation gives 0xffff, eqn. 3 0x0000.
+	// Data becoming all zero: recomputation gives 0xffff, eqn. 3 0x0000
+	// (which fails verification; documented limitation).
 	if got := UpdateChecksum32(^uint16(0x3030), 0x30300000, 0); got != 0 {
 		t.Errorf("UpdateChecksum32 to all-zero data = %#04x", got)
 	}

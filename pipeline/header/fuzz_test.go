@@ -280,6 +280,7 @@ func FuzzIncrementalChecksum(f *testing.F) {
 	// Found by fuzzing: the data becomes all zero (recomputed checksum
 	// 0xffff, incremental 0x0000; see sameChecksum).
 	f.Add([]byte("0000"), uint16(83), uint32(0), uint32(89))
+	f.Add([]byte{8, 0, 0, 0, 0, 0, 0, 0}, uint16(1), uint32(0), uint32(0))
 	f.Fuzz(func(t *testing.T, data []byte, at uint16, nv uint32, addr uint32) {
 		if len(data) < 4 {
 			return
@@ -304,6 +305,15 @@ func FuzzIncrementalChecksum(f *testing.F) {
 		full = refChecksum(data)
 		if got := UpdateChecksum32(ck, old32, nv); !sameChecksum(ck, got, full) {
 			t.Fatalf("32: got %#04x, full %#04x (old ck %#04x)", got, full, ck)
+		}
+
+		// ICMPv4 type change: the result must always verify, including
+		// the all-zero message.
+		icmp := ICMPv4(append([]byte(nil), data...))
+		icmp.SetChecksum(L4Checksum4([4]byte{}, [4]byte{}, IPProtoICMP, icmp, ICMPChecksumOffset))
+		icmp.SetTypeWithChecksumUpdate(uint8(addr))
+		if v := FoldChecksum(Checksum(icmp, 0)); v != 0 || icmp.Checksum() != L4Checksum4([4]byte{}, [4]byte{}, IPProtoICMP, icmp, ICMPChecksumOffset) {
+			t.Fatalf("ICMPv4 type change: checksum %#04x, verification %#04x", icmp.Checksum(), v)
 		}
 
 		src, dst := [4]byte(data[0:4]), [4]byte{}

@@ -80,11 +80,30 @@ func (c ICMPv4) SetType(t uint8) { c[icmpType] = t }
 func (c ICMPv4) SetCode(code uint8) { c[icmpCode] = code }
 
 // SetTypeWithChecksumUpdate sets the type (e.g. echo request to echo reply)
-// and updates the checksum incrementally.
+// and updates the checksum incrementally. c must end where the ICMP message
+// ends (as IPv4.Payload does), because of the one case an incremental
+// update gets wrong: a message that is all zero bits after the change (echo
+// reply, code 0, identifier, sequence number and data all zero) needs the
+// checksum 0xFFFF, where the update gives 0x0000 (see UpdateChecksum16).
+// When the update gives 0x0000 the message is scanned and fixed; that
+// happens for about one message in 65536.
 func (c ICMPv4) SetTypeWithChecksumUpdate(t uint8) {
 	old := binary.BigEndian.Uint16(c[icmpType:])
 	c[icmpType] = t
-	c.SetChecksum(UpdateChecksum16(c.Checksum(), old, binary.BigEndian.Uint16(c[icmpType:])))
+	ck := UpdateChecksum16(c.Checksum(), old, binary.BigEndian.Uint16(c[icmpType:]))
+	if ck == 0 && allZero(c[:icmpChecksum]) && allZero(c[icmpChecksum+2:]) {
+		ck = 0xffff
+	}
+	c.SetChecksum(ck)
+}
+
+func allZero(b []byte) bool {
+	for _, v := range b {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Ident returns the echo identifier (bytes 4-5).

@@ -61,6 +61,32 @@ func TestICMPv4Echo(t *testing.T) {
 	}
 }
 
+// An echo request whose identifier, sequence number and data are all zero
+// becomes an all-zero reply, whose checksum must be 0xffff: the one case
+// where the plain RFC 1624 update (0x0000) would be rejected by receivers.
+func TestICMPv4EchoReplyAllZero(t *testing.T) {
+	for _, payload := range [][]byte{nil, make([]byte, 3), make([]byte, 56)} {
+		frame, _ := icmp4Frame(t, ICMPv4EchoRequest, 0, 0, 0, payload)
+		c := ICMPv4(IPv4(frame[14:]).Payload())
+		if c.Checksum() != ^uint16(ICMPv4EchoRequest<<8) {
+			t.Fatalf("setup: checksum %#04x", c.Checksum())
+		}
+		c.SetTypeWithChecksumUpdate(ICMPv4EchoReply)
+		if c.Checksum() != 0xffff || FoldChecksum(Checksum(c, 0)) != 0 {
+			t.Errorf("payload %d: checksum %#04x, verification %#04x", len(payload), c.Checksum(), FoldChecksum(Checksum(c, 0)))
+		}
+		want, _ := icmp4Frame(t, ICMPv4EchoReply, 0, 0, 0, payload)
+		eqBytes(t, "reply", frame, want)
+	}
+	// A non-zero message whose new checksum really is 0x0000 keeps it.
+	c := ICMPv4{ICMPv4EchoRequest, 0, 0, 0, 0xff, 0xff, 0, 0}
+	c.SetChecksum(L4Checksum4([4]byte{}, [4]byte{}, IPProtoICMP, c, ICMPChecksumOffset))
+	c.SetTypeWithChecksumUpdate(ICMPv4EchoReply)
+	if c.Checksum() != 0 || FoldChecksum(Checksum(c, 0)) != 0 {
+		t.Errorf("non-zero message: checksum %#04x", c.Checksum())
+	}
+}
+
 func nsFrame(t testing.TB, opts layers.ICMPv6Options) ([]byte, *layers.ICMPv6) {
 	eth := &layers.Ethernet{SrcMAC: mustMAC(t, "02:00:00:00:00:01"), DstMAC: mustMAC(t, "33:33:ff:00:00:02"), EthernetType: layers.EthernetTypeIPv6}
 	ip := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: layers.IPProtocolICMPv6,
