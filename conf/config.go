@@ -47,6 +47,14 @@ type Dataplane struct {
 	StatsInterval time.Duration // 0 = no periodic counter log
 	IdleSleep     time.Duration // 0 = pure busy polling
 	Ports         []Port
+	Neighbors     []Neighbor // static neighbours
+}
+
+// Neighbor is one validated [[dataplane.neighbor]]: a permanent MAC.
+type Neighbor struct {
+	Address netip.Addr
+	MAC     [6]byte
+	Port    int // index into Dataplane.Ports
 }
 
 // Port is one validated [[dataplane.port]].

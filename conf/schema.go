@@ -83,6 +83,23 @@ type rawDataplane struct {
 
 	// [[dataplane.port]]: network ports. At least one, at most 8.
 	Port []rawPort `toml:"port"`
+	// [[dataplane.neighbor]]: static neighbours. Zero or more.
+	Neighbor []rawNeighbor `toml:"neighbor"`
+}
+
+// rawNeighbor is one [[dataplane.neighbor]]: a permanent MAC address for a
+// real server (or next hop), like "ip neigh add ... nud permanent". A
+// static neighbour is never asked for by ARP and never expires; use it for
+// real servers that do not answer ARP, or for benchmarks on devices without
+// a peer.
+type rawNeighbor struct {
+	// address: the neighbour's IPv4 address. Required, unique, inside the
+	// on-link prefix of dataplane.address.
+	Address *string `toml:"address"`
+	// mac: its MAC address. Required; unicast and not all zero.
+	MAC *string `toml:"mac"`
+	// port: name of the [[dataplane.port]] it is reached through. Required.
+	Port *string `toml:"port"`
 }
 
 // rawPort is one [[dataplane.port]].

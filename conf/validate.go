@@ -238,7 +238,66 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
 	for i := range r.Port {
 		dp.Ports = append(dp.Ports, v.port(pp.idx(i), &r.Port[i], i, names, devices, instances))
 	}
+	np := base.key("neighbor")
+	seen := map[netip.Addr]int{}
+	for i := range r.Neighbor {
+		if n, ok := v.neighbor(np.idx(i), &r.Neighbor[i], &dp, addrOK, names, seen, i); ok {
+			dp.Neighbors = append(dp.Neighbors, n)
+		}
+	}
 	return dp, addrOK
+}
+
+func (v *validator) neighbor(p fieldPath, r *rawNeighbor, dp *Dataplane, addrOK bool, ports map[string]int, seen map[netip.Addr]int, i int) (Neighbor, bool) {
+	var n Neighbor
+	ok := true
+	ap := p.key("address")
+	switch {
+	case r.Address == nil:
+		v.missing(ap)
+		ok = false
+	default:
+		a, err := netip.ParseAddr(*r.Address)
+		switch {
+		case err != nil || !a.Is4():
+			v.addf(ap, "invalid IPv4 address %q", *r.Address)
+			ok = false
+		case addrOK && !dp.Address.Masked().Contains(a):
+			v.addf(ap, "neighbour %s is outside %s, the on-link prefix of dataplane.address", a, dp.Address.Masked())
+			ok = false
+		case addrOK && a == dp.Address.Addr():
+			v.addf(ap, "neighbour %s is the balancer's own address", a)
+			ok = false
+		default:
+			if j, dup := seen[a]; dup {
+				v.addf(ap, "neighbour %s already defined by dataplane.neighbor[%d] (line %s)", a, j, v.lineOf(p.idxSibling(j).key("address")))
+				ok = false
+			}
+			seen[a] = i
+			n.Address = a
+		}
+	}
+	mp := p.key("mac")
+	if r.MAC == nil {
+		v.missing(mp)
+		ok = false
+	} else if mac, msg := parseMAC(*r.MAC); msg != "" {
+		v.add(mp, msg)
+		ok = false
+	} else {
+		n.MAC = mac
+	}
+	pp := p.key("port")
+	if r.Port == nil {
+		v.missing(pp)
+		ok = false
+	} else if idx, found := ports[*r.Port]; !found {
+		v.addf(pp, "no [[dataplane.port]] is named %q", *r.Port)
+		ok = false
+	} else {
+		n.Port = idx
+	}
+	return n, ok
 }
 
 // forbiddenEALFlag returns the flag in arg that dsrlb sets itself, and the

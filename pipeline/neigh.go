@@ -24,6 +24,7 @@ type Resolver struct {
 type neighEntry struct {
 	n         Neighbor
 	resolved  bool
+	static    bool      // configured: never asked for, never expires
 	confirmed time.Time // last answer
 	asked     time.Time // last request
 }
@@ -46,7 +47,7 @@ func (r *Resolver) Track(ips []netip.Addr) (changed bool) {
 		}
 	}
 	for ip, e := range r.entries {
-		if !want[ip] {
+		if !want[ip] && !e.static {
 			changed = changed || e.resolved
 			delete(r.entries, ip)
 		}
@@ -54,11 +55,18 @@ func (r *Resolver) Track(ips []netip.Addr) (changed bool) {
 	return changed
 }
 
+// SetStatic makes ip a permanent neighbour (like "ip neigh ... nud
+// permanent"): it is never asked for, never expires and ARP does not change
+// it.
+func (r *Resolver) SetStatic(ip netip.Addr, n Neighbor) {
+	r.entries[ip] = &neighEntry{n: n, resolved: true, static: true}
+}
+
 // Learn records an ARP answer. It reports whether forwarding must change:
 // the address was unresolved, or its MAC or port moved.
 func (r *Resolver) Learn(l Learned, now time.Time) (changed bool) {
 	e := r.entries[netip.AddrFrom4(l.IP)]
-	if e == nil {
+	if e == nil || e.static {
 		return false
 	}
 	n := Neighbor{MAC: l.MAC, Port: l.Port}
@@ -73,7 +81,7 @@ func (r *Resolver) Learn(l Learned, now time.Time) (changed bool) {
 // address became unresolved.
 func (r *Resolver) Expire(now time.Time) (changed bool) {
 	for _, e := range r.entries {
-		if e.resolved && now.Sub(e.confirmed) >= r.expiry {
+		if e.resolved && !e.static && now.Sub(e.confirmed) >= r.expiry {
 			e.resolved = false
 			changed = true
 		}
@@ -97,6 +105,8 @@ func (r *Resolver) Due(now time.Time, out []Request) []Request {
 	start := len(out)
 	for ip, e := range r.entries {
 		switch {
+		case e.static:
+			continue
 		case !e.resolved && now.Sub(e.asked) >= r.retry:
 			out = append(out, Request{IP: ip})
 		case e.resolved && now.Sub(e.confirmed) >= r.refresh && now.Sub(e.asked) >= r.retry:
@@ -125,6 +135,7 @@ type NeighborState struct {
 	Resolved  bool
 	MAC       header.MAC
 	Port      uint8
+	Static    bool
 	Confirmed time.Time
 }
 
@@ -132,7 +143,7 @@ type NeighborState struct {
 func (r *Resolver) State() []NeighborState {
 	out := make([]NeighborState, 0, len(r.entries))
 	for ip, e := range r.entries {
-		out = append(out, NeighborState{IP: ip, Resolved: e.resolved, MAC: e.n.MAC, Port: e.n.Port, Confirmed: e.confirmed})
+		out = append(out, NeighborState{IP: ip, Resolved: e.resolved, MAC: e.n.MAC, Port: e.n.Port, Static: e.static, Confirmed: e.confirmed})
 	}
 	slices.SortFunc(out, func(a, b NeighborState) int { return a.IP.Compare(b.IP) })
 	return out

@@ -69,6 +69,35 @@ func TestResolverLifecycle(t *testing.T) {
 	}
 }
 
+func TestResolverStatic(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := NewResolver(time.Second, 3*time.Second)
+	a := netip.MustParseAddr("192.0.2.21")
+	mac := header.MAC{2, 0, 0, 0, 0, 0x21}
+	r.SetStatic(a, Neighbor{MAC: mac, Port: 1})
+	r.Track([]netip.Addr{a, netip.MustParseAddr("192.0.2.22")})
+	if n, ok := r.Lookup(a); !ok || n.MAC != mac || n.Port != 1 {
+		t.Fatalf("static lookup %+v %v", n, ok)
+	}
+	for _, d := range r.Due(t0, nil) {
+		if d.IP == a {
+			t.Fatal("static neighbour asked for")
+		}
+	}
+	if r.Learn(Learned{IP: a.As4(), MAC: header.MAC{2, 0, 0, 0, 0, 0x99}}, t0) {
+		t.Fatal("ARP changed a static neighbour")
+	}
+	if r.Expire(t0.Add(time.Hour)) {
+		if _, ok := r.Lookup(a); !ok {
+			t.Fatal("static neighbour expired")
+		}
+	}
+	r.Track(nil)
+	if _, ok := r.Lookup(a); !ok {
+		t.Fatal("static neighbour dropped by Track")
+	}
+}
+
 func TestRingFIFOWrapAndFull(t *testing.T) {
 	r := NewRing[int](5) // rounds to 8
 	if r.Cap() != 8 {

@@ -71,6 +71,9 @@ func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
 		dp.pcfg.PortMACs = append(dp.pcfg.PortMACs, p.MAC)
 	}
 	dp.resolver = pipeline.NewResolver(cfg.Dataplane.ARPRefresh, cfg.Dataplane.ARPExpiry)
+	for _, n := range cfg.Dataplane.Neighbors {
+		dp.resolver.SetStatic(n.Address, pipeline.Neighbor{MAC: n.MAC, Port: uint8(n.Port)})
+	}
 	dp.resolver.Track(cfg.BackendAddrs())
 	if err := dp.rebuild(); err != nil {
 		return nil, err

@@ -1,0 +1,40 @@
+package conf
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNeighbors(t *testing.T) {
+	head := "[dataplane]\nworkers = [1]\naddress = \"192.0.2.10/24\"\n[[dataplane.port]]\nname = \"in\"\ndevice = \"net_ring0\"\n" +
+		"[[dataplane.port]]\nname = \"out\"\ndevice = \"net_ring1\"\n"
+	nb := func(lines ...string) string { return head + "[[dataplane.neighbor]]\n" + strings.Join(lines, "\n") + "\n" }
+
+	c, err := Parse("t.toml", []byte(nb(`address = "192.0.2.21"`, `mac = "02:00:00:00:00:21"`, `port = "out"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Dataplane.Neighbors) != 1 {
+		t.Fatalf("neighbours %+v", c.Dataplane.Neighbors)
+	}
+	n := c.Dataplane.Neighbors[0]
+	if n.Address.String() != "192.0.2.21" || n.MAC != [6]byte{2, 0, 0, 0, 0, 0x21} || n.Port != 1 {
+		t.Fatalf("neighbour %+v", n)
+	}
+
+	expect(t, "off-link", nb(`address = "198.51.100.1"`, `mac = "02:00:00:00:00:21"`, `port = "out"`),
+		"11: dataplane.neighbor[0].address: neighbour 198.51.100.1 is outside 192.0.2.0/24")
+	expect(t, "own address", nb(`address = "192.0.2.10"`, `mac = "02:00:00:00:00:21"`, `port = "out"`),
+		"11: dataplane.neighbor[0].address: neighbour 192.0.2.10 is the balancer's own address")
+	expect(t, "unknown port", nb(`address = "192.0.2.21"`, `mac = "02:00:00:00:00:21"`, `port = "wan"`),
+		`13: dataplane.neighbor[0].port: no [[dataplane.port]] is named "wan"`)
+	expect(t, "bad mac", nb(`address = "192.0.2.21"`, `mac = "01:00:5e:00:00:01"`, `port = "out"`),
+		"12: dataplane.neighbor[0].mac: ")
+	expect(t, "missing mac", nb(`address = "192.0.2.21"`, `port = "out"`),
+		"10: dataplane.neighbor[0].mac: required key is missing")
+	expect(t, "duplicate", nb(`address = "192.0.2.21"`, `mac = "02:00:00:00:00:21"`, `port = "out"`,
+		"[[dataplane.neighbor]]", `address = "192.0.2.21"`, `mac = "02:00:00:00:00:22"`, `port = "in"`),
+		"15: dataplane.neighbor[1].address: neighbour 192.0.2.21 already defined by dataplane.neighbor[0] (line 11)")
+	expect(t, "unknown key", nb(`address = "192.0.2.21"`, `mac = "02:00:00:00:00:21"`, `port = "out"`, `weight = 1`),
+		"14: dataplane.neighbor[0].weight: unknown key")
+}
