@@ -8,7 +8,9 @@ import (
 func TestNeighbors(t *testing.T) {
 	head := "[dataplane]\nworkers = [1]\naddress = \"192.0.2.10/24\"\n[[dataplane.port]]\nname = \"in\"\ndevice = \"net_ring0\"\n" +
 		"[[dataplane.port]]\nname = \"out\"\ndevice = \"net_ring1\"\n"
-	nb := func(lines ...string) string { return head + "[[dataplane.neighbor]]\n" + strings.Join(lines, "\n") + "\n" }
+	nb := func(lines ...string) string {
+		return head + "[[dataplane.neighbor]]\n" + strings.Join(lines, "\n") + "\n"
+	}
 
 	c, err := Parse("t.toml", []byte(nb(`address = "192.0.2.21"`, `mac = "02:00:00:00:00:21"`, `port = "out"`)))
 	if err != nil {
