@@ -1,4 +1,9 @@
-// Package perf will hold the shared-memory counter layout, the Prometheus
-// collector, the Grafana dashboard and the throughput benchmarks. It is not
-// written yet; today the data plane logs its counters.
+// Package perf measures dsrlb: it writes benchmark captures (N TCP flows
+// to a VIP, 64-byte or mixed-size frames, IPv6 and noise variants) and
+// runs the throughput benchmark that compares dsrlb-dataplane with
+// dpdk-testpmd on the same core, virtual devices and capture.
+//
+// The shared-memory counter layout, the Prometheus collector and the
+// Grafana dashboard will live here too; today the data plane logs its
+// counters.
 package perf

@@ -1,6 +1,8 @@
 // Command dsrlbctl is dsrlb's operator tool.
 //
 //	dsrlbctl demo [-dataplane PATH] [-requests N]
+//	dsrlbctl bench [-methods l2dsr] [-pairs 3] [-duration 5s] [-json FILE]
+//	dsrlbctl gen-pcap -o FILE [-flows N] [-packets N] [-sizes 64|imix] [-vip ADDR] [-noise F]
 //
 // demo builds a throw-away L2 DSR topology in network namespaces (a client,
 // the balancer, two nginx real servers on one bridge), runs the data plane,
@@ -22,6 +24,10 @@ func main() {
 	switch os.Args[1] {
 	case "demo":
 		err = demo(os.Args[2:])
+	case "bench":
+		err = bench(os.Args[2:])
+	case "gen-pcap":
+		err = genPcap(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -40,6 +46,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: dsrlbctl COMMAND [flags]
 
 commands:
-  demo   build a namespace test bed, run the data plane, show L2 DSR at work, tear down
+  demo       build a namespace test bed, run the data plane, show L2 DSR at work, tear down
+  bench      throughput of dsrlb-dataplane against dpdk-testpmd macswap on the same core
+  gen-pcap   write a benchmark capture (TCP flows to a VIP; 64-byte or IMIX; IPv6; noise)
 `)
 }

@@ -1,0 +1,470 @@
+package perf
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// BenchConfig describes a throughput benchmark: dsrlb-dataplane and
+// dpdk-testpmd (macswap) take turns on the same worker CPU, with the same
+// virtual devices (net_pcap replaying a capture without end, net_null
+// swallowing the output) and the same capture.
+type BenchConfig struct {
+	Dataplane string        // path of dsrlb-dataplane
+	Testpmd   string        // path of dpdk-testpmd, default "dpdk-testpmd"
+	Methods   []string      // forwarding methods to measure, default ["l2dsr"]
+	Sizes     Sizes         // frame sizes, default Size64
+	Flows     int           // default 100000
+	Packets   int           // default 131072
+	Pairs     int           // dsrlb/testpmd pairs per method, default 3
+	Warmup    time.Duration // before measuring, default 2s
+	Duration  time.Duration // measuring window, default 5s
+	MainCPU   int           // default 0
+	WorkerCPU int           // default 1
+	Dir       string        // scratch directory
+	Log       io.Writer     `json:"-"` // progress lines; nil for none
+}
+
+// MethodResult is the outcome for one method.
+type MethodResult struct {
+	Method      string    `json:"method"`
+	Sizes       Sizes     `json:"sizes"`
+	Dsrlb       []float64 `json:"dsrlb_mpps"`
+	Testpmd     []float64 `json:"testpmd_mpps"`
+	DsrlbMedian float64   `json:"dsrlb_median_mpps"`
+	DsrlbMin    float64   `json:"dsrlb_min_mpps"`
+	DsrlbMax    float64   `json:"dsrlb_max_mpps"`
+	TestpmdMed  float64   `json:"testpmd_median_mpps"`
+	TestpmdMin  float64   `json:"testpmd_min_mpps"`
+	TestpmdMax  float64   `json:"testpmd_max_mpps"`
+	NsPerPkt    float64   `json:"dsrlb_ns_per_packet"`
+	CyclesPkt   float64   `json:"dsrlb_cycles_per_packet"`
+	TpNsPerPkt  float64   `json:"testpmd_ns_per_packet"`
+	Ratio       float64   `json:"ratio"` // dsrlb median / testpmd median
+	PairRatios  []float64 `json:"pair_ratios"`
+	ForwardFrac float64   `json:"forwarded_fraction"` // dsrlb forward / rx, a sanity check
+}
+
+// Report is a whole benchmark run.
+type Report struct {
+	Time     time.Time      `json:"time"`
+	CPUModel string         `json:"cpu_model"`
+	CPUMHz   float64        `json:"cpu_mhz"`
+	Config   BenchConfig    `json:"config"`
+	Results  []MethodResult `json:"results"`
+}
+
+func (c *BenchConfig) defaults() error {
+	if c.Testpmd == "" {
+		c.Testpmd = "dpdk-testpmd"
+	}
+	if len(c.Methods) == 0 {
+		c.Methods = []string{"l2dsr"}
+	}
+	if c.Sizes == "" {
+		c.Sizes = Size64
+	}
+	if c.Flows == 0 {
+		c.Flows = 100000
+	}
+	if c.Packets == 0 {
+		c.Packets = 131072
+	}
+	if c.Pairs == 0 {
+		c.Pairs = 3
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 2 * time.Second
+	}
+	if c.Duration == 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.WorkerCPU == 0 && c.MainCPU == 0 {
+		c.WorkerCPU = 1
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	for _, m := range c.Methods {
+		if _, ok := methodVIP[m]; !ok {
+			return fmt.Errorf("method %q has no benchmark (have: l2dsr)", m)
+		}
+	}
+	if c.Duration < time.Second {
+		return errors.New("duration must be at least 1s")
+	}
+	if _, err := exec.LookPath(c.Testpmd); err != nil {
+		return fmt.Errorf("testpmd: %w (install Debian's dpdk-dev)", err)
+	}
+	if _, err := os.Stat(c.Dataplane); err != nil {
+		return fmt.Errorf("data plane: %w", err)
+	}
+	return nil
+}
+
+// methodVIP is the VIP each method's capture is sent to.
+var methodVIP = map[string]netip.Addr{
+	"l2dsr": netip.MustParseAddr("192.0.2.100"),
+}
+
+// Run benchmarks every method: Pairs times dsrlb then testpmd, alternately.
+func Run(ctx context.Context, c BenchConfig) (*Report, error) {
+	if err := c.defaults(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Time: time.Now().UTC(), Config: c}
+	rep.CPUModel, rep.CPUMHz = cpuInfo(c.WorkerCPU)
+	for _, m := range c.Methods {
+		res, err := runMethod(ctx, &c, m, rep.CPUMHz)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", m, err)
+		}
+		rep.Results = append(rep.Results, *res)
+	}
+	return rep, nil
+}
+
+func runMethod(ctx context.Context, c *BenchConfig, method string, mhz float64) (*MethodResult, error) {
+	pcap := filepath.Join(c.Dir, fmt.Sprintf("%s-%s.pcap", method, c.Sizes))
+	f, err := os.Create(pcap)
+	if err != nil {
+		return nil, err
+	}
+	n, err := WritePcap(f, GenConfig{Flows: c.Flows, Packets: c.Packets, VIP: methodVIP[method], Sizes: c.Sizes})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The pcap PMD keeps the whole capture in mbufs of the queue's pool.
+	mbufs := 1
+	for mbufs < n+32768 {
+		mbufs <<= 1
+	}
+	mbufs--
+	memMB := mbufs*2304/(1<<20) + 512
+
+	res := &MethodResult{Method: method, Sizes: c.Sizes}
+	var fwd, rx float64
+	for pair := 0; pair < c.Pairs; pair++ {
+		d, frac, err := runDsrlb(ctx, c, method, pcap, mbufs, memMB)
+		if err != nil {
+			return nil, err
+		}
+		fwd += frac
+		rx++
+		tp, err := runTestpmd(ctx, c, pcap, mbufs, memMB)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(c.Log, "%s pair %d: dsrlb %.2f Mpps, testpmd %.2f Mpps, ratio %.3f\n", method, pair+1, d, tp, d/tp)
+		res.Dsrlb = append(res.Dsrlb, d)
+		res.Testpmd = append(res.Testpmd, tp)
+		res.PairRatios = append(res.PairRatios, d/tp)
+	}
+	res.ForwardFrac = fwd / rx
+	res.DsrlbMedian, res.DsrlbMin, res.DsrlbMax = stats(res.Dsrlb)
+	res.TestpmdMed, res.TestpmdMin, res.TestpmdMax = stats(res.Testpmd)
+	if res.DsrlbMedian > 0 {
+		res.NsPerPkt = 1e3 / res.DsrlbMedian
+		res.CyclesPkt = res.NsPerPkt * mhz / 1e3
+	}
+	if res.TestpmdMed > 0 {
+		res.TpNsPerPkt = 1e3 / res.TestpmdMed
+		res.Ratio = res.DsrlbMedian / res.TestpmdMed
+	}
+	return res, nil
+}
+
+func stats(v []float64) (median, lo, hi float64) {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0, 0, 0
+	}
+	median = s[len(s)/2]
+	if len(s)%2 == 0 {
+		median = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return median, s[0], s[len(s)-1]
+}
+
+// dsrlbConfig is the data plane's configuration for a benchmark: the
+// capture in, a null device out, two real servers with static MACs behind
+// the null device.
+func dsrlbConfig(c *BenchConfig, method, pcap string, mbufs, memMB int) string {
+	return fmt.Sprintf(`[dataplane]
+workers = [%d]
+main_cpu = %d
+eal_args = ["--no-huge", "-m", "%d", "--no-shconf", "--log-level=lib.eal:warning"]
+address = "192.0.2.10/24"
+mbufs = %d
+stats_interval = "500ms"
+
+[[dataplane.port]]
+name = "in"
+device = "net_pcap0,rx_pcap=%s,infinite_rx=1"
+
+[[dataplane.port]]
+name = "out"
+device = "net_null0,no-rx=1"
+
+[[dataplane.neighbor]]
+address = "192.0.2.21"
+mac = "02:00:00:00:00:21"
+port = "out"
+
+[[dataplane.neighbor]]
+address = "192.0.2.22"
+mac = "02:00:00:00:00:22"
+port = "out"
+
+[[service]]
+name = "bench"
+vip = %q
+protocol = "tcp"
+port = 80
+method = %q
+
+  [[service.backend]]
+  address = "192.0.2.21"
+
+  [[service.backend]]
+  address = "192.0.2.22"
+`, c.WorkerCPU, c.MainCPU, memMB, mbufs, pcap, methodVIP[method], method)
+}
+
+var counterLine = regexp.MustCompile(`time=(\S+) level=INFO msg=counters rx=(\d+) .* forward=(\d+)`)
+
+// runDsrlb runs the data plane and measures its received-packet rate from
+// its own counter log lines inside the window after the warm-up.
+func runDsrlb(ctx context.Context, c *BenchConfig, method, pcap string, mbufs, memMB int) (mpps, fwdFrac float64, err error) {
+	cfgPath := filepath.Join(c.Dir, "dsrlb-bench.toml")
+	if err := os.WriteFile(cfgPath, []byte(dsrlbConfig(c, method, pcap, mbufs, memMB)), 0o644); err != nil {
+		return 0, 0, err
+	}
+	logPath := filepath.Join(c.Dir, "dsrlb-bench.log")
+	out, err := runFor(ctx, c, logPath, c.Dataplane, "-c", cfgPath)
+	if err != nil {
+		return 0, 0, err
+	}
+	type point struct {
+		t       time.Time
+		rx, fwd float64
+	}
+	var pts []point
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		m := counterLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			continue
+		}
+		rx, _ := strconv.ParseFloat(m[2], 64)
+		fwd, _ := strconv.ParseFloat(m[3], 64)
+		pts = append(pts, point{t, rx, fwd})
+	}
+	if len(pts) < 2 {
+		return 0, 0, fmt.Errorf("data plane logged %d counter lines; log %s:\n%s", len(pts), logPath, tail(out, 20))
+	}
+	// The window starts a warm-up after the first packet was counted and
+	// lasts the configured duration (or until the last line).
+	first := slices.IndexFunc(pts, func(p point) bool { return p.rx > 0 })
+	if first < 0 {
+		return 0, 0, fmt.Errorf("data plane counted no packet; log %s", logPath)
+	}
+	start := pts[first].t.Add(c.Warmup)
+	i := slices.IndexFunc(pts, func(p point) bool { return !p.t.Before(start) })
+	if i < 0 || i >= len(pts)-1 {
+		return 0, 0, fmt.Errorf("warm-up not over before the data plane stopped; log %s", logPath)
+	}
+	j := i
+	for j+1 < len(pts) && !pts[j+1].t.After(pts[i].t.Add(c.Duration)) {
+		j++
+	}
+	a, b := pts[i], pts[j]
+	secs := b.t.Sub(a.t).Seconds()
+	if secs <= 0 || b.rx <= a.rx {
+		return 0, 0, fmt.Errorf("no packets counted in the window; log %s", logPath)
+	}
+	return (b.rx - a.rx) / secs / 1e6, (b.fwd - a.fwd) / (b.rx - a.rx), nil
+}
+
+var ppsLine = regexp.MustCompile(`Rx-pps:\s+(\d+)`)
+
+// runTestpmd runs dpdk-testpmd in macswap mode on the same CPU, devices and
+// capture, and averages port 0's receive rate over the samples after the
+// warm-up.
+func runTestpmd(ctx context.Context, c *BenchConfig, pcap string, mbufs, memMB int) (float64, error) {
+	logPath := filepath.Join(c.Dir, "testpmd-bench.log")
+	out, err := runFor(ctx, c, logPath, c.Testpmd,
+		"-l", fmt.Sprintf("%d,%d", c.MainCPU, c.WorkerCPU), "--no-huge", "-m", strconv.Itoa(memMB), "--no-shconf", "--no-pci",
+		"--log-level=lib.eal:warning",
+		"--vdev", "net_pcap0,rx_pcap="+pcap+",infinite_rx=1", "--vdev", "net_null0,no-rx=1",
+		"--", "--forward-mode=macswap", "--nb-cores=1", "--total-num-mbufs="+strconv.Itoa(mbufs),
+		"--stats-period=1", "--burst=32", "--no-lsc-interrupt")
+	if err != nil {
+		return 0, err
+	}
+	// Each statistics block lists port 0 first; keep port 0's Rx-pps.
+	var samples []float64
+	port0 := false
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, "NIC statistics for port") {
+			port0 = strings.Contains(line, "port 0 ")
+			continue
+		}
+		if m := ppsLine.FindStringSubmatch(line); m != nil && port0 {
+			v, _ := strconv.ParseFloat(m[1], 64)
+			samples = append(samples, v)
+		}
+	}
+	// Samples are one second apart: skip the start-up (zero rate) and the
+	// warm-up, then average over the duration.
+	first := slices.IndexFunc(samples, func(v float64) bool { return v > 0 })
+	if first < 0 {
+		return 0, fmt.Errorf("testpmd forwarded nothing; log %s:\n%s", logPath, tail(out, 20))
+	}
+	// The first non-zero sample covers a partial second: skip it too.
+	from := first + 1 + int(c.Warmup.Seconds())
+	to := min(len(samples), from+int(c.Duration.Seconds()))
+	if from >= to {
+		return 0, fmt.Errorf("testpmd printed %d rate samples, too few for the window; log %s", len(samples), logPath)
+	}
+	var sum float64
+	for _, v := range samples[from:to] {
+		sum += v
+	}
+	return sum / float64(to-from) / 1e6, nil
+}
+
+// startup is how long a program may take to load the capture and start.
+const startup = 4 * time.Second
+
+// runFor runs a program for start-up + warm-up + duration, stops it
+// with SIGINT, and returns its combined output (also written to logPath).
+func runFor(ctx context.Context, c *BenchConfig, logPath, bin string, args ...string) (string, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = f
+	cmd.Stderr = f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var runErr error
+	select {
+	case <-time.After(startup + c.Warmup + c.Duration + time.Second):
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case runErr = <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			runErr = errors.New("did not stop within 10s of SIGINT")
+		}
+	case runErr = <-done:
+		runErr = fmt.Errorf("exited early: %v", runErr)
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		return "", ctx.Err()
+	}
+	b, _ := os.ReadFile(logPath)
+	if runErr != nil {
+		var ee *exec.ExitError
+		// testpmd exits non-zero on SIGINT in some versions; judge by output.
+		if !errors.As(runErr, &ee) {
+			return string(b), fmt.Errorf("%s: %w\n%s", filepath.Base(bin), runErr, tail(string(b), 20))
+		}
+	}
+	return string(b), nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cpuInfo reads the model name and the current clock of cpu.
+func cpuInfo(cpu int) (string, float64) {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "", 0
+	}
+	var model string
+	var mhz float64
+	cur := -1
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "processor":
+			cur, _ = strconv.Atoi(v)
+		case "model name":
+			if cur == cpu {
+				model = v
+			}
+		case "cpu MHz":
+			if cur == cpu {
+				mhz, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return model, mhz
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Print writes the human-readable table.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "CPU: %s @ %.0f MHz; worker CPU %d; capture: %d flows, %d packets, %s frames\n",
+		r.CPUModel, r.CPUMHz, r.Config.WorkerCPU, r.Config.Flows, r.Config.Packets, r.Config.Sizes)
+	fmt.Fprintf(w, "%-8s %8s %8s %8s %8s %8s %8s %8s %8s %7s\n",
+		"method", "dsrlb", "min", "max", "ns/pkt", "cyc/pkt", "testpmd", "min", "max", "ratio")
+	for _, m := range r.Results {
+		fmt.Fprintf(w, "%-8s %8.2f %8.2f %8.2f %8.1f %8.0f %8.2f %8.2f %8.2f %7.3f\n",
+			m.Method, m.DsrlbMedian, m.DsrlbMin, m.DsrlbMax, m.NsPerPkt, m.CyclesPkt,
+			m.TestpmdMed, m.TestpmdMin, m.TestpmdMax, m.Ratio)
+	}
+	fmt.Fprintln(w, "(Mpps medians over A/B pairs; ratio = dsrlb median / testpmd macswap median, same CPU, vdevs and capture)")
+}
