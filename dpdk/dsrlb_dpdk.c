@@ -39,14 +39,19 @@ void dsrlb_flush(struct dsrlb_burst *b)
 }
 
 /* dsrlb_poll flushes the previous burst's output and receives the next
- * burst from the next port in turn. It returns the number received. */
+ * burst: it polls the ports in turn, starting after the last one polled,
+ * until one has packets or each was polled once, so an idle port costs no
+ * extra cgo call. It returns the number received. */
 uint16_t dsrlb_poll(struct dsrlb_burst *b)
 {
 	dsrlb_flush(b);
-	uint16_t pi = b->next_port;
-	b->next_port = (uint16_t)(pi + 1 == b->nb_ports ? 0 : pi + 1);
-	b->rx_port_index = pi;
-	uint16_t n = rte_eth_rx_burst(b->ports[pi], b->rxq, b->rx, b->burst_size);
+	uint16_t n = 0;
+	for (uint16_t k = 0; k < b->nb_ports && n == 0; k++) {
+		uint16_t pi = b->next_port;
+		b->next_port = (uint16_t)(pi + 1 == b->nb_ports ? 0 : pi + 1);
+		b->rx_port_index = pi;
+		n = rte_eth_rx_burst(b->ports[pi], b->rxq, b->rx, b->burst_size);
+	}
 	for (uint16_t i = 0; i < n; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(b->rx[i], void *));
 	b->nb_rx = n;

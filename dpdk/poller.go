@@ -60,7 +60,7 @@ func (p *Poller) Close() {
 
 // Poll sends everything staged since the last Poll, frees what a device
 // refused and what was queued with Free, then receives up to a burst from
-// the next port in round-robin order. One cgo call. It returns the index
+// the first port, in round-robin order, that has packets. One cgo call. It returns the index
 // (into the Poller's ports) of the port polled and the packets received.
 // The slice is valid until the next Poll.
 func (p *Poller) Poll() (port int, pkts []*Mbuf) {

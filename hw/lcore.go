@@ -106,8 +106,12 @@ func (l *Lcore) pollQueues() {
 		l.drainInject()
 		port, mbufs := poller.Poll()
 		if len(mbufs) == 0 {
-			w.Publish()
+			// Counters are published every few bursts while busy, and
+			// once when the lcore goes idle.
 			idle++
+			if idle == 64 {
+				w.Publish()
+			}
 			if l.IdleSleep > 0 && idle >= l.idleLimit {
 				time.Sleep(l.IdleSleep)
 			}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 
 	"dsrlb/conf"
@@ -34,6 +35,7 @@ func run(args []string) int {
 	path := fs.String("c", "/etc/dsrlb/dsrlb.toml", "configuration file")
 	check := fs.Bool("check", false, "validate the configuration and the host, then exit (0: valid, 1: not)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file (for tuning)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -58,6 +60,20 @@ func run(args []string) int {
 		return 0
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dsrlb-dataplane: -cpuprofile:", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	dp, err := start(cfg, log)

@@ -519,3 +519,39 @@ func TestChecksumOddSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestChecksumValidFastPath compares the option-less fast path of
+// IPv4.ChecksumValid with the general sum on random headers, half of them
+// with a correct checksum, and with every single-bit corruption of one.
+func TestChecksumValidFastPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	ip := make(IPv4, 20)
+	slow := func() bool { return FoldChecksum(Checksum(ip[:20], 0)) == 0 }
+	valid := 0
+	for i := 0; i < 200000; i++ {
+		for j := range ip {
+			ip[j] = byte(rng.Uint32())
+		}
+		ip[0] = 0x45
+		if i%2 == 0 {
+			ip.SetChecksum(ip.CalculateChecksum())
+		}
+		if got, want := ip.ChecksumValid(), slow(); got != want {
+			t.Fatalf("header % x: fast %v, general %v", []byte(ip), got, want)
+		}
+		if slow() {
+			valid++
+		}
+	}
+	if valid < 100000 {
+		t.Fatalf("only %d valid headers generated", valid)
+	}
+	ip.SetChecksum(ip.CalculateChecksum())
+	for bit := 8; bit < 160; bit++ { // keep version/IHL
+		ip[bit/8] ^= 1 << (bit % 8)
+		if ip.ChecksumValid() != slow() {
+			t.Fatalf("bit %d flipped: fast and general disagree", bit)
+		}
+		ip[bit/8] ^= 1 << (bit % 8)
+	}
+}
