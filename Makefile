@@ -9,7 +9,7 @@ APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
             iproute2 ethtool curl iputils-ping procps
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all deps build demo test unit e2e lint fmt clean
+.PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke
 
 all: build
 
@@ -49,7 +49,21 @@ unit: deps
 e2e: deps
 	$(GO) test $(GOFLAGS_TEST) -p 1 -tags e2e -v ./cmd/dsrlb-dataplane/
 
-test: lint unit e2e
+# bench: throughput against dpdk-testpmd macswap on the same core, vdevs and
+# capture (A/B pairs), then the per-stage micro-benchmarks and Maglev build
+# times. Results also go to bench.json.
+BENCH_FLAGS ?= -pairs 3 -duration 5s
+bench: build
+	./$(BIN)/dsrlbctl bench -dataplane $(BIN)/dsrlb-dataplane $(BENCH_FLAGS) -json bench.json
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./pipeline/ ./pipeline/header/
+	$(GO) test -run '^$$' -bench 'Build$$' -benchtime 20x ./pipeline/maglev/
+
+# bench-smoke: the throughput benchmark for a few seconds, to prove it runs
+# (no speed is asserted).
+bench-smoke: build
+	./$(BIN)/dsrlbctl bench -dataplane $(BIN)/dsrlb-dataplane -pairs 1 -warmup 1s -duration 1s
+
+test: lint unit bench-smoke e2e
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
