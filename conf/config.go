@@ -46,6 +46,8 @@ type Dataplane struct {
 	ARPExpiry     time.Duration
 	StatsInterval time.Duration // 0 = no periodic counter log
 	IdleSleep     time.Duration // 0 = pure busy polling
+	SHM           string        // shared-memory file path
+	TAP           string        // exception-path interface name; "" = none
 	Ports         []Port
 	Neighbors     []Neighbor // static neighbours
 }

@@ -40,3 +40,18 @@ func TestNeighbors(t *testing.T) {
 	expect(t, "unknown key", nb(`address = "192.0.2.21"`, `mac = "02:00:00:00:00:21"`, `port = "out"`, `weight = 1`),
 		"14: dataplane.neighbor[0].weight: unknown key")
 }
+
+func TestSHMAndTAP(t *testing.T) {
+	head := "[dataplane]\nworkers = [1]\naddress = \"192.0.2.10/24\"\n"
+	port := "[[dataplane.port]]\nname = \"p\"\ndevice = \"net_ring0\"\n"
+	c, err := Parse("t.toml", []byte(head+"shm = \"/run/dsrlb/shm\"\ntap = \"dsrlb0\"\n"+port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dataplane.SHM != "/run/dsrlb/shm" || c.Dataplane.TAP != "dsrlb0" {
+		t.Fatalf("shm %q tap %q", c.Dataplane.SHM, c.Dataplane.TAP)
+	}
+	expect(t, "relative shm", head+"shm = \"dsrlb\"\n"+port, `4: dataplane.shm: shm "dsrlb" must be an absolute file path`)
+	expect(t, "bad tap", head+"tap = \"a/b\"\n"+port, `4: dataplane.tap: invalid interface name "a/b"`)
+	expect(t, "long tap", head+"tap = \"abcdefghijklmnop\"\n"+port, `4: dataplane.tap: invalid interface name`)
+}

@@ -29,6 +29,7 @@ func TestExample(t *testing.T) {
 		ARPExpiry:     30 * time.Second,
 		StatsInterval: 10 * time.Second,
 		IdleSleep:     0,
+		SHM:           "/dev/shm/dsrlb",
 		Ports: []Port{{
 			Name:          "lan0",
 			Device:        "net_af_packet0,iface=veth-lb",

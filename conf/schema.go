@@ -80,6 +80,18 @@ type rawDataplane struct {
 	// sleeps this long before polling again; saves CPU on test beds at the
 	// cost of latency. Go duration 0..1ms, default "0s" (pure busy polling).
 	IdleSleep *string `toml:"idle_sleep"`
+	// shm: the shared-memory file the data plane creates and dsrlb-ctrl
+	// opens (commands, events, counters). Absolute path, default
+	// "/dev/shm/dsrlb".
+	SHM *string `toml:"shm"`
+	// tap: name of the kernel interface of the exception path, e.g.
+	// "dsrlb0". The data plane creates it (DPDK net_tap) with the
+	// balancer's address and the first port's MAC; traffic for the
+	// balancer itself that the data plane does not answer (TCP, UDP,
+	// VRRP, ARP replies) goes to the kernel, and what the kernel sends
+	// leaves through the first port. dsrlb-ctrl's health checks use it.
+	// Default "" (no exception path: such traffic is dropped and counted).
+	TAP *string `toml:"tap"`
 
 	// [[dataplane.port]]: network ports. At least one, at most 8.
 	Port []rawPort `toml:"port"`

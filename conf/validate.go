@@ -21,6 +21,7 @@ const (
 	defStats       = 10 * time.Second
 	minARPRefresh  = 100 * time.Millisecond
 	maxIdleSleep   = time.Millisecond
+	defSHM         = "/dev/shm/dsrlb"
 	defMTU         = 1500
 	defDescriptors = 1024
 	defTableSize   = 65537
@@ -219,6 +220,23 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
 			v.addf(ip, "idle_sleep %s out of range 0..%s", d, maxIdleSleep)
 		} else {
 			dp.IdleSleep = d
+		}
+	}
+
+	dp.SHM = defSHM
+	if r.SHM != nil {
+		if !strings.HasPrefix(*r.SHM, "/") || strings.HasSuffix(*r.SHM, "/") || strings.Contains(*r.SHM, "\x00") {
+			v.addf(base.key("shm"), "shm %q must be an absolute file path", *r.SHM)
+		} else {
+			dp.SHM = *r.SHM
+		}
+	}
+	if r.TAP != nil {
+		t := *r.TAP
+		if t != "" && (len(t) > 15 || t == "." || t == ".." || strings.ContainsAny(t, "/: \t")) {
+			v.addf(base.key("tap"), "invalid interface name %q (1-15 characters, no '/', ':' or spaces)", t)
+		} else {
+			dp.TAP = t
 		}
 	}
 
