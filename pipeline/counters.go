@@ -5,9 +5,11 @@ import "sync/atomic"
 // Counters are one worker's totals. The worker keeps a private copy it
 // increments with plain adds and publishes to its shared Counters every few
 // bursts (and whenever it goes idle) with atomic stores, so readers on other
-// goroutines never race and the hot path never pays for an atomic per
-// packet. The struct is padded so two workers' counters never share a cache
-// line.
+// goroutines (and the control process, when the shared copy lives in shared
+// memory) never race and the hot path never pays for an atomic per packet.
+//
+// The layout is fixed: uint64 fields only, in the order of CounterNames,
+// which is the shared-memory layout of ctrl/proto.WorkerCounters.
 type Counters struct {
 	RxPackets uint64
 	RxBytes   uint64
@@ -16,7 +18,19 @@ type Counters struct {
 	// LearnOverflow counts MACs the resolver did not get because its
 	// ring was full.
 	LearnOverflow uint64
-	_             [64]byte
+	// Connection tracking: lookups that found the flow, lookups that did
+	// not (new flows, or flows older than the idle timeout), and live
+	// entries evicted because their bucket was full.
+	CTHits, CTMisses, CTFull uint64
+}
+
+// CounterNames lists the counters in layout order.
+func CounterNames() []string {
+	names := []string{"rx_packets", "rx_bytes", "tx_bytes"}
+	for v := Verdict(0); v < NumVerdicts; v++ {
+		names = append(names, v.String())
+	}
+	return append(names, "learn_overflow", "conntrack_hits", "conntrack_misses", "conntrack_full")
 }
 
 // publish copies c into dst with atomic stores.
@@ -28,6 +42,9 @@ func (c *Counters) publish(dst *Counters) {
 		atomic.StoreUint64(&dst.Verdicts[i], c.Verdicts[i])
 	}
 	atomic.StoreUint64(&dst.LearnOverflow, c.LearnOverflow)
+	atomic.StoreUint64(&dst.CTHits, c.CTHits)
+	atomic.StoreUint64(&dst.CTMisses, c.CTMisses)
+	atomic.StoreUint64(&dst.CTFull, c.CTFull)
 }
 
 // Load returns a copy of published counters; safe from any goroutine.
@@ -40,6 +57,9 @@ func (c *Counters) Load() Counters {
 		out.Verdicts[i] = atomic.LoadUint64(&c.Verdicts[i])
 	}
 	out.LearnOverflow = atomic.LoadUint64(&c.LearnOverflow)
+	out.CTHits = atomic.LoadUint64(&c.CTHits)
+	out.CTMisses = atomic.LoadUint64(&c.CTMisses)
+	out.CTFull = atomic.LoadUint64(&c.CTFull)
 	return out
 }
 
@@ -52,6 +72,9 @@ func (c *Counters) Add(o *Counters) {
 		c.Verdicts[i] += o.Verdicts[i]
 	}
 	c.LearnOverflow += o.LearnOverflow
+	c.CTHits += o.CTHits
+	c.CTMisses += o.CTMisses
+	c.CTFull += o.CTFull
 }
 
 // Drops is the sum of all drop verdicts.

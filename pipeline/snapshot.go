@@ -27,6 +27,9 @@ type Config struct {
 	Own4     netip.Prefix // the balancer's address and its on-link prefix
 	PortMACs []header.MAC // per port index, filled in when ports are open
 	Services []ServiceConfig
+	// Kernel: an exception path exists; traffic for the balancer itself
+	// that the data plane does not answer goes to the kernel.
+	Kernel bool
 }
 
 // ServiceConfig is one virtual service.
@@ -41,7 +44,9 @@ type ServiceConfig struct {
 	Backends []BackendConfig
 }
 
-// BackendConfig is one real server of a service.
+// BackendConfig is one real server of a service. Weight 0 keeps the real
+// server's established flows (connection tracking) but gives it no new
+// ones: draining, or inhibited after a failed health check.
 type BackendConfig struct {
 	Addr   netip.Addr
 	Weight uint32
@@ -66,7 +71,9 @@ type Snapshot struct {
 	nPorts   int
 	classify table4 // serviceKey4 -> service index; vipKey4 -> vipMark
 	neigh    table4 // tracked neighbour IPv4 -> 1 (to learn from their ARP)
+	hopOf    table4 // service index << 32 | real server IPv4 -> index in hops
 	services []service
+	kernel   bool
 }
 
 const vipMark = ^uint32(0)
@@ -74,8 +81,8 @@ const vipMark = ^uint32(0)
 type service struct {
 	name     string
 	sourceIP bool
-	table    []uint16  // Maglev lookup table: index into hops
-	hops     []nextHop // resolved, weighted real servers
+	table    []uint16  // Maglev lookup table: index into hops; nil when no hop has weight
+	hops     []nextHop // real servers with a resolved MAC, weight 0 included
 	size     uint32
 	// key of the resolved set, to reuse a table across rebuilds
 	setKey string
@@ -84,6 +91,7 @@ type service struct {
 type nextHop struct {
 	mac  header.MAC
 	port uint8
+	addr uint32
 }
 
 // ServiceState describes a compiled service for status output and tests.
@@ -91,7 +99,8 @@ type ServiceState struct {
 	Name       string
 	Backends   int // configured
 	Scheduled  int // weighted and with a known MAC: in the Maglev table
-	Unresolved int // weighted but MAC unknown
+	Draining   int // weight 0 with a known MAC: keeps its flows, gets no new ones
+	Unresolved int // MAC unknown
 }
 
 // Build compiles cfg with the neighbours known now into a snapshot. prev,
@@ -104,7 +113,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	if mb == nil {
 		mb = maglev.NewBuilder()
 	}
-	s := &Snapshot{nPorts: len(cfg.PortMACs), own4: addr4(cfg.Own4.Addr())}
+	s := &Snapshot{nPorts: len(cfg.PortMACs), own4: addr4(cfg.Own4.Addr()), kernel: cfg.Kernel}
 	copy(s.portMACs[:], cfg.PortMACs)
 	if prev != nil {
 		s.Gen = prev.Gen + 1
@@ -122,6 +131,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 		nb += len(sc.Backends)
 	}
 	s.neigh = newTable4(nb)
+	s.hopOf = newTable4(nb)
 	s.services = make([]service, len(cfg.Services))
 	states := make([]ServiceState, len(cfg.Services))
 	for i, sc := range cfg.Services {
@@ -146,11 +156,13 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 
 		var mbs []maglev.Backend
 		var keyb []byte
+		weighted := 0
 		for _, b := range sc.Backends {
-			s.neigh.insert(uint64(addr4(b.Addr)), 1)
-			if b.Weight == 0 {
-				continue
+			if !b.Addr.Is4() {
+				return nil, nil, fmt.Errorf("service %s: real server %s is not IPv4", sc.Name, b.Addr)
 			}
+			a := addr4(b.Addr)
+			s.neigh.insert(uint64(a), 1)
 			n, ok := neigh(b.Addr)
 			if !ok {
 				st.Unresolved++
@@ -159,13 +171,22 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			if int(n.Port) >= s.nPorts {
 				return nil, nil, fmt.Errorf("service %s: neighbour %s on port %d of %d", sc.Name, b.Addr, n.Port, s.nPorts)
 			}
-			svc.hops = append(svc.hops, nextHop{mac: n.MAC, port: n.Port})
+			if _, dup := s.hopOf.lookup(uint64(i)<<32 | uint64(a)); dup {
+				return nil, nil, fmt.Errorf("service %s: real server %s listed twice", sc.Name, b.Addr)
+			}
+			s.hopOf.insert(uint64(i)<<32|uint64(a), uint32(len(svc.hops)))
+			svc.hops = append(svc.hops, nextHop{mac: n.MAC, port: n.Port, addr: a})
 			mbs = append(mbs, maglev.Backend{Key: b.Addr.String(), Weight: b.Weight})
 			keyb = fmt.Appendf(keyb, "%s/%d,", b.Addr, b.Weight)
+			if b.Weight > 0 {
+				weighted++
+			} else {
+				st.Draining++
+			}
 		}
-		st.Scheduled = len(svc.hops)
+		st.Scheduled = weighted
 		svc.setKey = fmt.Sprintf("%d|%s", sc.Size, keyb)
-		if len(mbs) == 0 {
+		if weighted == 0 {
 			continue
 		}
 		if p := prevTables[sc.Name]; p != nil && p.setKey == svc.setKey {

@@ -6,24 +6,27 @@ package pipeline
 // probing in a power-of-two array at most half full keeps a lookup to one
 // or two cache lines.
 type table4 struct {
-	keys []uint64
-	vals []uint32
-	mask uint64
+	keys  []uint64
+	vals  []uint32
+	mask  uint64
+	shift uint8
 }
 
 func newTable4(n int) table4 {
-	size := 8
+	size, bits := 8, uint8(3)
 	for size < 2*n {
 		size <<= 1
+		bits++
 	}
-	return table4{keys: make([]uint64, size), vals: make([]uint32, size), mask: uint64(size - 1)}
+	return table4{keys: make([]uint64, size), vals: make([]uint32, size), mask: uint64(size - 1), shift: 64 - bits}
 }
 
-func slot(k uint64) uint64 { return mix64(k) }
+// slot is Fibonacci hashing: one multiply, the top bits index the table.
+func (t *table4) slot(k uint64) uint64 { return (k * 0x9e3779b97f4a7c15) >> t.shift }
 
 // insert adds or replaces key k.
 func (t *table4) insert(k uint64, v uint32) {
-	for i := slot(k) & t.mask; ; i = (i + 1) & t.mask {
+	for i := t.slot(k); ; i = (i + 1) & t.mask {
 		if t.keys[i] == 0 || t.keys[i] == k {
 			t.keys[i] = k
 			t.vals[i] = v
@@ -35,7 +38,7 @@ func (t *table4) insert(k uint64, v uint32) {
 // lookup returns the value of k.
 func (t *table4) lookup(k uint64) (uint32, bool) {
 	keys := t.keys
-	for i := slot(k) & t.mask; ; i = (i + 1) & t.mask {
+	for i := t.slot(k); ; i = (i + 1) & t.mask {
 		kk := keys[i&uint64(len(keys)-1)]
 		if kk == k {
 			return t.vals[i&uint64(len(keys)-1)], true

@@ -20,11 +20,16 @@ const (
 	numTransmit
 )
 
+// ToKernel: for the balancer itself and not answered by the data plane
+// (TCP, UDP, ICMP other than echo, VRRP, ARP replies to its address): the
+// packet goes to the kernel through the exception path.
+const ToKernel Verdict = numTransmit
+
 // Consumed verdicts: the packet did its job and is freed; not a drop.
 const (
 	// ARPLearned: an ARP packet from a tracked real server or next hop;
 	// its MAC went to the resolver.
-	ARPLearned Verdict = numTransmit + iota
+	ARPLearned Verdict = ToKernel + 1 + iota
 	numConsumed
 )
 
@@ -48,8 +53,8 @@ const (
 	DropNoBackend
 	// DropNoMAC: the chosen real server's MAC is not known.
 	DropNoMAC
-	// DropOwnAddress: for the balancer's own address and not ICMP echo
-	// (no exception path to the kernel).
+	// DropOwnAddress: for the balancer's own address and not ICMP echo,
+	// and no exception path to the kernel is configured.
 	DropOwnAddress
 	// DropICMPNotEcho: ICMP to a VIP that is not an echo request.
 	DropICMPNotEcho
@@ -57,6 +62,8 @@ const (
 	DropARPIgnored
 	// DropTxFull: the transmit staging area was full.
 	DropTxFull
+	// DropKernelFull: the exception path's queue to the kernel was full.
+	DropKernelFull
 
 	// NumVerdicts is the number of verdicts.
 	NumVerdicts
@@ -66,6 +73,7 @@ var verdictNames = [NumVerdicts]string{
 	Forward:           "forward",
 	ARPReply:          "arp_reply",
 	EchoReply:         "echo_reply",
+	ToKernel:          "to_kernel",
 	ARPLearned:        "arp_learned",
 	DropMalformed:     "malformed",
 	DropBadChecksum:   "bad_checksum",
@@ -79,6 +87,7 @@ var verdictNames = [NumVerdicts]string{
 	DropICMPNotEcho:   "icmp_not_echo",
 	DropARPIgnored:    "arp_ignored",
 	DropTxFull:        "tx_full",
+	DropKernelFull:    "kernel_full",
 }
 
 // String is the verdict's counter name.

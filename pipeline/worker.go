@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"dsrlb/pipeline/header"
 	"dsrlb/pipeline/maglev"
@@ -28,7 +29,17 @@ type Packet struct {
 	IPCsum  uint8   // ChecksumUnknown, ChecksumGood or ChecksumBad (input)
 	OutPort uint8   // port index to transmit on (output)
 	Verdict Verdict // what happened (output)
+
+	// Between the two passes of Process, for a packet to a service: the
+	// service, the flow hash and the client address.
+	svc  uint32
+	src  uint32
+	flow uint64
 }
+
+// scheduled marks a packet classified to a service whose real server is
+// chosen in Process's second pass; it is never counted.
+const scheduled = NumVerdicts
 
 // Frame is the packet's bytes.
 func (p *Packet) Frame() []byte { return p.Buf[p.Off : p.Off+p.Len] }
@@ -53,11 +64,46 @@ type Worker struct {
 	Learn   *Ring[Learned]
 	bursts  uint32
 	pending bool
+
+	ct    *conntrack
+	clock *Clock
+	now   uint16 // clock reading for the current burst, modulo 2^16
 }
 
-// NewWorker makes the pipeline state of worker id.
-func NewWorker(id int) *Worker {
-	return &Worker{ID: id, Shared: new(Counters), Learn: NewRing[Learned](1024)}
+// WorkerOptions size a worker.
+type WorkerOptions struct {
+	// Shared receives the published counters (e.g. in shared memory);
+	// nil: a fresh Counters.
+	Shared *Counters
+	// Conntrack is the number of flow entries (default
+	// DefaultConntrackEntries); ConntrackTimeout the idle seconds after
+	// which a flow is forgotten (default DefaultConntrackTimeout).
+	Conntrack        int
+	ConntrackTimeout uint16 // at most MaxConntrackTimeout
+	// Clock stamps flows; nil: a clock that stays at 0 (tests set it).
+	Clock *Clock
+}
+
+// NewWorker makes the pipeline state of worker id with default options.
+func NewWorker(id int) *Worker { return NewWorkerWith(id, WorkerOptions{}) }
+
+// NewWorkerWith makes the pipeline state of worker id.
+func NewWorkerWith(id int, o WorkerOptions) *Worker {
+	if o.Shared == nil {
+		o.Shared = new(Counters)
+	}
+	if o.Conntrack <= 0 {
+		o.Conntrack = DefaultConntrackEntries
+	}
+	if o.ConntrackTimeout == 0 {
+		o.ConntrackTimeout = DefaultConntrackTimeout
+	}
+	o.ConntrackTimeout = min(o.ConntrackTimeout, MaxConntrackTimeout)
+	if o.Clock == nil {
+		o.Clock = new(Clock)
+	}
+	return &Worker{ID: id, Shared: o.Shared, Learn: NewRing[Learned](1024),
+		ct: newConntrack(o.Conntrack, o.ConntrackTimeout), clock: o.Clock}
 }
 
 // publishEvery is how many bursts pass between counter publications.
@@ -66,14 +112,29 @@ const publishEvery = 64
 // Process runs the pipeline over pkts, all received on port index inPort,
 // and sets each packet's Verdict and OutPort. Packets that transmit were
 // rewritten in place.
+//
+// It works in two passes. The first parses and classifies every packet and,
+// for packets to a service, prefetches the connection-tracking bucket of
+// the flow; the second looks the flows up, schedules new ones with Maglev
+// and rewrites. The buckets are likely cache misses, and this way the
+// misses of a whole burst overlap instead of each packet waiting for its
+// own.
 func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
 	c := &w.local
+	w.now = uint16(w.clock.Now())
 	for i := range pkts {
 		p := &pkts[i]
 		c.RxPackets++
 		c.RxBytes += uint64(p.Len)
-		v := w.packet(s, uint8(inPort), p)
-		p.Verdict = v
+		p.Verdict = w.packet(s, uint8(inPort), p)
+	}
+	for i := range pkts {
+		p := &pkts[i]
+		v := p.Verdict
+		if v == scheduled {
+			v = w.schedule(s, p)
+			p.Verdict = v
+		}
 		c.Verdicts[v]++
 		if v.Transmits() {
 			c.TxBytes += uint64(p.Len)
@@ -146,9 +207,18 @@ func (w *Worker) ipv4(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 	proto := ip.Protocol()
 	if dst == s.own4 {
 		if proto == header.IPProtoICMP {
-			return echo(s, p, f, ip)
+			l4 := ip[ip.HeaderLen():ip.TotalLen()]
+			if header.ICMPv4(l4).IsValid(len(l4)) && header.ICMPv4(l4).Type() == header.ICMPv4EchoRequest {
+				return echo(s, p, f, ip)
+			}
+		}
+		if s.kernel {
+			return ToKernel
 		}
 		return DropOwnAddress
+	}
+	if proto == ipProtoVRRP && dst == vrrpGroup4 && s.kernel {
+		return ToKernel
 	}
 	if ip.IsFragment() {
 		if _, ok := s.classify.lookup(vipKey4(dst)); !ok {
@@ -194,30 +264,72 @@ func (w *Worker) ipv4(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 			return DropNotVIP
 		}
 	}
+	p.svc = idx
+	p.src = ip.SrcUint32()
+	p.flow = ctKey(FlowHash4(p.src, dst, sport, dport, proto))
+	prefetch(unsafe.Pointer(&w.ct.bucket(p.flow)[0]))
+	return scheduled
+}
+
+// schedule picks the real server of a classified packet (its tracked one,
+// or Maglev's choice for a new flow) and rewrites the packet for it.
+func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
+	idx := p.svc
 	svc := &s.services[idx]
-	if len(svc.table) == 0 {
-		return DropNoBackend
+	key := p.flow
+	var hop *nextHop
+	if e := w.ct.find(key, w.now); e != nil {
+		// An established flow stays with its real server as long as the
+		// service still has it (weight 0 included). The cached index is
+		// right unless the snapshot changed.
+		b := uint32(e.hop)
+		if int(b) >= len(svc.hops) || svc.hops[b].addr != e.addr {
+			b = ^uint32(0)
+			if i, ok := s.hopOf.lookup(uint64(idx)<<32 | uint64(e.addr)); ok {
+				b = i
+				e.hop = uint16(i)
+			}
+		}
+		if int(b) < len(svc.hops) {
+			w.local.CTHits++
+			e.stamp = w.now
+			hop = &svc.hops[b]
+		}
 	}
-	var h uint64
-	if svc.sourceIP {
-		h = SourceHash4(ip.SrcUint32())
-	} else {
-		h = FlowHash4(ip.SrcUint32(), dst, sport, dport, proto)
+	if hop == nil {
+		w.local.CTMisses++
+		if len(svc.table) == 0 {
+			return DropNoBackend
+		}
+		h := key
+		if svc.sourceIP {
+			h = SourceHash4(p.src)
+		}
+		b := maglev.Lookup(svc.table, h)
+		if int(b) >= len(svc.hops) {
+			return DropNoBackend
+		}
+		hop = &svc.hops[b]
+		if w.ct.insert(key, hop.addr, b, w.now) {
+			w.local.CTFull++
+		}
 	}
-	b := maglev.Lookup(svc.table, h)
-	if int(b) >= len(svc.hops) {
-		return DropNoBackend
-	}
-	hop := &svc.hops[b]
 	if hop.mac.IsZero() {
 		return DropNoMAC
 	}
-	eth := header.Ethernet(f)
+	eth := header.Ethernet(p.Buf[p.Off : p.Off+p.Len])
 	eth.SetDst(hop.mac)
 	eth.SetSrc(s.portMACs[hop.port&(MaxPorts-1)])
 	p.OutPort = hop.port
 	return Forward
 }
+
+// VRRP (RFC 5798) advertisements go to the kernel, where the control
+// process runs VRRP.
+const (
+	ipProtoVRRP = 112
+	vrrpGroup4  = 0xe0000012 // 224.0.0.18
+)
 
 // echo turns an ICMP echo request into the reply in place. Swapping the
 // addresses leaves the IP checksum unchanged (same 16-bit words); the type
@@ -282,6 +394,13 @@ func (w *Worker) arp(s *Snapshot, inPort uint8, f []byte, l3 int) Verdict {
 			a.SetSenderMAC(mine)
 			a.SetSenderIP(target)
 			return ARPReply
+		}
+	}
+	// ARP replies to the balancer's own address also teach the kernel (it
+	// asked, through the exception path).
+	if s.kernel && a.Op() == header.ARPReply {
+		if t := a.TargetIP(); binary.BigEndian.Uint32(t[:]) == s.own4 {
+			return ToKernel
 		}
 	}
 	if senderKey != 0 {

@@ -1,0 +1,147 @@
+// Package proto defines the messages dsrlb-ctrl and dsrlb-dataplane
+// exchange over the shared-memory rings (package ctrl/shm), and the layout
+// of the counters the data plane publishes there.
+//
+// The control process owns the forwarding state: on every change (start,
+// reload, a real server going up or down) it sends the complete state as
+// one transaction, SyncBegin, Service and Backend messages, SyncCommit. The
+// data plane stages the messages and, on commit, compiles one new snapshot
+// and swaps it in atomically; a transaction cut short (a control process
+// killed half-way) is discarded at the next SyncBegin and never applied.
+// Compilation reuses the Maglev table of every service whose scheduled set
+// did not change and connection tracking keeps established flows, so a full
+// transaction changes only what differs.
+//
+// Messages are JSON in one ring slot each. They are small and few (the
+// rings carry configuration, not packets), and JSON keeps them readable in
+// a debugger and easy to extend: unknown fields are ignored.
+package proto
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+)
+
+// Message kinds: control process -> data plane.
+const (
+	KindSyncBegin  uint32 = 1 // SyncBegin
+	KindService    uint32 = 2 // Service
+	KindBackend    uint32 = 3 // Backend, of the last Service
+	KindSyncCommit uint32 = 4 // SyncCommit
+	KindDump       uint32 = 5 // Dump: report the applied state
+)
+
+// Message kinds: data plane -> control process.
+const (
+	KindHello       uint32 = 100 // Hello, once after the data plane starts
+	KindApplied     uint32 = 101 // Applied, after each commit
+	KindDumpService uint32 = 102 // Service as applied
+	KindDumpBackend uint32 = 103 // Backend as applied
+	KindDumpEnd     uint32 = 104 // DumpEnd
+	KindNeighbor    uint32 = 105 // Neighbor: a real server's MAC resolved or expired
+)
+
+// SlotSize is the ring slot size both processes use.
+const SlotSize = 512
+
+// Slots is the number of slots per ring.
+const Slots = 4096
+
+// SyncBegin opens a transaction.
+type SyncBegin struct {
+	Gen uint64 `json:"gen"`
+}
+
+// SyncCommit applies the transaction Gen.
+type SyncCommit struct {
+	Gen uint64 `json:"gen"`
+}
+
+// Dump asks for the applied state; the answer is DumpService and
+// DumpBackend messages and a DumpEnd with the same Token.
+type Dump struct {
+	Token uint64 `json:"token"`
+}
+
+// Service is a virtual service.
+type Service struct {
+	Name      string     `json:"name"`
+	VIP       netip.Addr `json:"vip"`
+	Proto     uint8      `json:"proto"`
+	Port      uint16     `json:"port"`
+	Method    string     `json:"method"`
+	SourceIP  bool       `json:"source_ip,omitempty"`
+	TableSize uint32     `json:"table_size"`
+}
+
+// Backend states.
+const (
+	// StateUp: schedulable with its weight.
+	StateUp = "up"
+	// StateInhibited: failed its health check with inhibit_on_failure: it
+	// keeps its established flows but gets no new ones (weight 0).
+	StateInhibited = "inhibited"
+	// StateSorry: the sorry server, standing in while the service has no
+	// healthy real server or lost its quorum.
+	StateSorry = "sorry"
+)
+
+// Backend is a real server of the last Service. A real server that is
+// down without inhibit_on_failure is not sent at all: its flows move.
+type Backend struct {
+	Service string     `json:"service"`
+	Addr    netip.Addr `json:"addr"`
+	Weight  uint32     `json:"weight"`
+	State   string     `json:"state"`
+}
+
+// Hello announces a data plane.
+type Hello struct {
+	BootID uint64 `json:"boot_id"`
+	PID    int    `json:"pid"`
+}
+
+// Applied reports the outcome of a commit.
+type Applied struct {
+	Gen      uint64 `json:"gen"`
+	Error    string `json:"error,omitempty"`
+	Snapshot uint64 `json:"snapshot"`
+}
+
+// DumpEnd closes a dump.
+type DumpEnd struct {
+	Token    uint64 `json:"token"`
+	Snapshot uint64 `json:"snapshot"`
+	// FromConfig is true while the data plane still runs the services of
+	// its own configuration file (no control process has committed yet).
+	FromConfig bool `json:"from_config"`
+}
+
+// Neighbor reports a real server's link-layer state.
+type Neighbor struct {
+	Addr     netip.Addr `json:"addr"`
+	MAC      string     `json:"mac,omitempty"`
+	Port     string     `json:"port,omitempty"`
+	Resolved bool       `json:"resolved"`
+}
+
+// Encode marshals a message.
+func Encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > SlotSize-8 {
+		return nil, fmt.Errorf("proto: %T message of %d bytes exceeds a ring slot", v, len(b))
+	}
+	return b, nil
+}
+
+// Decode unmarshals a message of the given kind into v.
+func Decode(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("proto: bad %T message: %w", v, err)
+	}
+	return nil
+}
