@@ -6,7 +6,7 @@ GO       ?= go
 BIN      := bin
 # Debian packages the build, the tests and the demo use.
 APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
-            iproute2 ethtool curl iputils-ping procps
+            iproute2 ethtool curl iputils-ping procps nftables
 GOFLAGS_TEST ?= -count=1
 
 .PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke

@@ -29,6 +29,11 @@ type Lcore struct {
 	Snapshot  *atomic.Pointer[pipeline.Snapshot]
 	// Inject carries packets from the main goroutine to this lcore.
 	Inject *pipeline.Ring[Injected]
+	// ToKernel carries packets for the kernel to the exception path;
+	// FromKernel brings the kernel's packets to send. Both nil without an
+	// exception path.
+	ToKernel   *pipeline.Ring[*dpdk.Mbuf]
+	FromKernel *pipeline.Ring[Injected]
 
 	stop    atomic.Bool
 	started chan error
@@ -103,7 +108,10 @@ func (l *Lcore) pollQueues() {
 	w := l.Worker
 	idle := 0
 	for !l.stop.Load() {
-		l.drainInject()
+		l.drainInject(l.Inject)
+		if l.FromKernel != nil {
+			l.drainInject(l.FromKernel)
+		}
 		port, mbufs := poller.Poll()
 		if len(mbufs) == 0 {
 			// Counters are published every few bursts while busy, and
@@ -122,12 +130,14 @@ func (l *Lcore) pollQueues() {
 	}
 	// Free what is staged or injected and leave the queues clean.
 	poller.Flush()
-	for {
-		inj, ok := l.Inject.Pop()
-		if !ok {
-			break
+	for _, r := range []*pipeline.Ring[Injected]{l.Inject, l.FromKernel} {
+		for r != nil {
+			inj, ok := r.Pop()
+			if !ok {
+				break
+			}
+			poller.Free(inj.M)
 		}
-		poller.Free(inj.M)
 	}
 	poller.Flush()
 	w.Publish()
@@ -135,9 +145,9 @@ func (l *Lcore) pollQueues() {
 	// ports are stopped next, so nothing else uses it.
 }
 
-func (l *Lcore) drainInject() {
+func (l *Lcore) drainInject(r *pipeline.Ring[Injected]) {
 	for k := 0; k < 32; k++ {
-		inj, ok := l.Inject.Pop()
+		inj, ok := r.Pop()
 		if !ok {
 			return
 		}
@@ -170,6 +180,12 @@ func (l *Lcore) process(w *pipeline.Worker, snap *pipeline.Snapshot, port int, n
 	for i, m := range mbufs {
 		p := &pk[i]
 		if !p.Verdict.Transmits() {
+			if p.Verdict == pipeline.ToKernel {
+				if l.ToKernel != nil && l.ToKernel.Push(m) {
+					continue
+				}
+				w.Relabel(p, pipeline.DropKernelFull)
+			}
 			poller.Free(m)
 			continue
 		}
@@ -177,7 +193,7 @@ func (l *Lcore) process(w *pipeline.Worker, snap *pipeline.Snapshot, port int, n
 			m.SetData(uint16(p.Off), uint16(p.Len))
 		}
 		if !poller.Tx(int(p.OutPort), m) {
-			w.CountTxFull(p)
+			w.Relabel(p, pipeline.DropTxFull)
 			poller.Free(m)
 		}
 	}

@@ -3,6 +3,8 @@ package hw
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"os/exec"
 	"strconv"
 	"strings"
 
@@ -26,11 +28,17 @@ func EALArgs(dp *conf.Dataplane) []string {
 			pci = true
 		}
 	}
+	if dp.TAP != "" {
+		args = append(args, "--vdev="+TAPDevice+",iface="+dp.TAP)
+	}
 	if !pci {
 		args = append(args, "--no-pci")
 	}
 	return append(args, dp.EALArgs...)
 }
+
+// TAPDevice is the DPDK instance name of the exception path's TAP.
+const TAPDevice = "net_tap_dsrlb"
 
 // Port is an open, started ethdev port.
 type Port struct {
@@ -147,6 +155,50 @@ func clampDesc(n int, lo, hi uint16) int {
 		n = int(lo)
 	}
 	return n
+}
+
+// OpenTAP starts the exception path's TAP port with one queue pair (owned
+// by the data plane's kernel goroutine), gives it mac, and configures the
+// kernel side: the balancer's address, the MTU, link up.
+func OpenTAP(iface string, mac header.MAC, mtu int, addr netip.Prefix, pool *dpdk.Mempool, log *slog.Logger) (*Port, error) {
+	id, err := dpdk.PortByName(TAPDevice)
+	if err != nil {
+		return nil, fmt.Errorf("exception path %s: %w", iface, err)
+	}
+	info, err := id.Info()
+	if err != nil {
+		return nil, err
+	}
+	if err := id.Configure(dpdk.PortConf{RxQueues: 1, TxQueues: 1, MTU: uint32(mtu)}); err != nil {
+		return nil, fmt.Errorf("exception path %s: configure: %w", iface, err)
+	}
+	if err := id.SetupRxQueue(0, 512, info.Socket, pool, 0); err != nil {
+		return nil, fmt.Errorf("exception path %s: %w", iface, err)
+	}
+	if err := id.SetupTxQueue(0, 512, info.Socket, 0); err != nil {
+		return nil, fmt.Errorf("exception path %s: %w", iface, err)
+	}
+	if err := id.Start(); err != nil {
+		return nil, fmt.Errorf("exception path %s: start: %w", iface, err)
+	}
+	p := &Port{Name: iface, ID: id, Info: info, MAC: mac, MTU: mtu, Queues: 1}
+	fail := func(err error) (*Port, error) {
+		_ = p.Close()
+		return nil, fmt.Errorf("exception path %s: %w", iface, err)
+	}
+	if err := id.SetMAC(mac); err != nil {
+		return fail(fmt.Errorf("set MAC %s: %w", mac, err))
+	}
+	for _, args := range [][]string{
+		{"addr", "replace", addr.String(), "dev", iface},
+		{"link", "set", iface, "mtu", strconv.Itoa(mtu), "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fail(fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out))))
+		}
+	}
+	log.Info("exception path up", "iface", iface, "address", addr, "mac", mac)
+	return p, nil
 }
 
 // Close stops and closes the port.

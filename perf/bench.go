@@ -215,6 +215,7 @@ eal_args = ["--no-huge", "-m", "%d", "--no-shconf", "--log-level=lib.eal:warning
 address = "192.0.2.10/24"
 mbufs = %d
 stats_interval = "500ms"
+shm = %q
 
 [[dataplane.port]]
 name = "in"
@@ -246,7 +247,7 @@ method = %q
 
   [[service.backend]]
   address = "192.0.2.22"
-`, c.WorkerCPU, c.MainCPU, memMB, mbufs, pcap, methodVIP[method], method)
+`, c.WorkerCPU, c.MainCPU, memMB, mbufs, filepath.Join(c.Dir, "bench.shm"), pcap, methodVIP[method], method)
 }
 
 var counterLine = regexp.MustCompile(`time=(\S+) level=INFO msg=counters rx=(\d+) .* forward=(\d+)`)

@@ -147,12 +147,15 @@ func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
 	}
 }
 
-// CountTxFull re-labels a packet that the I/O layer could not stage.
-func (w *Worker) CountTxFull(p *Packet) {
+// Relabel changes the verdict of a processed packet that the I/O layer
+// could not deliver (staging or the kernel queue full) to the drop v.
+func (w *Worker) Relabel(p *Packet, v Verdict) {
 	w.local.Verdicts[p.Verdict]--
-	w.local.TxBytes -= uint64(p.Len)
-	p.Verdict = DropTxFull
-	w.local.Verdicts[DropTxFull]++
+	if p.Verdict.Transmits() {
+		w.local.TxBytes -= uint64(p.Len)
+	}
+	p.Verdict = v
+	w.local.Verdicts[v]++
 }
 
 // Publish makes the worker's counters visible to other goroutines. The

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"dsrlb/conf"
+	"dsrlb/ctrl/proto"
+	"dsrlb/ctrl/shm"
 	"dsrlb/dpdk"
 	"dsrlb/hw"
 	"dsrlb/pipeline"
@@ -17,41 +19,68 @@ import (
 	"dsrlb/pipeline/maglev"
 )
 
-// dataplane is the running data plane: its main goroutine resolves real
-// servers' MACs, rebuilds snapshots off the worker lcores and logs
-// counters; the lcores forward.
+// dataplane is the running data plane. Its main goroutine applies the
+// control process's commands, resolves real servers' MACs, rebuilds
+// snapshots off the worker lcores and logs counters; the kernel goroutine
+// runs the exception path; the lcores forward.
 type dataplane struct {
 	cfg      *conf.Config
 	log      *slog.Logger
 	pool     *dpdk.Mempool
 	ports    []*hw.Port
+	tap      *hw.Port
 	lcores   []*hw.Lcore
 	pcfg     *pipeline.Config
+	model    []appliedService // what is applied, for dumps
+	fromConf bool             // still running the configuration file's services
 	snap     atomic.Pointer[pipeline.Snapshot]
 	resolver *pipeline.Resolver
 	maglev   *maglev.Builder
+	clock    pipeline.Clock
+	start    time.Time
 	own4     [4]byte
 	nextLc   int // round-robin lcore for injected packets
-	injected uint64
-	injDrops uint64
 	states   []pipeline.ServiceState
+
+	shm    *shm.Region
+	txn    *txn // open transaction from the control process, or nil
+	msgBuf []byte
+	global *globalCounters
+
+	kernel *kernelPath
 }
 
 // start brings the data plane up; on error everything started is undone.
 func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
-	dp = &dataplane{cfg: cfg, log: log, maglev: maglev.NewBuilder()}
+	dp = &dataplane{cfg: cfg, log: log, maglev: maglev.NewBuilder(), start: time.Now(), fromConf: true}
 	dp.own4 = cfg.Dataplane.Address.Addr().As4()
+	nw := len(cfg.Dataplane.Workers)
+
+	// The shared memory first: it needs no DPDK, and a second data plane
+	// on the same file must be refused before it touches any port.
+	region, replaced, err := shm.Create(cfg.Dataplane.SHM, shm.Geometry{
+		SlotSize: proto.SlotSize, Slots: proto.Slots,
+		Workers: nw, WorkerBytes: proto.WorkerBytes, GlobalBytes: proto.GlobalBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shared memory: %w", err)
+	}
+	dp.shm = region
+	dp.global = newGlobalCounters(region)
+	if replaced != "" {
+		log.Info("shared memory rebuilt", "path", cfg.Dataplane.SHM, "replaced", replaced)
+	}
+	defer func() {
+		if err != nil {
+			_ = dp.teardown()
+		}
+	}()
+
 	args := hw.EALArgs(&cfg.Dataplane)
 	log.Info("starting EAL", "args", args)
 	if err := dpdk.EALInit(args); err != nil {
 		return nil, fmt.Errorf("DPDK EAL: %w (arguments %q)", err, args)
 	}
-	defer func() {
-		if err != nil {
-			dp.teardown()
-		}
-	}()
-	nw := len(cfg.Dataplane.Workers)
 	// Per-lcore cache: enough for a few bursts, within DPDK's limit of 512.
 	cache := min(512, max(32, cfg.Dataplane.Mbufs/(4*(nw+1))))
 	dp.pool, err = dpdk.NewPktPool("dsrlb_pkts", cfg.Dataplane.Mbufs, cache, dpdk.DefaultDataRoom, -1)
@@ -65,57 +94,147 @@ func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
 		}
 		dp.ports = append(dp.ports, p)
 	}
-
-	dp.pcfg = conf.Compile(cfg)
-	for _, p := range dp.ports {
-		dp.pcfg.PortMACs = append(dp.pcfg.PortMACs, p.MAC)
+	if t := cfg.Dataplane.TAP; t != "" {
+		dp.tap, err = hw.OpenTAP(t, dp.ports[0].MAC, dp.ports[0].MTU, cfg.Dataplane.Address, dp.pool, log)
+		if err != nil {
+			return nil, err
+		}
 	}
+
 	dp.resolver = pipeline.NewResolver(cfg.Dataplane.ARPRefresh, cfg.Dataplane.ARPExpiry)
 	for _, n := range cfg.Dataplane.Neighbors {
 		dp.resolver.SetStatic(n.Address, pipeline.Neighbor{MAC: n.MAC, Port: uint8(n.Port)})
 	}
-	dp.resolver.Track(cfg.BackendAddrs())
-	if err := dp.rebuild(); err != nil {
+	// Boot from the configuration file's services, so the data plane
+	// forwards before the control process connects.
+	model := modelFromConfig(cfg)
+	pcfg, err := dp.compile(model)
+	if err != nil {
+		return nil, err
+	}
+	if err := dp.apply(model, pcfg); err != nil {
 		return nil, err
 	}
 
 	for i, cpu := range cfg.Dataplane.Workers {
 		lc := &hw.Lcore{
 			CPU: cpu, Queue: i, Ports: dp.ports, Burst: cfg.Dataplane.BurstSize,
-			IdleSleep: cfg.Dataplane.IdleSleep, Worker: pipeline.NewWorker(i),
+			IdleSleep: cfg.Dataplane.IdleSleep,
+			Worker: pipeline.NewWorkerWith(i, pipeline.WorkerOptions{
+				Shared: (*pipeline.Counters)(region.WorkerPtr(i)),
+				Clock:  &dp.clock,
+			}),
 			Snapshot: &dp.snap, Inject: pipeline.NewRing[hw.Injected](256),
+		}
+		if dp.tap != nil {
+			lc.ToKernel = pipeline.NewRing[*dpdk.Mbuf](1024)
+			lc.FromKernel = pipeline.NewRing[hw.Injected](1024)
 		}
 		if err := lc.Start(); err != nil {
 			return nil, fmt.Errorf("worker %d on CPU %d: %w", i, cpu, err)
 		}
 		dp.lcores = append(dp.lcores, lc)
 	}
+	if dp.tap != nil {
+		dp.kernel, err = startKernelPath(dp)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	region.SetPID(shm.Dataplane, os.Getpid())
+	region.SetHeartbeat(shm.Dataplane, time.Now())
+	dp.send(proto.KindHello, proto.Hello{BootID: region.BootID(), PID: os.Getpid()})
 	log.Info("forwarding", "services", len(cfg.Services), "workers", nw, "ports", len(dp.ports),
-		"address", cfg.Dataplane.Address)
+		"address", cfg.Dataplane.Address, "shm", cfg.Dataplane.SHM, "exception_path", cfg.Dataplane.TAP)
 	return dp, nil
 }
 
-// rebuild compiles a new snapshot from the configuration and the resolved
-// neighbours, and publishes it; workers pick it up at their next burst.
+// compile checks a service model (from the configuration file or from the
+// control process) and turns it into the pipeline's configuration.
+func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
+	pc := &pipeline.Config{Own4: dp.cfg.Dataplane.Address, Kernel: dp.tap != nil}
+	for _, p := range dp.ports {
+		pc.PortMACs = append(pc.PortMACs, p.MAC)
+	}
+	onLink := dp.cfg.Dataplane.Address.Masked()
+	for _, m := range model {
+		s := m.svc
+		if s.Method != "l2dsr" {
+			return nil, fmt.Errorf("service %s: method %q is not supported", s.Name, s.Method)
+		}
+		if !s.VIP.Is4() || s.VIP == dp.cfg.Dataplane.Address.Addr() {
+			return nil, fmt.Errorf("service %s: VIP %s is not a usable IPv4 address", s.Name, s.VIP)
+		}
+		if s.Proto != header.IPProtoTCP && s.Proto != header.IPProtoUDP {
+			return nil, fmt.Errorf("service %s: protocol %d is neither TCP nor UDP", s.Name, s.Proto)
+		}
+		sc := pipeline.ServiceConfig{Name: s.Name, VIP: s.VIP, Proto: s.Proto, Port: s.Port,
+			Method: pipeline.MethodL2DSR, SourceIP: s.SourceIP, Size: s.TableSize}
+		for _, b := range m.backends {
+			if !b.Addr.Is4() || !onLink.Contains(b.Addr) {
+				return nil, fmt.Errorf("service %s: real server %s is not an IPv4 address in %s (l2dsr)", s.Name, b.Addr, onLink)
+			}
+			sc.Backends = append(sc.Backends, pipeline.BackendConfig{Addr: b.Addr, Weight: b.Weight})
+		}
+		pc.Services = append(pc.Services, sc)
+	}
+	return pc, nil
+}
+
+// apply makes pcfg the forwarding state: the resolver tracks its real
+// servers and a new snapshot is published. On error nothing changes.
+func (dp *dataplane) apply(model []appliedService, pcfg *pipeline.Config) error {
+	var addrs []netip.Addr
+	for _, s := range pcfg.Services {
+		for _, b := range s.Backends {
+			addrs = append(addrs, b.Addr)
+		}
+	}
+	prevTracked := dp.resolver.State()
+	dp.resolver.Track(addrs)
+	s, states, err := pipeline.Build(pcfg, dp.resolver.Lookup, dp.snap.Load(), dp.maglev)
+	if err != nil {
+		// Put the previous tracking back; their MACs are learnt again.
+		var prev []netip.Addr
+		for _, n := range prevTracked {
+			prev = append(prev, n.IP)
+		}
+		dp.resolver.Track(prev)
+		return err
+	}
+	dp.pcfg, dp.model = pcfg, model
+	dp.publish(s, states)
+	return nil
+}
+
+// rebuild recompiles the current configuration with the neighbours known
+// now (a MAC resolved, changed or expired).
 func (dp *dataplane) rebuild() error {
 	s, states, err := pipeline.Build(dp.pcfg, dp.resolver.Lookup, dp.snap.Load(), dp.maglev)
 	if err != nil {
 		return err
 	}
+	dp.publish(s, states)
+	return nil
+}
+
+// publish swaps the snapshot in; workers pick it up at their next burst.
+func (dp *dataplane) publish(s *pipeline.Snapshot, states []pipeline.ServiceState) {
 	dp.snap.Store(s)
+	dp.global.set(gSnapshotGen, s.Gen)
 	for i, st := range states {
 		if i >= len(dp.states) || dp.states[i] != st {
 			dp.log.Info("service", "name", st.Name, "backends", st.Backends, "scheduled", st.Scheduled,
-				"unresolved", st.Unresolved, "snapshot", s.Gen)
+				"draining", st.Draining, "unresolved", st.Unresolved, "snapshot", s.Gen)
 		}
 	}
 	dp.states = states
-	return nil
 }
 
 // serve runs the main goroutine's loop until a signal arrives.
 func (dp *dataplane) serve(sigs <-chan os.Signal) os.Signal {
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	var stats <-chan time.Time
 	if iv := dp.cfg.Dataplane.StatsInterval; iv > 0 {
@@ -135,6 +254,9 @@ func (dp *dataplane) serve(sigs <-chan os.Signal) os.Signal {
 		case <-stats:
 			dp.logCounters("counters")
 		case now := <-tick.C:
+			dp.clock.Set(uint32(now.Sub(dp.start) / time.Second))
+			dp.shm.SetHeartbeat(shm.Dataplane, now)
+			dp.pollCommands()
 			changed := false
 			for _, lc := range dp.lcores {
 				for {
@@ -144,8 +266,9 @@ func (dp *dataplane) serve(sigs <-chan os.Signal) os.Signal {
 					}
 					if dp.resolver.Learn(l, now) {
 						changed = true
-						dp.log.Info("real server resolved", "ip", netip.AddrFrom4(l.IP), "mac", l.MAC,
-							"port", dp.ports[l.Port].Name)
+						ip := netip.AddrFrom4(l.IP)
+						dp.log.Info("real server resolved", "ip", ip, "mac", l.MAC, "port", dp.ports[l.Port].Name)
+						dp.send(proto.KindNeighbor, proto.Neighbor{Addr: ip, MAC: l.MAC.String(), Port: dp.ports[l.Port].Name, Resolved: true})
 					}
 				}
 			}
@@ -207,7 +330,7 @@ func (dp *dataplane) sendGratuitous() {
 func (dp *dataplane) inject(p *hw.Port, build func([]byte) int) {
 	var m [1]*dpdk.Mbuf
 	if err := dp.pool.AllocBulk(m[:]); err != nil {
-		dp.injDrops++
+		dp.global.add(gInjectFailed, 1)
 		return
 	}
 	off := int(m[0].DataOff())
@@ -222,10 +345,10 @@ func (dp *dataplane) inject(p *hw.Port, build func([]byte) int) {
 	dp.nextLc++
 	if !lc.Inject.Push(hw.Injected{M: m[0], Port: uint8(p.Index)}) {
 		dpdk.FreeMbufs(m[:])
-		dp.injDrops++
+		dp.global.add(gInjectFailed, 1)
 		return
 	}
-	dp.injected++
+	dp.global.add(gInjected, 1)
 }
 
 // totals aggregates the workers' published counters.
@@ -241,12 +364,13 @@ func (dp *dataplane) totals() pipeline.Counters {
 func (dp *dataplane) logCounters(msg string) {
 	c := dp.totals()
 	attrs := []any{"rx", c.RxPackets, "rx_bytes", c.RxBytes, "tx_bytes", c.TxBytes, "drops", c.Drops(),
-		"injected", dp.injected, "inject_failed", dp.injDrops}
+		"injected", dp.global.get(gInjected), "inject_failed", dp.global.get(gInjectFailed)}
 	for v := pipeline.Verdict(0); v < pipeline.NumVerdicts; v++ {
 		if c.Verdicts[v] != 0 {
 			attrs = append(attrs, v.String(), c.Verdicts[v])
 		}
 	}
+	attrs = append(attrs, "conntrack_hits", c.CTHits, "conntrack_misses", c.CTMisses, "conntrack_full", c.CTFull)
 	var sent, refused uint64
 	for _, lc := range dp.lcores {
 		s, r := lc.TxCounters()
@@ -254,6 +378,10 @@ func (dp *dataplane) logCounters(msg string) {
 		refused += r
 	}
 	attrs = append(attrs, "tx_sent", sent, "tx_refused", refused)
+	if dp.kernel != nil {
+		attrs = append(attrs, "to_kernel_sent", dp.global.get(gToKernelSent), "from_kernel", dp.global.get(gFromKernel),
+			"from_kernel_dropped", dp.global.get(gFromKernelDropped))
+	}
 	for _, p := range dp.ports {
 		if st, err := p.ID.Stats(); err == nil {
 			attrs = append(attrs, p.Name+"_imissed", st.InMissed, p.Name+"_rx_nombuf", st.RxNoMbuf,
@@ -265,20 +393,35 @@ func (dp *dataplane) logCounters(msg string) {
 
 // shutdown stops the lcores, then the ports, then the EAL.
 func (dp *dataplane) shutdown() error {
+	if dp.kernel != nil {
+		dp.kernel.stop()
+	}
 	for _, lc := range dp.lcores {
 		lc.Stop()
 	}
 	dp.logCounters("final counters")
-	dp.lcores = nil
 	return dp.teardown()
 }
 
 func (dp *dataplane) teardown() error {
 	var errs []error
+	if dp.kernel != nil {
+		dp.kernel.stop()
+	}
 	for _, lc := range dp.lcores {
 		lc.Stop()
 	}
-	for _, p := range dp.ports {
+	if dp.kernel != nil {
+		dp.kernel.freeQueued()
+		dp.kernel = nil
+	}
+	dp.lcores = nil
+	ports := dp.ports
+	if dp.tap != nil {
+		ports = append(ports, dp.tap)
+		dp.tap = nil
+	}
+	for _, p := range ports {
 		if err := p.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("port %s: %w", p.Name, err))
 		}
@@ -293,6 +436,12 @@ func (dp *dataplane) teardown() error {
 	}
 	if err := dpdk.EALCleanup(); err != nil {
 		errs = append(errs, err)
+	}
+	if dp.shm != nil {
+		// The control process sees the file go and waits for a new one.
+		_ = dp.shm.Remove()
+		_ = dp.shm.Close()
+		dp.shm = nil
 	}
 	return errors.Join(errs...)
 }

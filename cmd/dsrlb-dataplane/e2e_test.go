@@ -119,7 +119,7 @@ func TestL2DSR(t *testing.T) {
 			big[i][j] = byte(rng.Uint32())
 		}
 		files := map[string][]byte{"index.html": []byte(testbed.ServerRole(i) + "\n"), "big.bin": big[i]}
-		if _, err := topo.StartNginx(testbed.ServerRole(i), topo.VIP, files); err != nil {
+		if _, err := topo.StartNginx(testbed.ServerRole(i), files, topo.VIP); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -271,4 +271,51 @@ func TestTeardownOnFailure(t *testing.T) {
 		t.Errorf("failed child left the data plane (pid %d) running", pid)
 	}
 	t.Logf("child failed as planned; namespaces %s-* and data plane pid %d are gone", prefix, pid)
+}
+
+// TestExceptionPath: with a TAP configured, the balancer's own address is
+// a normal host for the kernel: a client reaches a server on it, and the
+// kernel reaches real servers (as dsrlb-ctrl's health checks do), both
+// through the data plane; VIP traffic is unaffected.
+func TestExceptionPath(t *testing.T) {
+	topo := newL2(t, 2)
+	topo.TAP = "dsrlb0"
+	for i, s := range topo.Servers {
+		role := testbed.ServerRole(i)
+		if _, err := topo.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n")}, topo.VIP, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startDataplane(t, topo)
+	lbAddr := topo.LB.Addr()
+	if _, err := topo.StartNginx(testbed.RoleLB, map[string][]byte{"index.html": []byte("balancer\n")}, lbAddr); err != nil {
+		t.Fatal(err)
+	}
+	curl := func(role, url string) string {
+		t.Helper()
+		out, err := topo.Exec(20*time.Second, role, "curl", "-sS", "-m", "5", url)
+		if err != nil {
+			t.Fatalf("curl %s from %s: %v\n%s", url, role, err, out)
+		}
+		return strings.TrimSpace(out)
+	}
+	for i := 0; i < 5; i++ {
+		if got := curl(testbed.RoleClient, "http://"+lbAddr.String()+"/"); got != "balancer" {
+			t.Fatalf("client -> balancer's own address: %q", got)
+		}
+		for j, s := range topo.Servers {
+			want := testbed.ServerRole(j)
+			if got := curl(testbed.RoleLB, "http://"+s.String()+"/"); got != want {
+				t.Fatalf("balancer kernel -> %s: %q, want %q", s, got, want)
+			}
+		}
+	}
+	if got := curl(testbed.RoleClient, "http://"+topo.VIP.String()+"/"); got != "rs1" && got != "rs2" {
+		t.Fatalf("VIP through the balancer with an exception path: %q", got)
+	}
+	out, err := topo.Exec(10*time.Second, testbed.RoleLB, "ping", "-c", "2", "-i", "0.2", "-W", "2", topo.Servers[0].String())
+	if err != nil || !strings.Contains(out, "2 received") {
+		t.Fatalf("kernel ping of a real server: %v\n%s", err, out)
+	}
+	t.Logf("client <-> balancer kernel and balancer kernel <-> real servers work through the exception path")
 }

@@ -70,7 +70,7 @@ func demo(args []string) (err error) {
 	step("starting nginx on rs1 and rs2, bound to the VIP")
 	for i := range topo.Servers {
 		role := testbed.ServerRole(i)
-		if _, err := b.StartNginx(role, topo.VIP, map[string][]byte{"index.html": []byte("hello from " + role + "\n")}); err != nil {
+		if _, err := b.StartNginx(role, map[string][]byte{"index.html": []byte("hello from " + role + "\n")}, topo.VIP); err != nil {
 			return err
 		}
 	}

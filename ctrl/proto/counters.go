@@ -21,6 +21,7 @@ var WorkerBytes = 8 * len(WorkerCounters)
 var GlobalCounters = []string{
 	"snapshot_gen", "commits", "commit_errors", "injected", "inject_failed",
 	"from_kernel", "from_kernel_dropped", "to_kernel_sent", "to_kernel_dropped",
+	"events_dropped",
 }
 
 // GlobalBytes is the size of the global counter block.

@@ -9,9 +9,12 @@ import (
 )
 
 // DataplaneConfig is a dsrlb configuration for the L2 topology: one worker
-// on CPU 1, the balancer's eth0 through af_packet, no hugepages, and one
-// TCP service on port 80 of the VIP over every real server.
-func (t *L2) DataplaneConfig() string {
+// on CPU 1, the balancer's eth0 through af_packet, no hugepages, the
+// shared memory in the bed's directory, the exception path when t.TAP is
+// set, and one TCP service on port 80 of the VIP over every real server.
+// extra lines are added to the [[service]] table (e.g. policy keys or a
+// [service.check] table), before the real servers.
+func (t *L2) DataplaneConfig(extra ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `[dataplane]
 workers = [1]
@@ -22,6 +25,8 @@ arp_refresh = "1s"
 arp_expiry = "5s"
 stats_interval = "2s"
 idle_sleep = "50us"
+shm = %q
+tap = %q
 
 [[dataplane.port]]
 name = "lan0"
@@ -32,7 +37,10 @@ name = "web"
 vip = %q
 protocol = "tcp"
 port = 80
-`, t.LB.String(), t.VIP.String())
+`, t.LB.String(), filepath.Join(t.Dir, "dsrlb.shm"), t.TAP, t.VIP.String())
+	for _, e := range extra {
+		b.WriteString(e + "\n")
+	}
 	for _, s := range t.Servers {
 		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
 	}
@@ -64,6 +72,9 @@ func (t *L2) StartDataplane(bin, config string) (*Proc, error) {
 	}
 	return p, nil
 }
+
+// ConfigPath is where StartDataplane writes the configuration.
+func (t *L2) ConfigPath() string { return filepath.Join(t.Dir, "dsrlb.toml") }
 
 // LBMAC is the MAC address of the balancer's eth0 (which DPDK uses).
 func (t *L2) LBMAC() (string, error) {

@@ -24,6 +24,9 @@ type L2 struct {
 	Client  netip.Addr
 	LB      netip.Prefix // the balancer's own address for its configuration
 	Servers []netip.Addr
+	// TAP names the exception-path interface the data plane creates in the
+	// lb namespace ("" for none).
+	TAP string
 }
 
 // L2 roles.
@@ -80,12 +83,27 @@ func SetupL2(b *Bed, n int) (*L2, error) {
 	if _, err := b.Exec(5*time.Second, RoleClient, "ethtool", "-K", "eth0", "tx", "off"); err != nil {
 		return nil, err
 	}
-	// Balancer: the kernel must stay out of the way of DPDK.
+	// Balancer: the kernel must stay out of the way of DPDK. A NIC bound to
+	// DPDK is invisible to the kernel; a veth read through af_packet is
+	// not: the kernel would also accept packets for the balancer's own
+	// address (set on the exception path's TAP) arriving on eth0 and
+	// answer ARP there. An ingress rule drops everything on eth0 for the
+	// kernel after packet sockets (DPDK) have had their copy.
 	if err := b.Sysctl(RoleLB, "net.ipv6.conf.eth0.disable_ipv6", "1"); err != nil {
+		return nil, err
+	}
+	if _, err := b.Exec(5*time.Second, RoleLB, "nft",
+		"add table netdev dsrlb; "+
+			"add chain netdev dsrlb eth0-ingress { type filter hook ingress device eth0 priority 0; policy drop; }"); err != nil {
 		return nil, err
 	}
 	for i, a := range t.Servers {
 		if err := SetupRealServerL2(b, ServerRole(i), a.String()+"/24", t.VIP); err != nil {
+			return nil, err
+		}
+		// What a real server sends to the balancer itself (health-check
+		// answers) crosses the balancer's packet socket too.
+		if _, err := b.Exec(5*time.Second, ServerRole(i), "ethtool", "-K", "eth0", "tx", "off"); err != nil {
 			return nil, err
 		}
 	}
@@ -126,9 +144,19 @@ func SetupRealServerL2(b *Bed, role, addr string, vip netip.Addr) error {
 	return b.IP(role, "addr", "add", vip.String()+"/32", "dev", "lo")
 }
 
-// StartNginx serves files (name -> content) on addr:80 inside role with
-// Debian's nginx, as a foreground process the Bed stops on Close.
-func (b *Bed) StartNginx(role string, addr netip.Addr, files map[string][]byte) (*Proc, error) {
+func listens(addrs []netip.Addr) string {
+	var s string
+	for _, a := range addrs {
+		s += fmt.Sprintf("        listen %s:80;\n", a)
+	}
+	return s
+}
+
+// StartNginx serves files (name -> content) on port 80 of each address
+// inside role with Debian's nginx, as a foreground process the Bed stops on
+// Close. It waits until the first address accepts connections.
+func (b *Bed) StartNginx(role string, files map[string][]byte, addrs ...netip.Addr) (*Proc, error) {
+	addr := addrs[0]
 	dir := filepath.Join(b.Dir, "nginx-"+role)
 	www := filepath.Join(dir, "www")
 	if err := os.MkdirAll(www, 0o755); err != nil {
@@ -154,11 +182,10 @@ http {
     scgi_temp_path %[1]s/scgi;
     default_type application/octet-stream;
     server {
-        listen %[2]s:80;
-        root %[3]s;
+%[2]s        root %[3]s;
     }
 }
-`, dir, addr, www)
+`, dir, listens(addrs), www)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
