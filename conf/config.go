@@ -28,6 +28,7 @@ type Config struct {
 	// File is the name the configuration was loaded from, used in errors.
 	File      string
 	Dataplane Dataplane
+	Ctrl      Ctrl
 	Services  []Service
 
 	loc *locator // line lookup in the source; nil for hand-made Configs
@@ -51,6 +52,14 @@ type Dataplane struct {
 	Ports         []Port
 	Neighbors     []Neighbor // static neighbours
 }
+
+// Ctrl is the validated [ctrl] table (defaults when absent).
+type Ctrl struct {
+	Socket string // Unix socket of dsrlb-ctrl's API, absolute path
+}
+
+// DefaultSocket is the default [ctrl] socket path.
+const DefaultSocket = "/run/dsrlb/ctrl.sock"
 
 // Neighbor is one validated [[dataplane.neighbor]]: a permanent MAC.
 type Neighbor struct {
@@ -162,12 +171,77 @@ type Service struct {
 	Hash      HashMode
 	TableSize uint32 // Maglev lookup table size, prime
 	Backends  []Backend
+
+	// Health policy, applied by dsrlb-ctrl (the data plane ignores it).
+	InhibitOnFailure bool       // a failed real server stays with weight 0 instead of being removed
+	SorryServer      netip.Addr // stands in when no real server is healthy or quorum is lost; invalid = none
+	Quorum           uint32     // minimum healthy weight for the service to be up
+	Hysteresis       uint32     // quorum band: lost below Quorum-Hysteresis, back at Quorum+Hysteresis
+	Alpha            bool       // real servers start down until their first successful check
+	Check            *Check     // the service's [service.check]; nil = none
+}
+
+// TotalWeight is the sum of the configured weights of the backends.
+func (s *Service) TotalWeight() uint64 {
+	var n uint64
+	for _, b := range s.Backends {
+		n += uint64(b.Weight)
+	}
+	return n
 }
 
 // Backend is one real server of a Service.
 type Backend struct {
 	Address netip.Addr // IPv4
 	Weight  uint32     // 0 = out of scheduling
+	// Check is the real server's effective health check: its own
+	// [service.backend.check] if it has one, else the service's Check
+	// (the same pointer); nil = not checked, always healthy.
+	Check *Check
+	// OwnCheck reports whether Check comes from [service.backend.check].
+	OwnCheck bool
+}
+
+// CheckType is the kind of a health check.
+type CheckType uint8
+
+// Health check types.
+const (
+	CheckTCP    CheckType = iota + 1 // TCP connect
+	CheckHTTP                        // HTTP GET, expected status (and body)
+	CheckHTTPS                       // HTTPS GET
+	CheckICMP                        // ICMP echo
+	CheckUDP                         // UDP datagram, optional reply
+	CheckScript                      // external command, exit 0 = healthy
+)
+
+var checkTypeNames = []string{CheckTCP: "tcp", CheckHTTP: "http", CheckHTTPS: "https", CheckICMP: "icmp", CheckUDP: "udp", CheckScript: "script"}
+
+func (t CheckType) String() string {
+	if int(t) < len(checkTypeNames) && checkTypeNames[t] != "" {
+		return checkTypeNames[t]
+	}
+	return "check(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Check is one validated health check, defaults applied. Fields that do
+// not apply to Type are zero.
+type Check struct {
+	Type        CheckType
+	Port        uint16   // tcp, http, https, udp: destination port (the service's port by default)
+	Path        string   // http, https: request path, "/" by default
+	Status      []int    // http, https: healthy status codes, [200] by default
+	Body        string   // http, https: expected body substring; "" = not checked
+	Host        string   // http, https: Host header and TLS server name; "" = none
+	TLSVerify   bool     // https: verify the certificate (default true)
+	Payload     string   // udp: datagram sent
+	ExpectReply bool     // udp: a reply is required
+	Command     []string // script: absolute program path, then arguments
+	Interval    time.Duration
+	Timeout     time.Duration
+	Rise        int
+	Fall        int
+	Jitter      float64 // fraction of Interval, 0..0.5
 }
 
 // Error is one configuration problem with its position.
@@ -203,6 +277,36 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	return Parse(path, data)
+}
+
+// CtrlSocket returns the [ctrl] socket of the configuration file at path
+// (DefaultSocket if it sets none) without validating the rest, so that
+// dsrlbctl can reach dsrlb-ctrl even while the file has errors (e.g. to
+// be told them by a reload). Only a TOML syntax error, or a socket that
+// is not a string, is an error.
+func CtrlSocket(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	root, err := parseTOML(path, data)
+	if err != nil {
+		return "", err
+	}
+	ctrl, ok := root["ctrl"].(map[string]any)
+	if !ok {
+		return DefaultSocket, nil
+	}
+	switch s := ctrl["socket"].(type) {
+	case nil:
+		return DefaultSocket, nil
+	case string:
+		return s, nil
+	default:
+		loc := newLocator(data)
+		p := fieldPath{}.keys("ctrl", "socket")
+		return "", &Error{File: path, Line: loc.line(p), Path: p.String(), Msg: "wrong type: expected string, found " + tomlTypeName(s)}
+	}
 }
 
 // Parse decodes and validates a configuration. file is used in error

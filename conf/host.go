@@ -35,10 +35,58 @@ var realHost = hostEnv{
 // every worker and the main CPU are in the process's CPU affinity mask;
 // unless dataplane.eal_args contains "--no-huge", free hugepages exist;
 // the interface of each net_af_packet device exists in this network
-// namespace, and each PCI device exists. All problems are returned joined,
-// positioned like validation errors.
+// namespace, and each PCI device exists. These are the data plane's
+// needs; the control process checks its scripts with CheckScripts. All
+// problems are returned joined, positioned like validation errors.
 func CheckHost(c *Config) error {
 	return realHost.check(c)
+}
+
+// CheckScripts verifies that the program of every "script" health check
+// (command[0]) is an executable regular file. dsrlb-ctrl runs it at start
+// and on every reload.
+func CheckScripts(c *Config) error {
+	if c == nil {
+		return errors.New("conf: CheckScripts: nil config")
+	}
+	v := &validator{file: c.File, loc: c.loc}
+	v.scripts(c)
+	return v.err()
+}
+
+// scripts reports script checks whose program cannot run. A check shared
+// by a service's backends is reported once, at the service.
+func (v *validator) scripts(c *Config) {
+	sp := fieldPath{}.key("service")
+	for i, s := range c.Services {
+		v.script(sp.idx(i).key("check"), s.Check)
+		for j, b := range s.Backends {
+			if b.OwnCheck {
+				v.script(sp.idx(i).key("backend").idx(j).key("check"), b.Check)
+			}
+		}
+	}
+}
+
+func (v *validator) script(p fieldPath, c *Check) {
+	if c == nil || c.Type != CheckScript || len(c.Command) == 0 {
+		return
+	}
+	cp := p.key("command")
+	prog := c.Command[0]
+	fi, err := os.Stat(prog)
+	switch {
+	case err != nil:
+		msg := fmt.Sprintf("program %s: %v", prog, err)
+		if errors.Is(err, os.ErrNotExist) {
+			msg = fmt.Sprintf("program %s does not exist", prog)
+		}
+		v.addAt(cp.idx(0), cp, msg)
+	case !fi.Mode().IsRegular():
+		v.addAt(cp.idx(0), cp, fmt.Sprintf("program %s is not a regular file", prog))
+	case fi.Mode().Perm()&0o111 == 0 || unix.Access(prog, unix.X_OK) != nil:
+		v.addAt(cp.idx(0), cp, fmt.Sprintf("program %s is not executable (mode %v)", prog, fi.Mode().Perm()))
+	}
 }
 
 func (h hostEnv) check(c *Config) error {
@@ -99,6 +147,7 @@ func (h hostEnv) check(c *Config) error {
 			}
 		}
 	}
+
 	return v.err()
 }
 

@@ -46,14 +46,20 @@ func TestExample(t *testing.T) {
 		t.Errorf("Dataplane:\n got %+v\nwant %+v", c.Dataplane, wantDP)
 	}
 	a := netip.MustParseAddr
+	webCheck := &Check{Type: CheckHTTP, Port: 80, Path: "/healthz", Status: []int{200, 204}, Body: "ok", Host: "www.example.com",
+		Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3, Jitter: 0.1}
+	ownCheck := &Check{Type: CheckTCP, Port: 8080, Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3, Jitter: 0.1}
 	wantSvc := []Service{{
 		Name: "web", VIP: a("192.0.2.100"), Protocol: ProtoTCP, Port: 80, Method: MethodL2DSR,
 		Scheduler: "maglev", Hash: HashFiveTuple, TableSize: 65537,
-		Backends: []Backend{{a("192.0.2.21"), 1}, {a("192.0.2.22"), 2}, {a("192.0.2.23"), 0}},
+		Backends: []Backend{{Address: a("192.0.2.21"), Weight: 1, Check: webCheck}, {Address: a("192.0.2.22"), Weight: 2, Check: webCheck},
+			{Address: a("192.0.2.23"), Weight: 0, Check: ownCheck, OwnCheck: true}},
+		SorryServer: a("192.0.2.30"), Quorum: 2, Hysteresis: 1, Check: webCheck,
 	}, {
 		Name: "dns", VIP: a("192.0.2.101"), Protocol: ProtoUDP, Port: 0, Method: MethodL2DSR,
 		Scheduler: "maglev", Hash: HashSourceIP, TableSize: 251,
-		Backends: []Backend{{a("192.0.2.31"), 1}, {a("192.0.2.32"), 1}},
+		Backends: []Backend{{Address: a("192.0.2.31"), Weight: 1}, {Address: a("192.0.2.32"), Weight: 1}},
+		Quorum:   1,
 	}}
 	if !reflect.DeepEqual(c.Services, wantSvc) {
 		t.Errorf("Services:\n got %+v\nwant %+v", c.Services, wantSvc)
@@ -64,11 +70,14 @@ func TestExample(t *testing.T) {
 	if port, _ := c.Dataplane.Ports[0].Arg("iface"); port != "veth-lb" {
 		t.Errorf("Arg(iface) = %q", port)
 	}
-	if got := c.Line("service[1].backend[1].address"); got != 90 {
-		t.Errorf("Line(service[1].backend[1].address) = %d, want 90", got)
+	if got := c.Line("service[1].backend[1].address"); got != 118 {
+		t.Errorf("Line(service[1].backend[1].address) = %d, want 118", got)
+	}
+	if c.Ctrl.Socket != "/run/dsrlb/ctrl.sock" {
+		t.Errorf("Ctrl = %+v", c.Ctrl)
 	}
 	err = c.Errorf("service[0].vip", "compile: %s", "boom")
-	if want := "testdata/example.toml:56: service[0].vip: compile: boom"; err.Error() != want {
+	if want := "testdata/example.toml:60: service[0].vip: compile: boom"; err.Error() != want {
 		t.Errorf("Errorf = %q, want %q", err, want)
 	}
 }

@@ -21,6 +21,8 @@ import (
 type rawConfig struct {
 	// [dataplane]: the packet-processing side. Required.
 	Dataplane *rawDataplane `toml:"dataplane"`
+	// [ctrl]: the control process (dsrlb-ctrl). Optional.
+	Ctrl *rawCtrl `toml:"ctrl"`
 	// [[service]]: virtual services. Zero or more.
 	Service []rawService `toml:"service"`
 }
@@ -97,6 +99,16 @@ type rawDataplane struct {
 	Port []rawPort `toml:"port"`
 	// [[dataplane.neighbor]]: static neighbours. Zero or more.
 	Neighbor []rawNeighbor `toml:"neighbor"`
+}
+
+// rawCtrl is the [ctrl] table: settings of the control process
+// (dsrlb-ctrl). The data plane ignores it.
+type rawCtrl struct {
+	// socket: the Unix socket on which dsrlb-ctrl answers dsrlbctl
+	// (status, reload). Absolute path, at most 107 bytes, default
+	// "/run/dsrlb/ctrl.sock". dsrlb-ctrl creates it with mode 0600 (root
+	// only) and its directory with mode 0755 if missing.
+	Socket *string `toml:"socket"`
 }
 
 // rawNeighbor is one [[dataplane.neighbor]]: a permanent MAC address for a
@@ -185,9 +197,114 @@ type rawService struct {
 	// weights more evenly (aim for 100 entries per backend or more).
 	TableSize *int64 `toml:"table_size"`
 
+	// inhibit_on_failure: what happens to a real server that fails its
+	// health check. true: it stays with weight 0 (state "inhibited": keeps
+	// its established flows, gets no new ones). false (default): it is
+	// removed, and its flows move to the other real servers.
+	InhibitOnFailure *bool `toml:"inhibit_on_failure"`
+
+	// sorry_server: optional IPv4 address of a server that takes all of
+	// the service's traffic, alone, while no real server is healthy or the
+	// quorum is lost. Not one of the service's backends, not the VIP, not
+	// the balancer's own address; with method l2dsr inside the on-link
+	// prefix of dataplane.address, like the backends.
+	SorryServer *string `toml:"sorry_server"`
+
+	// quorum: the minimum sum of the weights of the healthy real servers
+	// for the service to be "up". 0..(sum of the backends' weights) when
+	// set; default 1. Below it the sorry server (if any) takes over.
+	Quorum *int64 `toml:"quorum"`
+
+	// hysteresis: with quorum up, the quorum is lost when the healthy
+	// weight drops below quorum-hysteresis; once lost, it comes back at
+	// quorum+hysteresis (keepalived semantics). 0..quorum, default 0.
+	Hysteresis *int64 `toml:"hysteresis"`
+
+	// alpha: true: real servers start down until their first successful
+	// check (when dsrlb-ctrl starts while the data plane still runs its
+	// boot configuration, and for real servers added by a reload).
+	// false (default): they start up.
+	Alpha *bool `toml:"alpha"`
+
+	// [service.check]: the health check of every real server of the
+	// service (see rawCheck). Optional: without it every real server
+	// counts as healthy.
+	Check *rawCheck `toml:"check"`
+
 	// [[service.backend]]: the real servers. Zero or more; a service
 	// without backends drops (and counts) its traffic.
 	Backend []rawBackend `toml:"backend"`
+}
+
+// rawCheck is a [service.check] or [service.backend.check] table: how
+// dsrlb-ctrl probes a real server. Keys that do not apply to the chosen
+// type are errors.
+type rawCheck struct {
+	// type: "tcp" (connect), "http" or "https" (GET, expected status and
+	// optionally body), "icmp" (echo), "udp" (datagram, optionally
+	// expecting a reply; an ICMP port unreachable fails it) or "script"
+	// (external command, exit status 0 = healthy). Required.
+	Type *string `toml:"type"`
+
+	// port: destination port of tcp, http, https and udp checks, 1..65535.
+	// Default the service's port; required when the service's port is 0.
+	Port *int64 `toml:"port"`
+
+	// path: http and https: request path with optional query, starting
+	// with "/". Default "/".
+	Path *string `toml:"path"`
+
+	// status: http and https: the status codes that count as healthy,
+	// each 100..599, at least one. Default [200]. Redirects are not
+	// followed.
+	Status []int64 `toml:"status"`
+
+	// body: http and https: a substring the response body (its first 64
+	// KiB) must contain. Default "" (not checked).
+	Body *string `toml:"body"`
+
+	// host: http and https: Host header, and TLS server name for https.
+	// Default "" (the real server's address).
+	Host *string `toml:"host"`
+
+	// tls_verify: https: verify the server's certificate (against host,
+	// or the address). Default true.
+	TLSVerify *bool `toml:"tls_verify"`
+
+	// payload: udp: the datagram sent. Default "" (an empty datagram).
+	Payload *string `toml:"payload"`
+
+	// expect_reply: udp: true: healthy only if a reply arrives within the
+	// timeout. false (default): healthy unless an ICMP port unreachable
+	// comes back.
+	ExpectReply *bool `toml:"expect_reply"`
+
+	// command: script: absolute path of the program, then its arguments.
+	// Required for script. The real server's address is appended as the
+	// last argument and set in the environment as DSRLB_TARGET. Exit
+	// status 0 is healthy. (-check verifies that the program exists and
+	// is executable.)
+	Command []string `toml:"command"`
+
+	// interval: time between the starts of two probes. Go duration, at
+	// least 100ms, default "2s".
+	Interval *string `toml:"interval"`
+
+	// timeout: limit of one probe. Go duration, default "1s", shorter
+	// than interval.
+	Timeout *string `toml:"timeout"`
+
+	// rise: consecutive successes that bring a down real server up.
+	// 1..100, default 2.
+	Rise *int64 `toml:"rise"`
+
+	// fall: consecutive failures that take an up real server down.
+	// 1..100, default 3.
+	Fall *int64 `toml:"fall"`
+
+	// jitter: probes are spread by ± this fraction of the interval.
+	// 0..0.5, default 0.1.
+	Jitter *float64 `toml:"jitter"`
 }
 
 // rawBackend is one [[service.backend]] (a real server).
@@ -199,9 +316,15 @@ type rawBackend struct {
 	Address *string `toml:"address"`
 
 	// weight: relative share of the flows, 0..65535, default 1. 0 takes
-	// the real server out of scheduling (its Maglev slots go to the others;
-	// without connection tracking its established flows move as well).
+	// the real server out of scheduling (its Maglev slots go to the
+	// others). dsrlb-ctrl sends it as "inhibited" (draining: tracked
+	// connections stay on it).
 	Weight *int64 `toml:"weight"`
+
+	// [service.backend.check]: a health check for this real server only,
+	// replacing the service's [service.check] entirely (same keys; keys
+	// not given take their defaults, not the service check's values).
+	Check *rawCheck `toml:"check"`
 }
 
 // parseTOML parses data into a generic tree. Syntax errors (including
@@ -307,6 +430,25 @@ func (v *validator) decodeValue(node any, p fieldPath, dst reflect.Value) bool {
 		}
 		dst.SetInt(n)
 		return true
+
+	case reflect.Bool:
+		b, ok := node.(bool)
+		if !ok {
+			return v.typeError(p, dst.Type(), node)
+		}
+		dst.SetBool(b)
+		return true
+
+	case reflect.Float64:
+		switch n := node.(type) {
+		case float64:
+			dst.SetFloat(n)
+		case int64: // "jitter = 0" is an integer in TOML
+			dst.SetFloat(float64(n))
+		default:
+			return v.typeError(p, dst.Type(), node)
+		}
+		return true
 	}
 	panic("conf: unsupported raw field type " + dst.Type().String())
 }
@@ -365,6 +507,10 @@ func goTypeName(t reflect.Type) string {
 		return "string"
 	case reflect.Int64:
 		return "integer"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Float64:
+		return "number"
 	}
 	return t.String()
 }

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,6 +29,20 @@ const (
 	minTableSize   = 7
 	maxTableSize   = 16777213
 	defWeight      = 1
+
+	// health checks
+	defCheckInterval = 2 * time.Second
+	defCheckTimeout  = time.Second
+	minCheckInterval = 100 * time.Millisecond
+	defRise          = 2
+	defFall          = 3
+	maxRiseFall      = 100
+	defJitter        = 0.1
+	maxJitter        = 0.5
+	maxUDPPayload    = 65507
+	defQuorum        = 1
+
+	maxSocketPath = 107 // sun_path holds 108 bytes with the terminating NUL
 )
 
 var (
@@ -109,7 +124,26 @@ func (v *validator) validate(raw *rawConfig) *Config {
 	c := &Config{}
 	dp, addrOK := v.dataplane(raw.Dataplane)
 	c.Dataplane = dp
+	c.Ctrl = v.ctrl(raw.Ctrl)
 	v.services(raw.Service, &c.Dataplane, addrOK, c)
+	return c
+}
+
+// ctrl validates [ctrl]; an absent table means all defaults.
+func (v *validator) ctrl(r *rawCtrl) Ctrl {
+	c := Ctrl{Socket: DefaultSocket}
+	if r == nil || r.Socket == nil {
+		return c
+	}
+	sp := fieldPath{}.keys("ctrl", "socket")
+	switch s := *r.Socket; {
+	case !strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") || strings.Contains(s, "\x00"):
+		v.addf(sp, "socket %q must be an absolute file path", s)
+	case len(s) > maxSocketPath:
+		v.addf(sp, "socket path is %d bytes long; a Unix socket path holds at most %d", len(s), maxSocketPath)
+	default:
+		c.Socket = s
+	}
 	return c
 }
 
@@ -679,13 +713,265 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bo
 		v.addf(tp, "%s %d is smaller than the number of backends (%d)", what, ts, len(r.Backend))
 	}
 
+	if r.Check != nil {
+		s.Check = v.check(p.key("check"), r.Check, s.Port, ok)
+	}
+
 	bp := p.key("backend")
 	seen := map[netip.Addr]int{}
 	for i := range r.Backend {
 		b := v.backend(bp.idx(i), &r.Backend[i], &s, dp, addrOK, seen, i)
+		if r.Backend[i].Check != nil {
+			b.Check, b.OwnCheck = v.check(bp.idx(i).key("check"), r.Backend[i].Check, s.Port, ok), true
+		} else {
+			b.Check = s.Check
+		}
 		s.Backends = append(s.Backends, b)
 	}
+	v.healthPolicy(p, r, &s, dp, addrOK, seen)
 	return s, keyOK
+}
+
+// healthPolicy validates the service keys dsrlb-ctrl acts on:
+// inhibit_on_failure, sorry_server, quorum, hysteresis, alpha. seen maps
+// the service's backend addresses to their index.
+func (v *validator) healthPolicy(p fieldPath, r *rawService, s *Service, dp *Dataplane, addrOK bool, seen map[netip.Addr]int) {
+	if r.InhibitOnFailure != nil {
+		s.InhibitOnFailure = *r.InhibitOnFailure
+	}
+	if r.Alpha != nil {
+		s.Alpha = *r.Alpha
+	}
+
+	if r.SorryServer != nil {
+		sp := p.key("sorry_server")
+		a, err := netip.ParseAddr(*r.SorryServer)
+		switch {
+		case err != nil || !a.Is4():
+			if err == nil && a.Is6() && !a.Is4In6() {
+				v.addf(sp, "sorry_server %s: IPv6 servers are not supported yet", a)
+			} else {
+				v.addf(sp, "invalid IPv4 address %q", *r.SorryServer)
+			}
+		case badUnicast4(a) != "":
+			v.addf(sp, "sorry_server %s %s", a, badUnicast4(a))
+		case s.VIP.IsValid() && a == s.VIP:
+			v.addf(sp, "sorry_server %s is the service's own VIP", a)
+		case addrOK && a == dp.Address.Addr():
+			v.addf(sp, "sorry_server %s is the balancer's own address (dataplane.address)", a)
+		case addrOK && s.Method == MethodL2DSR && !dp.Address.Contains(a):
+			v.addf(sp, "sorry_server %s is outside %s, the on-link prefix of dataplane.address: method l2dsr only rewrites the destination MAC address, so it must be on the balancer's L2 segment", a, dp.Address.Masked())
+		case addrOK && s.Method == MethodL2DSR && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
+			v.addf(sp, "sorry_server %s is the network or broadcast address of %s", a, dp.Address.Masked())
+		default:
+			if j, dup := seen[a]; dup {
+				v.addf(sp, "sorry_server %s is also a backend of this service (line %s): the sorry server stands in for the real servers", a, v.lineOf(p.key("backend").idx(j).key("address")))
+			} else {
+				s.SorryServer = a
+			}
+		}
+	}
+
+	qp, hp := p.key("quorum"), p.key("hysteresis")
+	total := s.TotalWeight()
+	s.Quorum = defQuorum
+	quorumOK := true
+	if r.Quorum != nil {
+		q := *r.Quorum
+		if q < 0 || uint64(q) > total {
+			v.addf(qp, "quorum %d out of range 0..%d (the sum of the backends' weights)", q, total)
+			quorumOK = false
+		} else {
+			s.Quorum = uint32(q)
+		}
+	}
+	if r.Hysteresis != nil {
+		h := *r.Hysteresis
+		switch {
+		case h < 0:
+			v.addf(hp, "hysteresis %d must not be negative", h)
+		case !quorumOK:
+		case uint64(h) > uint64(s.Quorum):
+			what := "quorum"
+			if r.Quorum == nil {
+				what = "quorum (1, the default)"
+			} else {
+				what += fmt.Sprintf(" (%d)", s.Quorum)
+			}
+			v.addf(hp, "hysteresis %d must not exceed %s", h, what)
+		default:
+			s.Hysteresis = uint32(h)
+		}
+	}
+}
+
+// check validates a [service.check] or [service.backend.check] table at
+// p. svcPort is the service's port, portOK whether it was valid.
+func (v *validator) check(p fieldPath, r *rawCheck, svcPort uint16, portOK bool) *Check {
+	c := &Check{}
+	tp := p.key("type")
+	if r.Type == nil {
+		v.missing(tp)
+	} else {
+		for t, name := range checkTypeNames {
+			if name != "" && name == *r.Type {
+				c.Type = CheckType(t)
+			}
+		}
+		if c.Type == 0 {
+			v.addf(tp, "unknown check type %q (valid: \"tcp\", \"http\", \"https\", \"icmp\", \"udp\", \"script\")", *r.Type)
+		}
+	}
+	hasPort := c.Type == CheckTCP || c.Type == CheckHTTP || c.Type == CheckHTTPS || c.Type == CheckUDP
+	isHTTP := c.Type == CheckHTTP || c.Type == CheckHTTPS
+	if c.Type != 0 {
+		// Keys of other check types are mistakes: say which types they belong to.
+		for _, k := range []struct {
+			key     string
+			set, ok bool
+			types   string
+		}{
+			{"port", r.Port != nil, hasPort, "tcp, http, https and udp"},
+			{"path", r.Path != nil, isHTTP, "http and https"},
+			{"status", r.Status != nil, isHTTP, "http and https"},
+			{"body", r.Body != nil, isHTTP, "http and https"},
+			{"host", r.Host != nil, isHTTP, "http and https"},
+			{"tls_verify", r.TLSVerify != nil, c.Type == CheckHTTPS, "https"},
+			{"payload", r.Payload != nil, c.Type == CheckUDP, "udp"},
+			{"expect_reply", r.ExpectReply != nil, c.Type == CheckUDP, "udp"},
+			{"command", r.Command != nil, c.Type == CheckScript, "script"},
+		} {
+			if k.set && !k.ok {
+				v.addf(p.key(k.key), "%s applies to %s checks only", k.key, k.types)
+			}
+		}
+	}
+
+	if hasPort {
+		pp := p.key("port")
+		switch {
+		case r.Port != nil:
+			n, _ := v.intIn(pp, r.Port, 0, 1, 65535)
+			c.Port = uint16(n)
+		case svcPort != 0:
+			c.Port = svcPort
+		case portOK:
+			v.addAt(p, pp, fmt.Sprintf("a %s check needs a port: the service's port is 0 (all ports)", c.Type))
+		}
+	}
+
+	if isHTTP {
+		c.Path = "/"
+		if r.Path != nil {
+			pp := p.key("path")
+			if u, err := url.ParseRequestURI(*r.Path); err != nil || !strings.HasPrefix(*r.Path, "/") || u.Host != "" || strings.ContainsAny(*r.Path, " \t\r\n") {
+				v.addf(pp, "invalid path %q: expected an absolute request path such as \"/healthz?full=1\"", *r.Path)
+			} else {
+				c.Path = *r.Path
+			}
+		}
+		c.Status = []int{200}
+		if r.Status != nil {
+			sp := p.key("status")
+			if len(r.Status) == 0 {
+				v.add(sp, "status needs at least one status code")
+			}
+			var st []int
+			for i, code := range r.Status {
+				if code < 100 || code > 599 {
+					v.addAt(sp.idx(i), sp, fmt.Sprintf("status %d out of range 100..599", code))
+					continue
+				}
+				st = append(st, int(code))
+			}
+			if len(st) > 0 {
+				c.Status = st
+			}
+		}
+		if r.Body != nil {
+			c.Body = *r.Body
+		}
+		if r.Host != nil {
+			if h := *r.Host; strings.ContainsAny(h, " \t\r\n/") || strings.Contains(h, "\x00") {
+				v.addf(p.key("host"), "invalid host %q: expected a host name (optionally with :port)", h)
+			} else {
+				c.Host = h
+			}
+		}
+		c.TLSVerify = c.Type == CheckHTTPS
+		if r.TLSVerify != nil && c.Type == CheckHTTPS {
+			c.TLSVerify = *r.TLSVerify
+		}
+	}
+
+	if c.Type == CheckUDP {
+		if r.Payload != nil {
+			if len(*r.Payload) > maxUDPPayload {
+				v.addf(p.key("payload"), "payload of %d bytes does not fit in a UDP datagram (at most %d)", len(*r.Payload), maxUDPPayload)
+			} else {
+				c.Payload = *r.Payload
+			}
+		}
+		if r.ExpectReply != nil {
+			c.ExpectReply = *r.ExpectReply
+		}
+	}
+
+	if c.Type == CheckScript {
+		cp := p.key("command")
+		switch {
+		case r.Command == nil:
+			v.missing(cp)
+		case len(r.Command) == 0:
+			v.add(cp, "command needs at least the absolute path of the program")
+		case !strings.HasPrefix(r.Command[0], "/"):
+			v.addAt(cp.idx(0), cp, fmt.Sprintf("program %q must be an absolute path", r.Command[0]))
+		default:
+			ok := true
+			for i, a := range r.Command {
+				if strings.Contains(a, "\x00") {
+					v.addAt(cp.idx(i), cp, fmt.Sprintf("argument %d contains a NUL byte", i))
+					ok = false
+				}
+			}
+			if ok {
+				c.Command = append([]string(nil), r.Command...)
+			}
+		}
+	}
+
+	ip, top := p.key("interval"), p.key("timeout")
+	interval, intervalOK := v.duration(ip, r.Interval, defCheckInterval)
+	if intervalOK && interval < minCheckInterval {
+		v.addf(ip, "interval %s is too short (minimum %s)", interval, minCheckInterval)
+		intervalOK = false
+	}
+	timeout, timeoutOK := v.duration(top, r.Timeout, defCheckTimeout)
+	if timeoutOK && timeout == 0 {
+		v.add(top, "timeout must be longer than 0s")
+		timeoutOK = false
+	}
+	if intervalOK && timeoutOK && timeout >= interval {
+		if r.Timeout != nil {
+			v.addf(top, "timeout %s must be shorter than interval %s", timeout, interval)
+		} else {
+			v.addf(ip, "interval %s must be longer than timeout (%s, the default): set a shorter timeout", interval, timeout)
+		}
+	}
+	c.Interval, c.Timeout = interval, timeout
+
+	rise, _ := v.intIn(p.key("rise"), r.Rise, defRise, 1, maxRiseFall)
+	fall, _ := v.intIn(p.key("fall"), r.Fall, defFall, 1, maxRiseFall)
+	c.Rise, c.Fall = int(rise), int(fall)
+	c.Jitter = defJitter
+	if r.Jitter != nil {
+		if j := *r.Jitter; !(j >= 0 && j <= maxJitter) { // also rejects NaN
+			v.addf(p.key("jitter"), "jitter %g out of range 0..%g (a fraction of the interval)", j, maxJitter)
+		} else {
+			c.Jitter = j
+		}
+	}
+	return c
 }
 
 // parseVIP parses a service's virtual IPv4 address.

@@ -3,6 +3,8 @@
 //	dsrlbctl demo [-dataplane PATH] [-requests N]
 //	dsrlbctl bench [-methods l2dsr] [-pairs 3] [-duration 5s] [-json FILE]
 //	dsrlbctl gen-pcap -o FILE [-flows N] [-packets N] [-sizes 64|imix] [-vip ADDR] [-noise F]
+//	dsrlbctl status [-socket PATH | -c FILE] [-json]
+//	dsrlbctl reload [-socket PATH | -c FILE]
 //
 // demo builds a throw-away L2 DSR topology in network namespaces (a client,
 // the balancer, two nginx real servers on one bridge), runs the data plane,
@@ -28,6 +30,10 @@ func main() {
 		err = bench(os.Args[2:])
 	case "gen-pcap":
 		err = genPcap(os.Args[2:])
+	case "status":
+		err = status(os.Args[2:])
+	case "reload":
+		err = reload(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -49,5 +55,7 @@ commands:
   demo       build a namespace test bed, run the data plane, show L2 DSR at work, tear down
   bench      throughput of dsrlb-dataplane against dpdk-testpmd macswap on the same core
   gen-pcap   write a benchmark capture (TCP flows to a VIP; 64-byte or IMIX; IPv6; noise)
+  status     services, real servers' health and effective weights, data plane counters (from dsrlb-ctrl)
+  reload     make dsrlb-ctrl re-read its configuration; prints "reloaded" or the errors
 `)
 }

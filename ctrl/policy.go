@@ -1,0 +1,214 @@
+package ctrl
+
+import (
+	"net/netip"
+
+	"dsrlb/conf"
+	"dsrlb/ctrl/proto"
+)
+
+// StateRemoved is the state of a real server that is not sent to the data
+// plane at all (down without inhibit_on_failure, or replaced by the sorry
+// server): its flows move.
+const StateRemoved = "removed"
+
+// Health is the state of every checked real server, by target key
+// (TargetKey): true = up. Real servers without a health check are not in
+// it; they always count as healthy. A checked real server missing from it
+// counts as down.
+type Health map[string]bool
+
+// TargetKey is the key of the health target of real server addr of
+// service svc: "SERVICE/ADDR".
+func TargetKey(svc string, addr netip.Addr) string {
+	return svc + "/" + addr.String()
+}
+
+// QuorumState is each service's quorum state (true = up), carried from
+// one evaluation to the next so that hysteresis works.
+type QuorumState map[string]bool
+
+// RealServer is the outcome of the policy for one configured real server.
+type RealServer struct {
+	Addr            netip.Addr
+	Weight          uint32 // configured
+	Checked         bool   // has a health check
+	Healthy         bool   // up, or not checked
+	EffectiveWeight uint32 // as sent; 0 when inhibited or removed
+	State           string // proto.StateUp, proto.StateInhibited or StateRemoved
+}
+
+// ServicePlan is the effective state of one service.
+type ServicePlan struct {
+	Service  proto.Service
+	Backends []proto.Backend // what the data plane gets, in configuration order
+	Real     []RealServer    // every configured real server, in configuration order
+
+	Healthy       int    // healthy real servers
+	HealthyWeight uint64 // sum of the configured weights of the healthy real servers
+	Quorum        uint32
+	Hysteresis    uint32
+	QuorumUp      bool
+	SorryServer   netip.Addr // invalid if none
+	SorryActive   bool       // the sorry server stands in for the real servers
+}
+
+// QuorumChange reports a service whose quorum state flipped.
+type QuorumChange struct {
+	Service       string
+	Up            bool
+	HealthyWeight uint64
+	Quorum        uint32
+	Hysteresis    uint32
+	Sorry         bool // the sorry server takes over (Up false) or steps back (Up true)
+}
+
+// Plan is the effective state of every service, as computed by Evaluate.
+type Plan struct {
+	Services []ServicePlan
+	Quorum   QuorumState // pass to the next Evaluate
+	Changes  []QuorumChange
+}
+
+// Evaluate computes the effective forwarding state from the configuration
+// and the health of the real servers. It is a pure function: prev is the
+// quorum state of the previous evaluation (nil or missing services: no
+// history) and is not modified.
+//
+// Per service:
+//   - the healthy weight is the sum of the configured weights of the
+//     healthy real servers;
+//   - quorum, with hysteresis H (keepalived's semantics): without history
+//     it is up when the healthy weight is at least quorum; an up quorum is
+//     lost when the weight drops below quorum-H; a lost quorum comes back
+//     when the weight reaches quorum+H;
+//   - if the quorum is down, or no healthy real server has a weight above
+//     zero, and a sorry server is configured, the sorry server is the only
+//     backend (weight 1, state "sorry");
+//   - otherwise: a healthy real server is sent with its weight (state
+//     "up"), or with weight 0 as "inhibited" if its configured weight is 0
+//     (draining: it keeps its flows); a down real server is sent with weight
+//     0 as "inhibited" with inhibit_on_failure, and is left out (its flows
+//     move) without. With the quorum down and no sorry server, the healthy
+//     real servers are sent all the same (the caller logs it).
+func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
+	p := &Plan{Quorum: make(QuorumState, len(c.Services))}
+	for i := range c.Services {
+		s := &c.Services[i]
+		sp := ServicePlan{
+			Service:     wireService(s),
+			Quorum:      s.Quorum,
+			Hysteresis:  s.Hysteresis,
+			SorryServer: s.SorryServer,
+		}
+		capacity := false // a healthy real server with weight > 0
+		for _, b := range s.Backends {
+			r := RealServer{Addr: b.Address, Weight: b.Weight, Checked: b.Check != nil, Healthy: true}
+			if r.Checked {
+				r.Healthy = h[TargetKey(s.Name, b.Address)]
+			}
+			if r.Healthy {
+				sp.Healthy++
+				sp.HealthyWeight += uint64(b.Weight)
+				capacity = capacity || b.Weight > 0
+			}
+			sp.Real = append(sp.Real, r)
+		}
+
+		was, known := prev[s.Name]
+		q, hy, w := int64(s.Quorum), int64(s.Hysteresis), int64(sp.HealthyWeight)
+		switch {
+		case !known:
+			sp.QuorumUp = w >= q
+		case was:
+			sp.QuorumUp = w >= q-hy
+		default:
+			sp.QuorumUp = w >= q+hy
+		}
+		p.Quorum[s.Name] = sp.QuorumUp
+		sp.SorryActive = s.SorryServer.IsValid() && (!sp.QuorumUp || !capacity)
+		if known && was != sp.QuorumUp {
+			p.Changes = append(p.Changes, QuorumChange{
+				Service: s.Name, Up: sp.QuorumUp, HealthyWeight: sp.HealthyWeight,
+				Quorum: s.Quorum, Hysteresis: s.Hysteresis, Sorry: s.SorryServer.IsValid(),
+			})
+		}
+
+		for j := range sp.Real {
+			r := &sp.Real[j]
+			switch {
+			case sp.SorryActive:
+				r.State = StateRemoved
+			case r.Healthy && r.Weight > 0:
+				r.State, r.EffectiveWeight = proto.StateUp, r.Weight
+			case r.Healthy || s.InhibitOnFailure:
+				r.State = proto.StateInhibited
+			default:
+				r.State = StateRemoved
+			}
+			if r.State != StateRemoved {
+				sp.Backends = append(sp.Backends, proto.Backend{Service: s.Name, Addr: r.Addr, Weight: r.EffectiveWeight, State: r.State})
+			}
+		}
+		if sp.SorryActive {
+			sp.Backends = []proto.Backend{{Service: s.Name, Addr: s.SorryServer, Weight: 1, State: proto.StateSorry}}
+		}
+		p.Services = append(p.Services, sp)
+	}
+	return p
+}
+
+// wireService is the proto form of a configured service.
+func wireService(s *conf.Service) proto.Service {
+	return proto.Service{
+		Name:      s.Name,
+		VIP:       s.VIP,
+		Proto:     uint8(s.Protocol),
+		Port:      s.Port,
+		Method:    s.Method.String(),
+		SourceIP:  s.Hash == conf.HashSourceIP,
+		TableSize: s.TableSize,
+	}
+}
+
+// Applied is the data plane's applied state as a Dump reports it.
+type Applied struct {
+	Services   map[string]proto.Service
+	Backends   map[string][]proto.Backend // by service name
+	Snapshot   uint64
+	FromConfig bool // the data plane runs its boot configuration (no ctrl has committed)
+}
+
+// Seed returns the initial health of every checked real server of c, so
+// that starting (or restarting) dsrlb-ctrl moves no flow:
+//   - if the data plane still runs its boot configuration (a == nil or
+//     a.FromConfig), the alpha rule decides: alpha = true starts down,
+//     alpha = false starts up;
+//   - otherwise a real server the data plane applies with state "up"
+//     starts up, and one it applies as "inhibited" (or not at all, e.g.
+//     while the sorry server stands in) starts down.
+func Seed(c *conf.Config, a *Applied) Health {
+	h := Health{}
+	for i := range c.Services {
+		s := &c.Services[i]
+		up := map[netip.Addr]bool{}
+		if a != nil && !a.FromConfig {
+			for _, b := range a.Backends[s.Name] {
+				if b.State == proto.StateUp {
+					up[b.Addr] = true
+				}
+			}
+		}
+		for _, b := range s.Backends {
+			if b.Check == nil {
+				continue
+			}
+			if a == nil || a.FromConfig {
+				h[TargetKey(s.Name, b.Address)] = !s.Alpha
+			} else {
+				h[TargetKey(s.Name, b.Address)] = up[b.Address]
+			}
+		}
+	}
+	return h
+}

@@ -1,0 +1,217 @@
+package ctrl
+
+import (
+	"strconv"
+	"time"
+
+	"dsrlb/ctrl/health"
+	"dsrlb/ctrl/proto"
+	"dsrlb/ctrl/shm"
+)
+
+// Status is the answer to the "status" request.
+type Status struct {
+	Config       string          `json:"config"`
+	Started      time.Time       `json:"started"`
+	LastReload   time.Time       `json:"last_reload,omitzero"` // zero: never reloaded
+	ReloadOK     bool            `json:"last_reload_ok"`       // the last reload succeeded (false if none)
+	ReloadErrors []string        `json:"reload_errors,omitempty"`
+	Dataplane    DataplaneStatus `json:"dataplane"`
+	Services     []ServiceStatus `json:"services"`
+	// Counters are the data plane's per-worker counters summed over the
+	// workers, in proto.WorkerCounters order; Global its global block, in
+	// proto.GlobalCounters order. Empty without a data plane.
+	Counters []Counter `json:"counters,omitempty"`
+	Global   []Counter `json:"global_counters,omitempty"`
+}
+
+// DataplaneStatus is what dsrlb-ctrl knows of the data plane.
+type DataplaneStatus struct {
+	SHM          string  `json:"shm"`
+	Connected    bool    `json:"connected"` // file mapped and heartbeat fresh
+	State        string  `json:"state"`     // "waiting", "syncing", "connected", "not responding"
+	Reason       string  `json:"reason,omitempty"`
+	PID          int     `json:"pid,omitempty"`
+	BootID       string  `json:"boot_id,omitempty"`
+	HeartbeatAge float64 `json:"heartbeat_age_seconds,omitempty"`
+	Workers      int     `json:"workers,omitempty"`
+
+	PushedGen  uint64    `json:"pushed_gen,omitempty"`  // last transaction pushed completely
+	AppliedGen uint64    `json:"applied_gen,omitempty"` // last Applied received
+	Snapshot   uint64    `json:"snapshot,omitempty"`
+	ApplyError string    `json:"apply_error,omitempty"`
+	AppliedAt  time.Time `json:"applied_at,omitzero"`
+	InSync     bool      `json:"in_sync"` // the data plane was sent the current state
+}
+
+// ServiceStatus is one service's effective state.
+type ServiceStatus struct {
+	Name             string             `json:"name"`
+	Evaluated        bool               `json:"evaluated"` // false until the data plane answered and the checks started
+	VIP              string             `json:"vip"`
+	Protocol         string             `json:"protocol"`
+	Port             uint16             `json:"port"`
+	Method           string             `json:"method"`
+	Quorum           uint32             `json:"quorum"`
+	Hysteresis       uint32             `json:"hysteresis,omitempty"`
+	QuorumUp         bool               `json:"quorum_up"`
+	HealthyWeight    uint64             `json:"healthy_weight"`
+	Healthy          int                `json:"healthy"`
+	Total            int                `json:"total"`
+	InhibitOnFailure bool               `json:"inhibit_on_failure,omitempty"`
+	SorryServer      string             `json:"sorry_server,omitempty"`
+	SorryActive      bool               `json:"sorry_active"`
+	RealServers      []RealServerStatus `json:"real_servers"`
+}
+
+// RealServerStatus is one real server's configured and effective state.
+// The service's sorry server, if any, is the last entry, with SorryServer
+// set.
+type RealServerStatus struct {
+	Address         string `json:"address"`
+	SorryServer     bool   `json:"sorry_server,omitempty"`
+	Weight          uint32 `json:"weight"`           // configured (0 for the sorry server)
+	EffectiveWeight uint32 `json:"effective_weight"` // as sent to the data plane
+	// State is up, inhibited or removed for a real server ("" before the
+	// first evaluation), sorry or standby for the sorry server.
+	State  string        `json:"state"`
+	Health *HealthStatus `json:"health,omitempty"` // nil: no health check (always healthy)
+	MAC    string        `json:"mac,omitempty"`    // as resolved by the data plane, if it reported it
+}
+
+// HealthStatus is a real server's health check state.
+type HealthStatus struct {
+	Running         bool      `json:"running"` // false until the checks start (after the data plane answered)
+	Up              bool      `json:"up"`
+	Check           string    `json:"check"`
+	ConsecutiveOK   int       `json:"consecutive_ok"`
+	ConsecutiveFail int       `json:"consecutive_fail"`
+	LastError       string    `json:"last_error,omitempty"`
+	LastCheck       time.Time `json:"last_check,omitzero"`
+	Checks          uint64    `json:"checks"`
+}
+
+// Counter is one named counter.
+type Counter struct {
+	Name  string `json:"name"`
+	Value uint64 `json:"value"`
+}
+
+func (d *Daemon) status(now time.Time) Status {
+	st := Status{
+		Config:       d.opts.ConfigPath,
+		Started:      d.started,
+		LastReload:   d.lastReload,
+		ReloadOK:     !d.lastReload.IsZero() && len(d.reloadErrs) == 0,
+		ReloadErrors: d.reloadErrs,
+	}
+	dp := &st.Dataplane
+	dp.SHM = d.shmPath
+	switch {
+	case d.region == nil:
+		dp.State, dp.Reason = "waiting", d.waitReason
+	case !d.dpUp:
+		dp.State = "not responding"
+	case !d.seeded:
+		dp.State = "syncing"
+	default:
+		dp.State = "connected"
+	}
+	if d.region != nil {
+		dp.Connected = d.dpUp
+		dp.PID = d.region.DataplanePID()
+		dp.BootID = bootIDString(d.bootID)
+		dp.HeartbeatAge = heartbeatAge(d.region, now).Seconds()
+		dp.Workers = d.region.Geometry().Workers
+		st.Counters, st.Global = readCounters(d.region)
+	}
+	dp.PushedGen = d.pushedGen
+	dp.AppliedGen, dp.Snapshot, dp.ApplyError, dp.AppliedAt = d.applied.Gen, d.applied.Snapshot, d.applied.Error, d.appliedAt
+	dp.InSync = d.sentValid && string(d.sentKey) == string(d.bodyKey)
+
+	checks := map[string]health.TargetState{}
+	for _, ts := range d.mon.State() {
+		checks[ts.Key] = ts
+	}
+	var plans map[string]*ServicePlan
+	if d.plan != nil {
+		plans = make(map[string]*ServicePlan, len(d.plan.Services))
+		for i := range d.plan.Services {
+			plans[d.plan.Services[i].Service.Name] = &d.plan.Services[i]
+		}
+	}
+	for i := range d.cfg.Services {
+		s := &d.cfg.Services[i]
+		ss := ServiceStatus{
+			Name: s.Name, VIP: s.VIP.String(), Protocol: s.Protocol.String(), Port: s.Port, Method: s.Method.String(),
+			Quorum: s.Quorum, Hysteresis: s.Hysteresis, Total: len(s.Backends), InhibitOnFailure: s.InhibitOnFailure,
+		}
+		if s.SorryServer.IsValid() {
+			ss.SorryServer = s.SorryServer.String()
+		}
+		sp := plans[s.Name]
+		if sp != nil {
+			ss.Evaluated = true
+			ss.QuorumUp, ss.HealthyWeight, ss.Healthy, ss.SorryActive = sp.QuorumUp, sp.HealthyWeight, sp.Healthy, sp.SorryActive
+		}
+		for j, b := range s.Backends {
+			rs := RealServerStatus{Address: b.Address.String(), Weight: b.Weight}
+			if sp != nil && j < len(sp.Real) && sp.Real[j].Addr == b.Address {
+				rs.EffectiveWeight, rs.State = sp.Real[j].EffectiveWeight, sp.Real[j].State
+			}
+			if ts, ok := checks[TargetKey(s.Name, b.Address)]; ok {
+				rs.Health = &HealthStatus{
+					Running: true, Up: ts.Up, Check: ts.Check, ConsecutiveOK: ts.ConsecutiveOK, ConsecutiveFail: ts.ConsecutiveFail,
+					LastError: ts.LastError, LastCheck: ts.LastCheck, Checks: ts.Checks,
+				}
+			} else if b.Check != nil {
+				rs.Health = &HealthStatus{Check: Checker(b.Check).String()}
+			}
+			if n, ok := d.neighbors[b.Address]; ok && n.Resolved {
+				rs.MAC = n.MAC
+			}
+			ss.RealServers = append(ss.RealServers, rs)
+		}
+		if s.SorryServer.IsValid() {
+			rs := RealServerStatus{Address: s.SorryServer.String(), SorryServer: true, State: "standby"}
+			if ss.SorryActive {
+				rs.State, rs.EffectiveWeight = proto.StateSorry, 1
+			}
+			if n, ok := d.neighbors[s.SorryServer]; ok && n.Resolved {
+				rs.MAC = n.MAC
+			}
+			ss.RealServers = append(ss.RealServers, rs)
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}
+
+// readCounters sums the per-worker counter blocks and reads the global
+// block, with atomic loads. Counters beyond the blocks' size (a data plane
+// with a shorter layout) are left out.
+func readCounters(r *shm.Region) (workers, global []Counter) {
+	g := r.Geometry()
+	for i, name := range proto.WorkerCounters {
+		off := 8 * i
+		if off+8 > g.WorkerBytes || g.Workers == 0 {
+			break
+		}
+		var sum uint64
+		for w := range g.Workers {
+			sum += shm.Counter(r.Worker(w), off).Load()
+		}
+		workers = append(workers, Counter{name, sum})
+	}
+	for i, name := range proto.GlobalCounters {
+		off := 8 * i
+		if off+8 > g.GlobalBytes {
+			break
+		}
+		global = append(global, Counter{name, shm.Counter(r.Global(), off).Load()})
+	}
+	return workers, global
+}
+
+// String formats a counter as "name=value".
+func (c Counter) String() string { return c.Name + "=" + strconv.FormatUint(c.Value, 10) }
