@@ -43,7 +43,7 @@ lint: deps
 # unit: pure-Go stage tests, DPDK binding tests on null vdevs, config tests.
 unit: deps
 	$(GO) test $(GOFLAGS_TEST) ./...
-	$(GO) test $(GOFLAGS_TEST) -race ./pipeline/... ./conf/
+	$(GO) test $(GOFLAGS_TEST) -race ./pipeline/... ./conf/ ./ctrl/...
 
 # e2e: namespace topologies with real clients, nginx and the data plane.
 e2e: deps
