@@ -24,7 +24,7 @@ import (
 // The end-to-end tests build the data plane binary once, create their own
 // namespaces, and remove everything again (also on failure).
 
-var dataplaneBin string
+var dataplaneBin, ctrlBin, ctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dsrlb-e2e-bin")
@@ -33,10 +33,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	dataplaneBin = filepath.Join(dir, "dsrlb-dataplane")
-	out, err := exec.Command("go", "build", "-o", dataplaneBin, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build dsrlb-dataplane: %v\n%s", err, out)
-		os.Exit(1)
+	ctrlBin = filepath.Join(dir, "dsrlb-ctrl")
+	ctlBin = filepath.Join(dir, "dsrlbctl")
+	for bin, pkg := range map[string]string{dataplaneBin: ".", ctrlBin: "../dsrlb-ctrl", ctlBin: "../dsrlbctl"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -72,9 +76,9 @@ func newL2(t *testing.T, n int) *testbed.L2 {
 	return topo
 }
 
-func startDataplane(t *testing.T, topo *testbed.L2) *testbed.Proc {
+func startDataplane(t *testing.T, topo *testbed.L2, extra ...string) *testbed.Proc {
 	t.Helper()
-	p, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig())
+	p, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(extra...))
 	if p != nil {
 		t.Cleanup(func() {
 			if t.Failed() {

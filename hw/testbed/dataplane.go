@@ -32,16 +32,23 @@ tap = %q
 name = "lan0"
 device = "net_af_packet0,iface=eth0"
 
+[ctrl]
+socket = %q
+
 [[service]]
 name = "web"
 vip = %q
 protocol = "tcp"
 port = 80
-`, t.LB.String(), filepath.Join(t.Dir, "dsrlb.shm"), t.TAP, t.VIP.String())
+`, t.LB.String(), filepath.Join(t.Dir, "dsrlb.shm"), t.TAP, t.CtrlSocket(), t.VIP.String())
 	for _, e := range extra {
 		b.WriteString(e + "\n")
 	}
-	for _, s := range t.Servers {
+	servers := t.Servers
+	if t.Backends > 0 {
+		servers = servers[:t.Backends]
+	}
+	for _, s := range servers {
 		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
 	}
 	return b.String()
@@ -62,11 +69,37 @@ func (t *L2) StartDataplane(bin, config string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := fmt.Sprintf("scheduled=%d", len(t.Servers))
+	n := len(t.Servers)
+	if t.Backends > 0 {
+		n = t.Backends
+	}
+	want := fmt.Sprintf("scheduled=%d", n)
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(p.Output(), want) {
 		if p.Exited() || time.Now().After(deadline) {
 			return p, fmt.Errorf("data plane did not resolve the real servers (exited=%v):\n%s", p.Exited(), p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p, nil
+}
+
+// CtrlSocket is the control process's socket in the bed's directory.
+func (t *L2) CtrlSocket() string { return filepath.Join(t.Dir, "ctrl.sock") }
+
+// StartCtrl runs dsrlb-ctrl in the lb namespace on the configuration
+// StartDataplane wrote, and waits until the data plane applied its first
+// transaction.
+func (t *L2) StartCtrl(bin string, dataplane *Proc) (*Proc, error) {
+	applied := strings.Count(dataplane.Output(), "transaction applied")
+	p, err := t.Start(RoleLB, "ctrl", bin, "-c", t.ConfigPath())
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(dataplane.Output(), "transaction applied") <= applied {
+		if p.Exited() || time.Now().After(deadline) {
+			return p, fmt.Errorf("dsrlb-ctrl did not get a transaction applied (exited=%v):\n%s", p.Exited(), p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -27,6 +27,9 @@ type L2 struct {
 	// TAP names the exception-path interface the data plane creates in the
 	// lb namespace ("" for none).
 	TAP string
+	// Backends is how many of the Servers are the service's real servers
+	// in DataplaneConfig (0: all of them).
+	Backends int
 }
 
 // L2 roles.

@@ -38,6 +38,7 @@ type Bed struct {
 	mu    sync.Mutex
 	nss   []string
 	procs []*Proc
+	names map[string]int
 }
 
 // New sweeps leftovers of dead processes and returns an empty Bed that
@@ -95,8 +96,18 @@ type Proc struct {
 }
 
 // Start runs a program in role's namespace in the background, its output
-// going to Dir/NAME.log.
+// going to Dir/NAME.log (NAME-2.log for the second process of that name,
+// and so on).
 func (b *Bed) Start(role, name string, args ...string) (*Proc, error) {
+	b.mu.Lock()
+	if b.names == nil {
+		b.names = map[string]int{}
+	}
+	b.names[name]++
+	if n := b.names[name]; n > 1 {
+		name = fmt.Sprintf("%s-%d", name, n)
+	}
+	b.mu.Unlock()
 	logPath := filepath.Join(b.Dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
