@@ -49,8 +49,11 @@ type Dataplane struct {
 	IdleSleep     time.Duration // 0 = pure busy polling
 	SHM           string        // shared-memory file path
 	TAP           string        // exception-path interface name; "" = none
-	Ports         []Port
-	Neighbors     []Neighbor // static neighbours
+	// Connection tracking per worker: table size and idle timeout.
+	ConntrackEntries int
+	ConntrackTimeout time.Duration
+	Ports            []Port
+	Neighbors        []Neighbor // static neighbours
 }
 
 // Ctrl is the validated [ctrl] table (defaults when absent).

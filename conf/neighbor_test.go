@@ -3,6 +3,7 @@ package conf
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNeighbors(t *testing.T) {
@@ -51,6 +52,15 @@ func TestSHMAndTAP(t *testing.T) {
 	if c.Dataplane.SHM != "/run/dsrlb/shm" || c.Dataplane.TAP != "dsrlb0" {
 		t.Fatalf("shm %q tap %q", c.Dataplane.SHM, c.Dataplane.TAP)
 	}
+	if c.Dataplane.ConntrackEntries != 1<<20 || c.Dataplane.ConntrackTimeout != 300*time.Second {
+		t.Fatalf("conntrack defaults %d %v", c.Dataplane.ConntrackEntries, c.Dataplane.ConntrackTimeout)
+	}
+	c, err = Parse("t.toml", []byte(head+"conntrack_entries = 4096\nconntrack_timeout = \"1m\"\n"+port))
+	if err != nil || c.Dataplane.ConntrackEntries != 4096 || c.Dataplane.ConntrackTimeout != time.Minute {
+		t.Fatalf("conntrack settings: %v %+v", err, c)
+	}
+	expect(t, "conntrack too small", head+"conntrack_entries = 10\n"+port, "4: dataplane.conntrack_entries: conntrack_entries 10 out of range 1024..67108864")
+	expect(t, "conntrack timeout", head+"conntrack_timeout = \"10h\"\n"+port, "4: dataplane.conntrack_timeout: conntrack_timeout 10h0m0s out of range 1s..9h")
 	expect(t, "relative shm", head+"shm = \"dsrlb\"\n"+port, `4: dataplane.shm: shm "dsrlb" must be an absolute file path`)
 	expect(t, "bad tap", head+"tap = \"a/b\"\n"+port, `4: dataplane.tap: invalid interface name "a/b"`)
 	expect(t, "long tap", head+"tap = \"abcdefghijklmnop\"\n"+port, `4: dataplane.tap: invalid interface name`)

@@ -94,6 +94,12 @@ type rawDataplane struct {
 	// leaves through the first port. dsrlb-ctrl's health checks use it.
 	// Default "" (no exception path: such traffic is dropped and counted).
 	TAP *string `toml:"tap"`
+	// conntrack_entries: flows each worker tracks (16 bytes each), 1024..
+	// 67108864, default 1048576. Rounded up to a multiple of 4.
+	ConntrackEntries *int64 `toml:"conntrack_entries"`
+	// conntrack_timeout: a flow idle this long is forgotten (its next
+	// packet is scheduled again). Go duration, 1s..9h, default "300s".
+	ConntrackTimeout *string `toml:"conntrack_timeout"`
 
 	// [[dataplane.port]]: network ports. At least one, at most 8.
 	Port []rawPort `toml:"port"`

@@ -265,6 +265,16 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
 			dp.SHM = *r.SHM
 		}
 	}
+	ce, _ := v.intIn(base.key("conntrack_entries"), r.ConntrackEntries, 1<<20, 1024, 1<<26)
+	dp.ConntrackEntries = int(ce)
+	ctp := base.key("conntrack_timeout")
+	if d, ok := v.duration(ctp, r.ConntrackTimeout, 300*time.Second); ok {
+		if d < time.Second || d > 9*time.Hour {
+			v.addf(ctp, "conntrack_timeout %s out of range 1s..9h", d)
+		} else {
+			dp.ConntrackTimeout = d
+		}
+	}
 	if r.TAP != nil {
 		t := *r.TAP
 		if t != "" && (len(t) > 15 || t == "." || t == ".." || strings.ContainsAny(t, "/: \t")) {

@@ -121,8 +121,10 @@ func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
 			CPU: cpu, Queue: i, Ports: dp.ports, Burst: cfg.Dataplane.BurstSize,
 			IdleSleep: cfg.Dataplane.IdleSleep,
 			Worker: pipeline.NewWorkerWith(i, pipeline.WorkerOptions{
-				Shared: (*pipeline.Counters)(region.WorkerPtr(i)),
-				Clock:  &dp.clock,
+				Shared:           (*pipeline.Counters)(region.WorkerPtr(i)),
+				Clock:            &dp.clock,
+				Conntrack:        cfg.Dataplane.ConntrackEntries,
+				ConntrackTimeout: uint16(cfg.Dataplane.ConntrackTimeout / time.Second),
 			}),
 			Snapshot: &dp.snap, Inject: pipeline.NewRing[hw.Injected](256),
 		}
