@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -194,3 +195,60 @@ func TestExceptionPathVerdicts(t *testing.T) {
 }
 
 func gopacketPayload(n int) gopacket.Payload { return gopacket.Payload(make([]byte, n)) }
+
+// TestSnapshotSwapUnderLoad: a worker processes bursts while another
+// goroutine swaps snapshots (a real server added and removed) at full
+// speed, as the data plane's main goroutine does. Every packet must be
+// forwarded to a real server of one of the snapshots, never dropped or
+// sent to garbage. Run with -race, it also checks the hand-over.
+func TestSnapshotSwapUnderLoad(t *testing.T) {
+	two := build(t, webConfig(BackendConfig{rs1, 1}, BackendConfig{rs2, 1}), nil)
+	three := build(t, webConfig(BackendConfig{rs1, 1}, BackendConfig{rs2, 1}, BackendConfig{rs3, 1}), two)
+	var cur atomic.Pointer[Snapshot]
+	cur.Store(two)
+	w := NewWorkerWith(0, WorkerOptions{Conntrack: 1 << 12})
+	frames := make([][]byte, 32)
+	for i := range frames {
+		frames[i] = tcpFrame(t, client, vip, uint16(5000+i), 80)
+	}
+	pk := make([]Packet, 32)
+	stop := make(chan struct{})
+	swaps := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				swaps <- n
+				return
+			default:
+			}
+			if n%2 == 0 {
+				cur.Store(three)
+			} else {
+				cur.Store(two)
+			}
+			n++
+		}
+	}()
+	valid := map[header.MAC]bool{rs1MAC: true, rs2MAC: true, rs3MAC: true}
+	for round := 0; round < 20000; round++ {
+		for i, f := range frames {
+			buf := make([]byte, len(f))
+			copy(buf, f)
+			pk[i] = Packet{Buf: buf, Len: len(buf)}
+		}
+		w.Process(cur.Load(), 0, pk)
+		for i := range pk {
+			if pk[i].Verdict != Forward || !valid[header.Ethernet(pk[i].Frame()).Dst()] {
+				close(stop)
+				<-swaps
+				t.Fatalf("round %d packet %d: verdict %v to %v", round, i, pk[i].Verdict, header.Ethernet(pk[i].Frame()).Dst())
+			}
+		}
+	}
+	close(stop)
+	if n := <-swaps; n < 100 {
+		t.Fatalf("only %d swaps happened during the load", n)
+	}
+}
