@@ -39,6 +39,7 @@ lint: deps
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/dsrlb-ctrl
 
 # unit: pure-Go stage tests, DPDK binding tests on null vdevs, config tests.
 unit: deps
