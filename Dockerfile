@@ -9,13 +9,15 @@
 
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libdpdk-dev pkg-config \
+ && apt-get install -y --no-install-recommends libdpdk-dev pkg-config clang libbpf-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN go build -trimpath -o /out/ ./cmd/...
+RUN go build -trimpath -o /out/ ./cmd/... \
+ && clang -O2 -g -Wall -target bpf -I/usr/include/$(gcc -dumpmachine) \
+      -c ctrl/realserver/bpf/decap.c -o /out/dsrlb-decap.o
 
 FROM debian:bookworm-slim
 # The "dpdk" package brings the runtime libraries and the poll-mode drivers

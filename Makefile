@@ -6,7 +6,8 @@ GO       ?= go
 BIN      := bin
 # Debian packages the build, the tests and the demo use.
 APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
-            iproute2 ethtool curl iputils-ping procps nftables
+            iproute2 ethtool curl iputils-ping procps nftables \
+            clang libbpf-dev bpftool
 GOFLAGS_TEST ?= -count=1
 
 .PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke
@@ -28,6 +29,7 @@ deps:
 
 build: deps
 	$(GO) build -o $(BIN)/ ./cmd/...
+	$(MAKE) --no-print-directory bpf
 
 # demo: builds a namespace test bed, runs the balancer, shows curl answers
 # from both real servers and a capture proving DSR, then tears down.
@@ -46,9 +48,10 @@ unit: deps
 	$(GO) test $(GOFLAGS_TEST) ./...
 	$(GO) test $(GOFLAGS_TEST) -race ./pipeline/... ./conf/ ./ctrl/...
 
-# e2e: namespace topologies with real clients, nginx and the data plane.
+# e2e: namespace topologies with real clients, nginx, the data plane and
+# the control process; real-server set-up and eBPF decapsulation.
 e2e: deps
-	$(GO) test $(GOFLAGS_TEST) -p 1 -tags e2e -v ./cmd/dsrlb-dataplane/
+	$(GO) test $(GOFLAGS_TEST) -p 1 -tags e2e -v ./cmd/dsrlb-dataplane/ ./ctrl/realserver/
 
 # bench: throughput against dpdk-testpmd macswap on the same core, vdevs and
 # capture (A/B pairs), then the per-stage micro-benchmarks and Maglev build
@@ -71,3 +74,18 @@ fmt:
 
 clean:
 	rm -rf $(BIN)
+
+# bpf: the real servers' tc eBPF decapsulation program (ipip, gre, gue
+# without the kernel's tunnel modules), see ctrl/realserver. Needs the
+# Debian packages clang, llvm and libbpf-dev (bpftool and iproute2 to load it).
+BPF_CLANG  ?= clang
+BPF_CFLAGS ?= -O2 -g -Wall
+BPF_ARCH_INCLUDE := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+
+.PHONY: bpf
+bpf: $(BIN)/dsrlb-decap.o
+
+$(BIN)/dsrlb-decap.o: ctrl/realserver/bpf/decap.c
+	@command -v $(BPF_CLANG) >/dev/null || { echo "clang is needed: apt-get install clang llvm libbpf-dev" >&2; exit 1; }
+	@mkdir -p $(BIN)
+	$(BPF_CLANG) $(BPF_CFLAGS) -target bpf -I$(BPF_ARCH_INCLUDE) -c $< -o $@

@@ -34,6 +34,8 @@ func main() {
 		err = status(os.Args[2:])
 	case "reload":
 		err = reload(os.Args[2:])
+	case "realserver":
+		err = realServer(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -57,5 +59,6 @@ commands:
   gen-pcap   write a benchmark capture (TCP flows to a VIP; 64-byte or IMIX; IPv6; noise)
   status     services, real servers' health and effective weights, data plane counters (from dsrlb-ctrl)
   reload     make dsrlb-ctrl re-read its configuration; prints "reloaded" or the errors
+  realserver print or apply a real server's set-up for a forwarding method (VIP on lo, ARP, DSCP rule, tunnel decap)
 `)
 }

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"dsrlb/ctrl/realserver"
+)
+
+// addrList is a repeatable flag of addresses; one value may also hold
+// several, comma-separated.
+type addrList []netip.Addr
+
+func (l *addrList) String() string {
+	s := make([]string, len(*l))
+	for i, a := range *l {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *addrList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		*l = append(*l, a)
+	}
+	return nil
+}
+
+// dscpList is the repeatable -dscp VIP=CODE.
+type dscpList map[netip.Addr]uint8
+
+func (d dscpList) String() string { return "" }
+
+func (d dscpList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		vip, code, ok := strings.Cut(strings.TrimSpace(f), "=")
+		if !ok {
+			return fmt.Errorf("%q: want VIP=CODE", f)
+		}
+		a, err := netip.ParseAddr(vip)
+		if err != nil {
+			return err
+		}
+		c, err := strconv.ParseUint(code, 10, 8)
+		if err != nil {
+			return fmt.Errorf("%q: code: want 1..63", f)
+		}
+		if _, dup := d[a]; dup {
+			return fmt.Errorf("%s: code given twice", a)
+		}
+		d[a] = uint8(c)
+	}
+	return nil
+}
+
+// realServer prints, applies or tears down the set-up a real server needs
+// for one forwarding method.
+func realServer(args []string) error {
+	fs := flag.NewFlagSet("realserver", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: dsrlbctl realserver -method METHOD -vip ADDR [-vip ...] -iface IF [flags]
+
+Prints the commands a Linux real server needs for dsrlb's forwarding method
+(l2dsr, dscp, ipip, gre, gue) as a commented shell script; -apply runs them
+(as root), -teardown prints or applies their undoing.
+
+examples:
+  dsrlbctl realserver -method l2dsr -vip 192.0.2.100 -iface eth0
+  dsrlbctl realserver -method dscp -dscp 192.0.2.100=10 -dscp 192.0.2.101=11 -iface eth0 -self 192.0.2.21
+  dsrlbctl realserver -method gre -vip 192.0.2.100 -vip 2001:db8::100 -iface eth0 -self 192.0.2.21 -self 2001:db8::21 -apply
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	var (
+		vips, self addrList
+		dscp       = dscpList{}
+	)
+	method := fs.String("method", "", "forwarding method: l2dsr, dscp, ipip, gre or gue")
+	fs.Var(&vips, "vip", "a VIP (repeatable, or comma-separated)")
+	fs.Var(dscp, "dscp", "VIP=CODE for method dscp, code 1..63 (repeatable; also adds the VIP)")
+	iface := fs.String("iface", "", "the interface facing the balancer")
+	fs.Var(&self, "self", "the real server's own address the balancer sends to (repeatable; tunnels, dscp)")
+	guePort := fs.Uint("gue-port", 0, fmt.Sprintf("UDP port of gue (default %d)", realserver.DefaultGUEPort))
+	decap := fs.String("decap", realserver.DecapAuto, "tunnel decapsulation: auto, kernel or ebpf")
+	bpfObject := fs.String("bpf-object", "", "path of dsrlb-decap.o (default: next to dsrlbctl)")
+	clampMSS := fs.Bool("clamp-mss", false, "tunnels: lower the MSS of the SYN-ACKs from the VIPs so encapsulated requests fit")
+	pathMTU := fs.Int("path-mtu", 0, "MTU from the balancer to this server for -clamp-mss (default: the interface's)")
+	apply := fs.Bool("apply", false, "run the commands instead of printing them (root)")
+	teardown := fs.Bool("teardown", false, "undo the set-up (print, or run with -apply)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("realserver: unexpected argument %q", fs.Arg(0))
+	}
+	if *guePort > 65535 {
+		return fmt.Errorf("realserver: -gue-port %d out of range", *guePort)
+	}
+	for _, a := range slices.SortedFunc(maps.Keys(dscp), netip.Addr.Compare) {
+		if !slices.Contains(vips, a) {
+			vips = append(vips, a)
+		}
+	}
+	spec := realserver.Spec{
+		Method:    realserver.Method(*method),
+		VIPs:      vips,
+		Interface: *iface,
+		Self:      self,
+		GUEPort:   uint16(*guePort),
+		Decap:     *decap,
+		BPFObject: *bpfObject,
+		ClampMSS:  *clampMSS,
+		PathMTU:   *pathMTU,
+	}
+	if len(dscp) > 0 {
+		spec.DSCP = dscp
+	}
+	if spec.BPFObject == "" && spec.Method.Tunnel() {
+		spec.BPFObject = defaultBPFObject()
+	}
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("realserver: invalid set-up:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+
+	host := realserver.DetectHost(spec.Interface)
+	build := realserver.Plan
+	if *teardown {
+		build = realserver.Teardown
+	}
+	steps, err := build(spec, host)
+	if err != nil {
+		return fmt.Errorf("realserver: %w", err)
+	}
+	if !*apply {
+		return realserver.Format(os.Stdout, steps)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("realserver: -apply needs root")
+	}
+	if _, err := net.InterfaceByName(spec.Interface); err != nil && !*teardown {
+		return fmt.Errorf("realserver: interface %s: %w", spec.Interface, err)
+	}
+	if !*teardown && usesBPF(steps) {
+		if _, err := os.Stat(spec.BPFObject); err != nil {
+			return fmt.Errorf("realserver: the decap program: %w (build it with make bpf, or give -bpf-object)", err)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := realserver.ApplyWith(ctx, steps, realserver.ExecRunner, os.Stderr); err != nil {
+		if !*teardown {
+			fmt.Fprintln(os.Stderr, "dsrlbctl: the steps before the failed one stay applied; undo them with -teardown -apply")
+		}
+		return fmt.Errorf("realserver: %w", err)
+	}
+	if *teardown {
+		fmt.Println("real server set-up removed")
+	} else {
+		fmt.Println("real server set up")
+	}
+	return nil
+}
+
+// defaultBPFObject is dsrlb-decap.o next to the running dsrlbctl, where
+// make bpf puts it.
+func defaultBPFObject() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "dsrlb-decap.o"
+	}
+	return filepath.Join(filepath.Dir(exe), "dsrlb-decap.o")
+}
+
+func usesBPF(steps []realserver.Step) bool {
+	for _, s := range steps {
+		if len(s.Argv) > 1 && s.Argv[0] == "tc" && s.Argv[1] == "filter" {
+			return true
+		}
+	}
+	return false
+}
