@@ -31,6 +31,7 @@ type BenchConfig struct {
 	Flows     int           // default 100000
 	Packets   int           // default 131072
 	Pairs     int           // dsrlb/testpmd pairs per method, default 3
+	Burst     int           // packets per burst for both programs, default 32
 	Warmup    time.Duration // before measuring, default 2s
 	Duration  time.Duration // measuring window, default 5s
 	MainCPU   int           // default 0
@@ -86,6 +87,12 @@ func (c *BenchConfig) defaults() error {
 	}
 	if c.Pairs == 0 {
 		c.Pairs = 3
+	}
+	if c.Burst == 0 {
+		c.Burst = 32
+	}
+	if c.Burst < 1 || c.Burst > 256 {
+		return errors.New("burst must be 1..256")
 	}
 	if c.Warmup == 0 {
 		c.Warmup = 2 * time.Second
@@ -214,6 +221,7 @@ main_cpu = %d
 eal_args = ["--no-huge", "-m", "%d", "--no-shconf", "--log-level=lib.eal:warning"]
 address = "192.0.2.10/24"
 mbufs = %d
+burst_size = %d
 stats_interval = "500ms"
 shm = %q
 
@@ -247,7 +255,7 @@ method = %q
 
   [[service.backend]]
   address = "192.0.2.22"
-`, c.WorkerCPU, c.MainCPU, memMB, mbufs, filepath.Join(c.Dir, "bench.shm"), pcap, methodVIP[method], method)
+`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, methodVIP[method], method)
 }
 
 var counterLine = regexp.MustCompile(`time=(\S+) level=INFO msg=counters rx=(\d+) .* forward=(\d+)`)
@@ -321,7 +329,7 @@ func runTestpmd(ctx context.Context, c *BenchConfig, pcap string, mbufs, memMB i
 		"--log-level=lib.eal:warning",
 		"--vdev", "net_pcap0,rx_pcap="+pcap+",infinite_rx=1", "--vdev", "net_null0,no-rx=1",
 		"--", "--forward-mode=macswap", "--nb-cores=1", "--total-num-mbufs="+strconv.Itoa(mbufs),
-		"--stats-period=1", "--burst=32", "--no-lsc-interrupt")
+		"--stats-period=1", "--burst="+strconv.Itoa(c.Burst), "--no-lsc-interrupt")
 	if err != nil {
 		return 0, err
 	}
@@ -458,8 +466,8 @@ func (r *Report) WriteJSON(path string) error {
 
 // Print writes the human-readable table.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "CPU: %s @ %.0f MHz; worker CPU %d; capture: %d flows, %d packets, %s frames\n",
-		r.CPUModel, r.CPUMHz, r.Config.WorkerCPU, r.Config.Flows, r.Config.Packets, r.Config.Sizes)
+	fmt.Fprintf(w, "CPU: %s @ %.0f MHz; worker CPU %d; capture: %d flows, %d packets, %s frames; burst %d for both\n",
+		r.CPUModel, r.CPUMHz, r.Config.WorkerCPU, r.Config.Flows, r.Config.Packets, r.Config.Sizes, r.Config.Burst)
 	fmt.Fprintf(w, "%-8s %8s %8s %8s %8s %8s %8s %8s %8s %7s\n",
 		"method", "dsrlb", "min", "max", "ns/pkt", "cyc/pkt", "testpmd", "min", "max", "ratio")
 	for _, m := range r.Results {

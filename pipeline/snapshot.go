@@ -89,6 +89,9 @@ type service struct {
 }
 
 type nextHop struct {
+	// l2 is the Ethernet destination and source a packet to this hop
+	// gets: its MAC, then the egress port's MAC (one 12-byte copy).
+	l2   [12]byte
 	mac  header.MAC
 	port uint8
 	addr uint32
@@ -175,7 +178,10 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 				return nil, nil, fmt.Errorf("service %s: real server %s listed twice", sc.Name, b.Addr)
 			}
 			s.hopOf.insert(uint64(i)<<32|uint64(a), uint32(len(svc.hops)))
-			svc.hops = append(svc.hops, nextHop{mac: n.MAC, port: n.Port, addr: a})
+			hop := nextHop{mac: n.MAC, port: n.Port, addr: a}
+			copy(hop.l2[:6], n.MAC[:])
+			copy(hop.l2[6:], cfg.PortMACs[n.Port][:])
+			svc.hops = append(svc.hops, hop)
 			mbs = append(mbs, maglev.Backend{Key: b.Addr.String(), Weight: b.Weight})
 			keyb = fmt.Appendf(keyb, "%s/%d,", b.Addr, b.Weight)
 			if b.Weight > 0 {

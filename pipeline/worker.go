@@ -320,9 +320,8 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	if hop.mac.IsZero() {
 		return DropNoMAC
 	}
-	eth := header.Ethernet(p.Buf[p.Off : p.Off+p.Len])
-	eth.SetDst(hop.mac)
-	eth.SetSrc(s.portMACs[hop.port&(MaxPorts-1)])
+	// Destination MAC = the real server's, source MAC = the egress port's.
+	copy(p.Buf[p.Off:p.Off+12], hop.l2[:])
 	p.OutPort = hop.port
 	return Forward
 }

@@ -62,6 +62,7 @@ func bench(args []string) error {
 	methods := fs.String("methods", "l2dsr", "comma-separated forwarding methods")
 	sizes := fs.String("sizes", "64", `frame sizes: "64" or "imix"`)
 	pairs := fs.Int("pairs", 3, "dsrlb/testpmd A/B pairs per method")
+	burst := fs.Int("burst", 32, "packets per burst, for dsrlb and testpmd alike")
 	warmup := fs.Duration("warmup", 2*time.Second, "warm-up before measuring")
 	duration := fs.Duration("duration", 5*time.Second, "measuring window")
 	flows := fs.Int("flows", 100000, "distinct TCP flows in the capture")
@@ -84,7 +85,7 @@ func bench(args []string) error {
 	defer stop()
 	rep, err := perf.Run(ctx, perf.BenchConfig{
 		Dataplane: *bin, Methods: strings.Split(*methods, ","), Sizes: perf.Sizes(*sizes),
-		Flows: *flows, Packets: *packets, Pairs: *pairs, Warmup: *warmup, Duration: *duration,
+		Flows: *flows, Packets: *packets, Pairs: *pairs, Burst: *burst, Warmup: *warmup, Duration: *duration,
 		MainCPU: *mainCPU, WorkerCPU: *workerCPU, Dir: dir, Log: os.Stdout,
 	})
 	if rep != nil && len(rep.Results) > 0 {
