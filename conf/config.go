@@ -358,3 +358,20 @@ func joinErrors(errs []*Error) error {
 	}
 	return errors.Join(out...)
 }
+
+// ErrorLines splits an error returned by this package (one problem per
+// joined error) into one message per problem, for printing one per line.
+func ErrorLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var j interface{ Unwrap() []error }
+	if errors.As(err, &j) {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, e.Error())
+		}
+		return out
+	}
+	return []string{err.Error()}
+}

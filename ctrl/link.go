@@ -85,7 +85,7 @@ type msg struct {
 func pushAll(ctx context.Context, q *shm.Ring, msgs []msg, timeout time.Duration, onFull func(time.Duration)) error {
 	if len(msgs) <= q.Cap() {
 		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err := waitRoom(wctx, q, len(msgs), onFull)
+		err := q.WaitRoom(wctx, len(msgs), onFull)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("no room for %d messages in the command ring: %w", len(msgs), err)
@@ -100,42 +100,4 @@ func pushAll(ctx context.Context, q *shm.Ring, msgs []msg, timeout time.Duration
 		}
 	}
 	return nil
-}
-
-// Back-off of waitRoom.
-const (
-	roomBackoffStart = 100 * time.Microsecond
-	roomBackoffMax   = 10 * time.Millisecond
-	roomFullReport   = 100 * time.Millisecond
-)
-
-// waitRoom waits until q has n free slots (producer side: the free count
-// only grows while we wait).
-func waitRoom(ctx context.Context, q *shm.Ring, n int, onFull func(time.Duration)) error {
-	if q.Cap()-q.Len() >= n {
-		return nil
-	}
-	start := time.Now()
-	delay := roomBackoffStart
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
-	reported := false
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-		}
-		if q.Cap()-q.Len() >= n {
-			return nil
-		}
-		if waited := time.Since(start); !reported && waited > roomFullReport {
-			reported = true
-			if onFull != nil {
-				onFull(waited)
-			}
-		}
-		delay = min(2*delay, roomBackoffMax)
-		timer.Reset(delay)
-	}
 }

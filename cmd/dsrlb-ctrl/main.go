@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -95,12 +94,7 @@ func run(args []string) int {
 
 // printErr writes each joined error on its own line.
 func printErr(err error) {
-	var j interface{ Unwrap() []error }
-	if errors.As(err, &j) {
-		for _, e := range j.Unwrap() {
-			fmt.Fprintln(os.Stderr, "dsrlb-ctrl:", e)
-		}
-		return
+	for _, line := range conf.ErrorLines(err) {
+		fmt.Fprintln(os.Stderr, "dsrlb-ctrl:", line)
 	}
-	fmt.Fprintln(os.Stderr, "dsrlb-ctrl:", err)
 }

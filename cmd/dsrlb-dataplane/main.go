@@ -8,7 +8,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -92,12 +91,7 @@ func run(args []string) int {
 
 // printErr writes each joined error on its own line.
 func printErr(err error) {
-	var j interface{ Unwrap() []error }
-	if errors.As(err, &j) {
-		for _, e := range j.Unwrap() {
-			fmt.Fprintln(os.Stderr, "dsrlb-dataplane:", e)
-		}
-		return
+	for _, line := range conf.ErrorLines(err) {
+		fmt.Fprintln(os.Stderr, "dsrlb-dataplane:", line)
 	}
-	fmt.Fprintln(os.Stderr, "dsrlb-dataplane:", err)
 }

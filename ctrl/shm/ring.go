@@ -82,17 +82,30 @@ func (q *Ring) TryPush(kind uint32, payload []byte) error {
 	return nil
 }
 
-// Push is TryPush that waits while the ring is full: it retries with
-// exponential back-off (50µs doubling up to 10ms) until the message is in or
-// ctx is done, in which case it returns ctx.Err(). The first attempt is made
-// even if ctx is already done. If the wait exceeds 100ms, Push calls
-// onFull(waited) once (onFull may be nil) so that the caller can log that
-// the ring is full. Errors other than ErrFull are returned at once.
-// Producer only.
+// Push is TryPush that waits while the ring is full (see WaitRoom) until
+// the message is in or ctx is done, in which case it returns ctx.Err(). The
+// first attempt is made even if ctx is already done. Errors other than
+// ErrFull are returned at once. Producer only.
 func (q *Ring) Push(ctx context.Context, kind uint32, payload []byte, onFull func(waited time.Duration)) error {
 	err := q.TryPush(kind, payload)
 	if err != ErrFull {
 		return err
+	}
+	if err := q.WaitRoom(ctx, 1, onFull); err != nil {
+		return err
+	}
+	// Only the producer adds messages, so the room is still there.
+	return q.TryPush(kind, payload)
+}
+
+// WaitRoom waits until the ring has n free slots, retrying with
+// exponential back-off (50µs doubling up to 10ms), or until ctx is done
+// (ctx.Err()). If the wait exceeds 100ms it calls onFull(waited) once
+// (onFull may be nil) so that the caller can log that the ring is full.
+// Producer only: the free room only grows while the producer waits.
+func (q *Ring) WaitRoom(ctx context.Context, n int, onFull func(waited time.Duration)) error {
+	if q.Cap()-q.Len() >= n {
+		return nil
 	}
 	start := time.Now()
 	delay := pushBackoffStart
@@ -105,8 +118,8 @@ func (q *Ring) Push(ctx context.Context, kind uint32, payload []byte, onFull fun
 			return ctx.Err()
 		case <-timer.C:
 		}
-		if err := q.TryPush(kind, payload); err != ErrFull {
-			return err
+		if q.Cap()-q.Len() >= n {
+			return nil
 		}
 		if waited := time.Since(start); !reported && waited > pushFullReport {
 			reported = true
