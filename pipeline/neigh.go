@@ -77,16 +77,18 @@ func (r *Resolver) Learn(l Learned, now time.Time) (changed bool) {
 	return changed
 }
 
-// Expire forgets answers older than the expiry. It reports whether any
-// address became unresolved.
-func (r *Resolver) Expire(now time.Time) (changed bool) {
-	for _, e := range r.entries {
+// Expire forgets answers older than the expiry. It appends the addresses
+// that became unresolved to out, in order, and returns it.
+func (r *Resolver) Expire(now time.Time, out []netip.Addr) []netip.Addr {
+	start := len(out)
+	for ip, e := range r.entries {
 		if e.resolved && !e.static && now.Sub(e.confirmed) >= r.expiry {
 			e.resolved = false
-			changed = true
+			out = append(out, ip)
 		}
 	}
-	return changed
+	slices.SortFunc(out[start:], netip.Addr.Compare)
+	return out
 }
 
 // Request is an ARP request the main goroutine should send.

@@ -53,10 +53,10 @@ func TestResolverLifecycle(t *testing.T) {
 		t.Fatalf("refresh request %+v", due)
 	}
 	// No answer: forgotten after expiry.
-	if r.Expire(t0.Add(31 * time.Second)) {
+	if len(r.Expire(t0.Add(31*time.Second), nil)) != 0 {
 		t.Fatal("expired before 30s since the last answer")
 	}
-	if !r.Expire(t0.Add(32*time.Second)) || func() bool { _, ok := r.Lookup(a); return ok }() {
+	if exp := r.Expire(t0.Add(32*time.Second), nil); len(exp) != 1 || exp[0] != a || func() bool { _, ok := r.Lookup(a); return ok }() {
 		t.Fatal("not expired 30s after the last answer")
 	}
 	// Untracking a resolved address changes forwarding.
@@ -87,7 +87,7 @@ func TestResolverStatic(t *testing.T) {
 	if r.Learn(Learned{IP: a.As4(), MAC: header.MAC{2, 0, 0, 0, 0, 0x99}}, t0) {
 		t.Fatal("ARP changed a static neighbour")
 	}
-	if r.Expire(t0.Add(time.Hour)) {
+	if len(r.Expire(t0.Add(time.Hour), nil)) != 0 {
 		if _, ok := r.Lookup(a); !ok {
 			t.Fatal("static neighbour expired")
 		}

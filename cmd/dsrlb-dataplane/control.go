@@ -171,13 +171,24 @@ func (dp *dataplane) commit(t *txn) error {
 	return nil
 }
 
-// dump reports the applied state to the control process.
+// dump reports the applied state to the control process, and the real
+// servers' link-layer state.
 func (dp *dataplane) dump(token uint64) {
 	for _, m := range dp.model {
 		dp.send(proto.KindDumpService, m.svc)
 		for _, b := range m.backends {
 			dp.send(proto.KindDumpBackend, b)
 		}
+	}
+	for _, n := range dp.resolver.State() {
+		ev := proto.Neighbor{Addr: n.IP, Resolved: n.Resolved}
+		if n.Resolved {
+			ev.MAC = n.MAC.String()
+			if int(n.Port) < len(dp.ports) {
+				ev.Port = dp.ports[n.Port].Name
+			}
+		}
+		dp.send(proto.KindNeighbor, ev)
 	}
 	dp.send(proto.KindDumpEnd, proto.DumpEnd{Token: token, Snapshot: dp.snap.Load().Gen, FromConfig: dp.fromConf})
 }

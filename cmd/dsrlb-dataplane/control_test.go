@@ -113,7 +113,9 @@ func TestCommitAppliesTransaction(t *testing.T) {
 	// The dump reports what is applied, states included.
 	cmd(t, dp, proto.KindDump, proto.Dump{Token: 42})
 	kinds, payloads = events(dp)
-	want := []uint32{proto.KindDumpService, proto.KindDumpBackend, proto.KindDumpBackend, proto.KindDumpEnd}
+	// Then one Neighbor event per tracked address (static ones here).
+	want := []uint32{proto.KindDumpService, proto.KindDumpBackend, proto.KindDumpBackend,
+		proto.KindNeighbor, proto.KindNeighbor, proto.KindNeighbor, proto.KindDumpEnd}
 	if len(kinds) != len(want) {
 		t.Fatalf("dump events %v", kinds)
 	}
@@ -122,7 +124,8 @@ func TestCommitAppliesTransaction(t *testing.T) {
 			t.Fatalf("dump events %v, want %v", kinds, want)
 		}
 	}
-	if !strings.Contains(payloads[2], `"inhibited"`) || !strings.Contains(payloads[3], `"token":42`) || !strings.Contains(payloads[3], `"from_config":false`) {
+	if !strings.Contains(payloads[2], `"inhibited"`) || !strings.Contains(payloads[3], `"mac":"02:00:00:00:00:09"`) ||
+		!strings.Contains(payloads[6], `"token":42`) || !strings.Contains(payloads[6], `"from_config":false`) {
 		t.Fatalf("dump payloads %q", payloads)
 	}
 }

@@ -249,6 +249,7 @@ func (dp *dataplane) serve(sigs <-chan os.Signal) os.Signal {
 	garps := 3
 	garpAt := time.Now()
 	var reqs []pipeline.Request
+	var expired []netip.Addr
 	for {
 		select {
 		case sig := <-sigs:
@@ -274,9 +275,11 @@ func (dp *dataplane) serve(sigs <-chan os.Signal) os.Signal {
 					}
 				}
 			}
-			if dp.resolver.Expire(now) {
+			expired = dp.resolver.Expire(now, expired[:0])
+			for _, ip := range expired {
 				changed = true
-				dp.log.Warn("real server MAC expired (no ARP answer)", "expiry", dp.cfg.Dataplane.ARPExpiry)
+				dp.log.Warn("real server MAC expired (no ARP answer)", "ip", ip, "expiry", dp.cfg.Dataplane.ARPExpiry)
+				dp.send(proto.KindNeighbor, proto.Neighbor{Addr: ip, Resolved: false})
 			}
 			if changed {
 				if err := dp.rebuild(); err != nil {
