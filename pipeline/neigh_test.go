@@ -162,3 +162,38 @@ func TestRingConcurrent(t *testing.T) {
 	}
 	<-done
 }
+
+func TestNextHop(t *testing.T) {
+	c := &Config{
+		Own4: netip.MustParsePrefix("192.0.2.10/24"),
+		Routes: []Route{
+			{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Gateway: netip.MustParseAddr("192.0.2.1")},
+			{Prefix: netip.MustParsePrefix("198.51.100.128/25"), Gateway: netip.MustParseAddr("192.0.2.2")},
+			{Prefix: netip.MustParsePrefix("203.0.113.0/28")}, // on-link, another subnet on the segment
+		},
+	}
+	for _, tc := range []struct{ dst, via string }{
+		{"192.0.2.21", "192.0.2.21"},
+		{"198.51.100.7", "192.0.2.1"},
+		{"198.51.100.200", "192.0.2.2"}, // longest prefix wins
+		{"203.0.113.5", "203.0.113.5"},
+	} {
+		got, ok := c.NextHop(netip.MustParseAddr(tc.dst))
+		if !ok || got.String() != tc.via {
+			t.Errorf("NextHop(%s) = %v %v, want %s", tc.dst, got, ok, tc.via)
+		}
+	}
+	if _, ok := c.NextHop(netip.MustParseAddr("203.0.113.100")); ok {
+		t.Error("unrouted address reachable without a default gateway")
+	}
+	c.Gateway = netip.MustParseAddr("192.0.2.254")
+	if got, ok := c.NextHop(netip.MustParseAddr("203.0.113.100")); !ok || got != c.Gateway {
+		t.Errorf("default gateway not used: %v %v", got, ok)
+	}
+	c.Services = []ServiceConfig{{Backends: []BackendConfig{
+		{Addr: netip.MustParseAddr("198.51.100.7")}, {Addr: netip.MustParseAddr("198.51.100.8")}, {Addr: netip.MustParseAddr("192.0.2.21")},
+	}}}
+	if hops := c.NextHops(); len(hops) != 2 || hops[0].String() != "192.0.2.1" || hops[1].String() != "192.0.2.21" {
+		t.Errorf("NextHops = %v", hops)
+	}
+}

@@ -30,6 +30,10 @@ type Config struct {
 	// Kernel: an exception path exists; traffic for the balancer itself
 	// that the data plane does not answer goes to the kernel.
 	Kernel bool
+	// Routes and Gateway reach real servers outside Own4's prefix (the L3
+	// methods); see NextHop.
+	Routes  []Route
+	Gateway netip.Addr
 }
 
 // ServiceConfig is one virtual service.
@@ -165,8 +169,12 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 				return nil, nil, fmt.Errorf("service %s: real server %s is not IPv4", sc.Name, b.Addr)
 			}
 			a := addr4(b.Addr)
-			s.neigh.insert(uint64(a), 1)
-			n, ok := neigh(b.Addr)
+			via, reachable := cfg.NextHop(b.Addr)
+			if !reachable {
+				return nil, nil, fmt.Errorf("service %s: no route to real server %s", sc.Name, b.Addr)
+			}
+			s.neigh.insert(uint64(addr4(via)), 1)
+			n, ok := neigh(via)
 			if !ok {
 				st.Unresolved++
 				continue

@@ -187,14 +187,8 @@ func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
 // apply makes pcfg the forwarding state: the resolver tracks its real
 // servers and a new snapshot is published. On error nothing changes.
 func (dp *dataplane) apply(model []appliedService, pcfg *pipeline.Config) error {
-	var addrs []netip.Addr
-	for _, s := range pcfg.Services {
-		for _, b := range s.Backends {
-			addrs = append(addrs, b.Addr)
-		}
-	}
 	prevTracked := dp.resolver.State()
-	dp.resolver.Track(addrs)
+	dp.resolver.Track(pcfg.NextHops())
 	s, states, err := pipeline.Build(pcfg, dp.resolver.Lookup, dp.snap.Load(), dp.maglev)
 	if err != nil {
 		// Put the previous tracking back; their MACs are learnt again.
