@@ -57,9 +57,9 @@ func build(t *testing.T, cfg *Config, prev *Snapshot) *Snapshot {
 
 func TestConntrackKeepsFlowsWhenServerAdded(t *testing.T) {
 	w := NewWorkerWith(0, WorkerOptions{Conntrack: 1 << 14})
-	s1 := build(t, webConfig(BackendConfig{rs1, 1}, BackendConfig{rs2, 1}), nil)
+	s1 := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}, BackendConfig{Addr: rs2, Weight: 1}), nil)
 	before := flowsTo(t, w, s1, 2000)
-	s2 := build(t, webConfig(BackendConfig{rs1, 1}, BackendConfig{rs2, 1}, BackendConfig{rs3, 1}), s1)
+	s2 := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}, BackendConfig{Addr: rs2, Weight: 1}, BackendConfig{Addr: rs3, Weight: 1}), s1)
 	after := flowsTo(t, w, s2, 2000)
 	for i := range before {
 		if before[i] != after[i] {
@@ -86,10 +86,10 @@ func TestConntrackKeepsFlowsWhenServerAdded(t *testing.T) {
 
 func TestConntrackDrainAndRemoval(t *testing.T) {
 	w := NewWorkerWith(0, WorkerOptions{Conntrack: 1 << 14})
-	s1 := build(t, webConfig(BackendConfig{rs1, 1}, BackendConfig{rs2, 1}), nil)
+	s1 := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}, BackendConfig{Addr: rs2, Weight: 1}), nil)
 	before := flowsTo(t, w, s1, 1000)
 	// rs1 drained (weight 0): its flows stay, no new flow goes there.
-	s2 := build(t, webConfig(BackendConfig{rs1, 0}, BackendConfig{rs2, 1}), s1)
+	s2 := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 0}, BackendConfig{Addr: rs2, Weight: 1}), s1)
 	after := flowsTo(t, w, s2, 1000)
 	on1 := 0
 	for i := range before {
@@ -110,14 +110,14 @@ func TestConntrackDrainAndRemoval(t *testing.T) {
 		}
 	}
 	// rs1 removed: its flows are scheduled again, onto rs2.
-	s3 := build(t, webConfig(BackendConfig{rs2, 1}), s2)
+	s3 := build(t, webConfig(BackendConfig{Addr: rs2, Weight: 1}), s2)
 	for i, m := range flowsTo(t, w, s3, 1000) {
 		if m != rs2MAC {
 			t.Fatalf("flow %d went to %v after rs1 was removed", i, m)
 		}
 	}
 	// A service whose only real server drains still serves its flows.
-	s4 := build(t, webConfig(BackendConfig{rs2, 0}), s3)
+	s4 := build(t, webConfig(BackendConfig{Addr: rs2, Weight: 0}), s3)
 	p, _ := run(t, w, s4, tcpFrame(t, client, vip, 10000, 80))
 	if p.Verdict != Forward {
 		t.Fatalf("established flow on a draining-only service: %v", p.Verdict)
@@ -132,7 +132,7 @@ func TestConntrackTimeoutAndEviction(t *testing.T) {
 	clock := new(Clock)
 	clock.Set(100)
 	w := NewWorkerWith(0, WorkerOptions{Conntrack: 4, ConntrackTimeout: 10, Clock: clock})
-	s1 := build(t, webConfig(BackendConfig{rs1, 1}, BackendConfig{rs2, 1}), nil)
+	s1 := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}, BackendConfig{Addr: rs2, Weight: 1}), nil)
 	flowsTo(t, w, s1, 4) // four flows in a one-bucket table
 	w.Publish()
 	if c := w.Shared.Load(); c.CTMisses != 4 || c.CTFull != 0 {
@@ -202,8 +202,8 @@ func gopacketPayload(n int) gopacket.Payload { return gopacket.Payload(make([]by
 // forwarded to a real server of one of the snapshots, never dropped or
 // sent to garbage. Run with -race, it also checks the hand-over.
 func TestSnapshotSwapUnderLoad(t *testing.T) {
-	two := build(t, webConfig(BackendConfig{rs1, 1}, BackendConfig{rs2, 1}), nil)
-	three := build(t, webConfig(BackendConfig{rs1, 1}, BackendConfig{rs2, 1}, BackendConfig{rs3, 1}), two)
+	two := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}, BackendConfig{Addr: rs2, Weight: 1}), nil)
+	three := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}, BackendConfig{Addr: rs2, Weight: 1}, BackendConfig{Addr: rs3, Weight: 1}), two)
 	var cur atomic.Pointer[Snapshot]
 	cur.Store(two)
 	w := NewWorkerWith(0, WorkerOptions{Conntrack: 1 << 12})

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"dsrlb/pipeline/encap"
 	"dsrlb/pipeline/header"
 	"dsrlb/pipeline/maglev"
 )
@@ -16,10 +17,32 @@ const MaxPorts = 8
 // Method is a forwarding method.
 type Method uint8
 
-// Forwarding methods. Only L2 DSR exists in the data plane today.
+// Forwarding methods.
 const (
+	// MethodL2DSR rewrites the destination MAC only.
 	MethodL2DSR Method = 1 + iota
+	// MethodDSCP rewrites the destination address to the real server's
+	// and the DSCP to the service's code (L3DSR).
+	MethodDSCP
+	// MethodIPIP, MethodGRE and MethodGUE encapsulate towards the real
+	// server (package encap has the wire formats).
+	MethodIPIP
+	MethodGRE
+	MethodGUE
 )
+
+// tunnel maps a tunnelling method onto package encap's.
+func (m Method) tunnel() encap.Method {
+	switch m {
+	case MethodIPIP:
+		return encap.IPIP
+	case MethodGRE:
+		return encap.GRE
+	case MethodGUE:
+		return encap.GUE
+	}
+	return 0
+}
 
 // Config is the static forwarding configuration, compiled from TOML by
 // package conf. It holds no runtime state (MACs of real servers).
@@ -34,6 +57,9 @@ type Config struct {
 	// methods); see NextHop.
 	Routes  []Route
 	Gateway netip.Addr
+	// PortMTUs is each port's MTU, for the tunnels' size check (1500 when
+	// missing).
+	PortMTUs []int
 }
 
 // ServiceConfig is one virtual service.
@@ -45,6 +71,8 @@ type ServiceConfig struct {
 	Method   Method
 	SourceIP bool   // hash on the client address only (persistence)
 	Size     uint32 // Maglev table size (prime)
+	DSCP     uint8  // code of this VIP for MethodDSCP, 1..63
+	GUEPort  uint16 // UDP destination port for MethodGUE
 	Backends []BackendConfig
 }
 
@@ -54,6 +82,7 @@ type ServiceConfig struct {
 type BackendConfig struct {
 	Addr   netip.Addr
 	Weight uint32
+	Method Method // 0: the service's
 }
 
 // Neighbor is a resolved link-layer next hop.
@@ -71,6 +100,7 @@ type NeighborLookup func(ip netip.Addr) (Neighbor, bool)
 type Snapshot struct {
 	Gen      uint64
 	own4     uint32
+	own4b    [4]byte
 	portMACs [MaxPorts]header.MAC
 	nPorts   int
 	classify table4 // serviceKey4 -> service index; vipKey4 -> vipMark
@@ -95,10 +125,17 @@ type service struct {
 type nextHop struct {
 	// l2 is the Ethernet destination and source a packet to this hop
 	// gets: its MAC, then the egress port's MAC (one 12-byte copy).
-	l2   [12]byte
-	mac  header.MAC
-	port uint8
-	addr uint32
+	l2     [12]byte
+	mac    header.MAC
+	port   uint8
+	method Method
+	dscp   uint8
+	addr   uint32 // the real server's IPv4 address
+	// For tunnels: the outer addresses, the GUE port, and the largest
+	// inner packet that fits the egress port's MTU once encapsulated.
+	outer    encap.Outer
+	guePort  uint16
+	maxInner int
 }
 
 // ServiceState describes a compiled service for status output and tests.
@@ -120,7 +157,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	if mb == nil {
 		mb = maglev.NewBuilder()
 	}
-	s := &Snapshot{nPorts: len(cfg.PortMACs), own4: addr4(cfg.Own4.Addr()), kernel: cfg.Kernel}
+	s := &Snapshot{nPorts: len(cfg.PortMACs), own4: addr4(cfg.Own4.Addr()), own4b: cfg.Own4.Addr().As4(), kernel: cfg.Kernel}
 	copy(s.portMACs[:], cfg.PortMACs)
 	if prev != nil {
 		s.Gen = prev.Gen + 1
@@ -186,7 +223,28 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 				return nil, nil, fmt.Errorf("service %s: real server %s listed twice", sc.Name, b.Addr)
 			}
 			s.hopOf.insert(uint64(i)<<32|uint64(a), uint32(len(svc.hops)))
-			hop := nextHop{mac: n.MAC, port: n.Port, addr: a}
+			m := b.Method
+			if m == 0 {
+				m = sc.Method
+			}
+			if m == 0 {
+				m = MethodL2DSR
+			}
+			if m == MethodDSCP && (sc.DSCP == 0 || sc.DSCP > encap.MaxDSCPCode) {
+				return nil, nil, fmt.Errorf("service %s: DSCP code %d out of 1..%d", sc.Name, sc.DSCP, encap.MaxDSCPCode)
+			}
+			if m == MethodGUE && sc.GUEPort == 0 {
+				return nil, nil, fmt.Errorf("service %s: GUE needs a UDP port", sc.Name)
+			}
+			mtu := 1500
+			if int(n.Port) < len(cfg.PortMTUs) && cfg.PortMTUs[n.Port] > 0 {
+				mtu = cfg.PortMTUs[n.Port]
+			}
+			hop := nextHop{mac: n.MAC, port: n.Port, addr: a, method: m, dscp: sc.DSCP, guePort: sc.GUEPort,
+				outer: encap.Outer{Src4: cfg.Own4.Addr().As4(), Dst4: b.Addr.As4()}}
+			if t := m.tunnel(); t != 0 {
+				hop.maxInner = mtu - encap.Overhead(t, false)
+			}
 			copy(hop.l2[:6], n.MAC[:])
 			copy(hop.l2[6:], cfg.PortMACs[n.Port][:])
 			svc.hops = append(svc.hops, hop)

@@ -15,6 +15,9 @@ const (
 	// EchoReply: an ICMP echo request to a VIP or the own address, answered
 	// in place.
 	EchoReply
+	// FragNeeded: a packet too large for its tunnel, DF set: turned into
+	// an ICMP "fragmentation needed" back to its sender.
+	FragNeeded
 
 	// numTransmit separates verdicts that transmit from those that free.
 	numTransmit
@@ -64,6 +67,14 @@ const (
 	DropTxFull
 	// DropKernelFull: the exception path's queue to the kernel was full.
 	DropKernelFull
+	// DropTooBig: too large for its tunnel, and DF not set (no
+	// fragmentation on the fast path) or no ICMP error possible.
+	DropTooBig
+	// DropICMPRateLimit: too large for its tunnel, and this second's
+	// budget of ICMP errors is spent.
+	DropICMPRateLimit
+	// DropNoHeadroom: no room in the buffer for the outer headers.
+	DropNoHeadroom
 
 	// NumVerdicts is the number of verdicts.
 	NumVerdicts
@@ -73,6 +84,7 @@ var verdictNames = [NumVerdicts]string{
 	Forward:           "forward",
 	ARPReply:          "arp_reply",
 	EchoReply:         "echo_reply",
+	FragNeeded:        "frag_needed",
 	ToKernel:          "to_kernel",
 	ARPLearned:        "arp_learned",
 	DropMalformed:     "malformed",
@@ -88,6 +100,9 @@ var verdictNames = [NumVerdicts]string{
 	DropARPIgnored:    "arp_ignored",
 	DropTxFull:        "tx_full",
 	DropKernelFull:    "kernel_full",
+	DropTooBig:        "too_big",
+	DropICMPRateLimit: "icmp_rate_limit",
+	DropNoHeadroom:    "no_headroom",
 }
 
 // String is the verdict's counter name.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"unsafe"
 
+	"dsrlb/pipeline/encap"
 	"dsrlb/pipeline/header"
 	"dsrlb/pipeline/maglev"
 )
@@ -31,10 +32,13 @@ type Packet struct {
 	Verdict Verdict // what happened (output)
 
 	// Between the two passes of Process, for a packet to a service: the
-	// service, the flow hash and the client address.
-	svc  uint32
-	src  uint32
-	flow uint64
+	// service, the flow hash, the client address, where the IP header is
+	// and the port the packet came in on.
+	svc    uint32
+	src    uint32
+	flow   uint64
+	l3     uint16
+	inPort uint8
 }
 
 // scheduled marks a packet classified to a service whose real server is
@@ -68,6 +72,9 @@ type Worker struct {
 	ct    *conntrack
 	clock *Clock
 	now   uint16 // clock reading for the current burst, modulo 2^16
+
+	icmpSec  uint16 // second of icmpSent
+	icmpSent int    // ICMP errors sent in that second
 }
 
 // WorkerOptions size a worker.
@@ -268,6 +275,8 @@ func (w *Worker) ipv4(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 		}
 	}
 	p.svc = idx
+	p.l3 = uint16(l3)
+	p.inPort = p.OutPort
 	p.src = ip.SrcUint32()
 	p.flow = ctKey(FlowHash4(p.src, dst, sport, dport, proto))
 	prefetch(unsafe.Pointer(&w.ct.bucket(p.flow)[0]))
@@ -320,10 +329,65 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	if hop.mac.IsZero() {
 		return DropNoMAC
 	}
-	// Destination MAC = the real server's, source MAC = the egress port's.
+	switch hop.method {
+	case MethodL2DSR:
+	case MethodDSCP:
+		if !encap.DSCP(p.Buf[p.Off:p.Off+p.Len], int(p.l3), [4]byte(hop.outer.Dst4), hop.dscp) {
+			return DropMalformed
+		}
+	default:
+		if v := w.tunnel(s, p, hop); v != Forward {
+			return v
+		}
+	}
+	// Destination MAC = the next hop's, source MAC = the egress port's.
 	copy(p.Buf[p.Off:p.Off+12], hop.l2[:])
 	p.OutPort = hop.port
 	return Forward
+}
+
+// tunnel encapsulates p towards hop's real server. A packet too large for
+// the egress MTU once encapsulated is not fragmented: with DF set (IPv4)
+// its sender gets an ICMP "fragmentation needed" with the usable MTU, so
+// path MTU discovery shrinks the flow; without DF it is dropped.
+func (w *Worker) tunnel(s *Snapshot, p *Packet, hop *nextHop) Verdict {
+	ip := header.IPv4(p.Buf[p.Off+int(p.l3) : p.Off+p.Len])
+	if int(ip.TotalLen()) > hop.maxInner {
+		if !ip.DontFragment() {
+			return DropTooBig
+		}
+		if !w.icmpAllowed() {
+			return DropICMPRateLimit
+		}
+		off, n, ok := encap.FragNeeded4(p.Buf, p.Off, p.Len, int(p.l3), s.own4b, s.portMACs[p.inPort&(MaxPorts-1)], uint16(hop.maxInner))
+		if !ok {
+			return DropTooBig
+		}
+		p.Off, p.Len, p.OutPort = off, n, p.inPort
+		return FragNeeded
+	}
+	off, n, ok := encap.Encap(p.Buf, p.Off, p.Len, int(p.l3), false, hop.method.tunnel(), &hop.outer, p.flow, hop.guePort)
+	if !ok {
+		return DropNoHeadroom
+	}
+	p.Off, p.Len = off, n
+	return Forward
+}
+
+// icmpRate is how many ICMP errors a worker sends per second at most
+// (RFC 1812 section 4.3.2.8, RFC 4443 section 2.4(f)).
+const icmpRate = 1000
+
+// icmpAllowed takes one ICMP error from this second's budget.
+func (w *Worker) icmpAllowed() bool {
+	if w.icmpSec != w.now {
+		w.icmpSec, w.icmpSent = w.now, 0
+	}
+	if w.icmpSent >= icmpRate {
+		return false
+	}
+	w.icmpSent++
+	return true
 }
 
 // VRRP (RFC 5798) advertisements go to the kernel, where the control
