@@ -54,6 +54,8 @@ type Dataplane struct {
 	ConntrackTimeout time.Duration
 	Ports            []Port
 	Neighbors        []Neighbor // static neighbours
+	Gateway          netip.Addr // default gateway for L3 methods; invalid = none
+	Routes           []Route
 }
 
 // Ctrl is the validated [ctrl] table (defaults when absent).
@@ -106,8 +108,7 @@ func deviceArg(device, key string) (string, bool) {
 // Method is the way packets are forwarded to real servers.
 type Method uint8
 
-// Forwarding methods. Only MethodL2DSR is supported so far; the others are
-// known names that the configuration rejects as "not supported yet".
+// Forwarding methods.
 const (
 	MethodL2DSR Method = iota + 1 // rewrite the destination MAC (zero value is invalid)
 	MethodDSCP
@@ -173,6 +174,8 @@ type Service struct {
 	Scheduler string // "maglev"
 	Hash      HashMode
 	TableSize uint32 // Maglev lookup table size, prime
+	DSCP      uint8  // code of the VIP for method dscp; 0 = none
+	GUEPort   uint16 // UDP port of method gue; 0 when the service uses no gue
 	Backends  []Backend
 
 	// Health policy, applied by dsrlb-ctrl (the data plane ignores it).
@@ -197,6 +200,7 @@ func (s *Service) TotalWeight() uint64 {
 type Backend struct {
 	Address netip.Addr // IPv4
 	Weight  uint32     // 0 = out of scheduling
+	Method  Method     // 0 = the service's
 	// Check is the real server's effective health check: its own
 	// [service.backend.check] if it has one, else the service's Check
 	// (the same pointer); nil = not checked, always healthy.
@@ -374,4 +378,32 @@ func ErrorLines(err error) []string {
 		return out
 	}
 	return []string{err.Error()}
+}
+
+// Route is one validated [[dataplane.route]]; Gateway invalid = on-link.
+type Route struct {
+	Prefix  netip.Prefix
+	Gateway netip.Addr
+}
+
+// EffectiveMethod is b's method in s.
+func (s *Service) EffectiveMethod(b *Backend) Method {
+	if b.Method != 0 {
+		return b.Method
+	}
+	return s.Method
+}
+
+// Reachable reports whether a can be reached: on-link, through a route or
+// through the default gateway.
+func (d *Dataplane) Reachable(a netip.Addr) bool {
+	if d.Address.IsValid() && d.Address.Masked().Contains(a) {
+		return true
+	}
+	for _, r := range d.Routes {
+		if r.Prefix.Contains(a) {
+			return true
+		}
+	}
+	return d.Gateway.IsValid()
 }

@@ -327,7 +327,7 @@ func TestServiceErrors(t *testing.T) {
 	}
 	expect(t, "protocol", svc(`protocol = "sctp"`), `10: service[0].protocol: unknown protocol "sctp"`)
 	expect(t, "port", svc(`port = 65536`), "10: service[0].port: port 65536 out of range 0..65535")
-	expect(t, "future method", svc(`method = "gre"`), `10: service[0].method: method "gre" is not supported yet`)
+	expect(t, "unknown method", svc(`method = "vxlan"`), `10: service[0].method: unknown method "vxlan" (valid: "l2dsr", "dscp", "ipip", "gre", "gue")`)
 	expect(t, "unknown method", svc(`method = "nat"`), `10: service[0].method: unknown method "nat" (valid: "l2dsr"`)
 	expect(t, "future scheduler", svc(`scheduler = "wrr"`), `10: service[0].scheduler: scheduler "wrr" is not supported yet`)
 	expect(t, "unknown scheduler", svc(`scheduler = "random"`), `10: service[0].scheduler: unknown scheduler "random" (valid: "maglev")`)
@@ -389,7 +389,7 @@ table_size = 100
 		"5: dataplane.speed: unknown key",
 		`7: dataplane.port[0].name: invalid port name "P"`,
 		"11: service[0].vip: vip 2001:db8::1: IPv6 VIPs are not supported yet",
-		`12: service[0].method: method "gre" is not supported yet`,
+		"14: service[0].backend[0].address: no route to backend 198.51.100.1 (method gre): add a [[dataplane.route]] or dataplane.gateway",
 		"15: service[0].backend[0].weight: weight 70000 out of range 0..65535",
 		"19: service[1].table_size: table_size 100 is not a prime number",
 	)

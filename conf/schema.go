@@ -105,6 +105,21 @@ type rawDataplane struct {
 	Port []rawPort `toml:"port"`
 	// [[dataplane.neighbor]]: static neighbours. Zero or more.
 	Neighbor []rawNeighbor `toml:"neighbor"`
+	// gateway: the default gateway (IPv4, inside the prefix of address)
+	// for real servers of the L3 methods (dscp, ipip, gre, gue) that are
+	// not on-link and match no [[dataplane.route]]. Optional.
+	Gateway *string `toml:"gateway"`
+	// [[dataplane.route]]: routes to real servers of the L3 methods.
+	Route []rawRoute `toml:"route"`
+}
+
+// rawRoute is one [[dataplane.route]]: the longest matching prefix wins.
+type rawRoute struct {
+	// prefix: IPv4 prefix, e.g. "198.51.100.0/24". Required, unique.
+	Prefix *string `toml:"prefix"`
+	// gateway: IPv4 next hop inside the prefix of dataplane.address.
+	// Optional: without it the prefix is on-link (on the same segment).
+	Gateway *string `toml:"gateway"`
 }
 
 // rawCtrl is the [ctrl] table: settings of the control process
@@ -185,8 +200,19 @@ type rawService struct {
 	// method: forwarding method. Default "l2dsr": the destination MAC is
 	// rewritten to the real server's, which must therefore be on the
 	// balancer's L2 segment and accept the VIP locally (e.g. on loopback).
-	// "dscp", "ipip", "gre" and "gue" are planned but not supported yet.
+	// "dscp" (L3DSR: destination rewritten to the real server, DSCP set to
+	// the service's dscp code), "ipip", "gre", "gue" (encapsulation from
+	// the balancer's address to the real server); these reach real servers
+	// on-link or through dataplane.gateway / [[dataplane.route]]. IPv4 only.
 	Method *string `toml:"method"`
+
+	// dscp: the DSCP code (1..63) that names this VIP for method dscp; a
+	// real server must not see one code for two VIPs or two codes for one
+	// VIP. Required when the service or one of its real servers uses dscp.
+	DSCP *int64 `toml:"dscp"`
+
+	// gue_port: UDP destination port of method gue, 1..65535, default 6080.
+	GUEPort *int64 `toml:"gue_port"`
 
 	// scheduler: how real servers are chosen. Only "maglev" (consistent
 	// hashing, the default) is supported; "rr", "wrr", "lc", "wlc" and "sh"
@@ -326,6 +352,10 @@ type rawBackend struct {
 	// others). dsrlb-ctrl sends it as "inhibited" (draining: tracked
 	// connections stay on it).
 	Weight *int64 `toml:"weight"`
+
+	// method: this real server's forwarding method, overriding the
+	// service's (appliances call it "directreturn" per server). Optional.
+	Method *string `toml:"method"`
 
 	// [service.backend.check]: a health check for this real server only,
 	// replacing the service's [service.check] entirely (same keys; keys

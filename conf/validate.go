@@ -307,8 +307,74 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
 			dp.Neighbors = append(dp.Neighbors, n)
 		}
 	}
+	if r.Gateway != nil {
+		if a, ok := v.onLinkHop(base.key("gateway"), "gateway", *r.Gateway, &dp, addrOK); ok {
+			dp.Gateway = a
+		}
+	}
+	rtp := base.key("route")
+	prefixes := map[netip.Prefix]int{}
+	for i := range r.Route {
+		p, raw := rtp.idx(i), &r.Route[i]
+		var rt Route
+		ok := true
+		if raw.Prefix == nil {
+			v.missing(p.key("prefix"))
+			ok = false
+		} else if pfx, err := netip.ParsePrefix(*raw.Prefix); err != nil || !pfx.Addr().Is4() {
+			v.addf(p.key("prefix"), "invalid IPv4 prefix %q (e.g. \"198.51.100.0/24\")", *raw.Prefix)
+			ok = false
+		} else {
+			rt.Prefix = pfx.Masked()
+			if j, dup := prefixes[rt.Prefix]; dup {
+				v.addf(p.key("prefix"), "route to %s already defined by dataplane.route[%d] (line %s)", rt.Prefix, j, v.lineOf(rtp.idx(j).key("prefix")))
+				ok = false
+			}
+			prefixes[rt.Prefix] = i
+		}
+		if raw.Gateway != nil {
+			a, gwOK := v.onLinkHop(p.key("gateway"), "gateway", *raw.Gateway, &dp, addrOK)
+			ok = ok && gwOK
+			rt.Gateway = a
+		}
+		if ok {
+			dp.Routes = append(dp.Routes, rt)
+		}
+	}
 	return dp, addrOK
 }
+
+// onLinkHop parses a gateway: an IPv4 unicast address inside the prefix of
+// dataplane.address, other than the balancer's own.
+func (v *validator) onLinkHop(p fieldPath, what, s string, dp *Dataplane, addrOK bool) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil || !a.Is4():
+		v.addf(p, "%s %q is not an IPv4 address", what, s)
+	case badUnicast4(a) != "":
+		v.addf(p, "%s %s %s", what, a, badUnicast4(a))
+	case addrOK && !dp.Address.Contains(a):
+		v.addf(p, "%s %s is outside %s, the on-link prefix of dataplane.address", what, a, dp.Address.Masked())
+	case addrOK && a == dp.Address.Addr():
+		v.addf(p, "%s %s is the balancer's own address", what, a)
+	default:
+		return a, true
+	}
+	return netip.Addr{}, false
+}
+
+// parseMethod maps a method name onto a Method (0 when unknown).
+func parseMethod(name string) Method {
+	for m, n := range methodNames {
+		if n != "" && n == name {
+			return Method(m)
+		}
+	}
+	return 0
+}
+
+// unknownMethod is the error for an unknown method name.
+const unknownMethod = "unknown method %q (valid: \"l2dsr\", \"dscp\", \"ipip\", \"gre\", \"gue\")"
 
 func (v *validator) neighbor(p fieldPath, r *rawNeighbor, dp *Dataplane, addrOK bool, ports map[string]int, seen map[netip.Addr]int, i int) (Neighbor, bool) {
 	var n Neighbor
@@ -620,6 +686,39 @@ func (v *validator) services(raws []rawService, dp *Dataplane, addrOK bool, c *C
 		}
 		c.Services = append(c.Services, s)
 	}
+	v.dscpMap(c)
+}
+
+// dscpMap checks that each real server of method dscp sees every code for
+// one VIP only and every VIP under one code only: the real server's rule
+// maps the code back to the VIP.
+func (v *validator) dscpMap(c *Config) {
+	type use struct {
+		vip  netip.Addr
+		code uint8
+		svc  int
+	}
+	byServer := map[netip.Addr][]use{}
+	for i := range c.Services {
+		s := &c.Services[i]
+		if s.DSCP == 0 {
+			continue
+		}
+		for j := range s.Backends {
+			b := &s.Backends[j]
+			if s.EffectiveMethod(b) != MethodDSCP || !b.Address.IsValid() {
+				continue
+			}
+			for _, u := range byServer[b.Address] {
+				if (u.code == s.DSCP) != (u.vip == s.VIP) {
+					v.addf(fieldPath{}.key("service").idx(i).key("dscp"),
+						"real server %s would get DSCP %d for VIP %s and DSCP %d for VIP %s (service %q): a code names one VIP and a VIP one code on each real server",
+						b.Address, s.DSCP, s.VIP, u.code, u.vip, c.Services[u.svc].Name)
+				}
+			}
+			byServer[b.Address] = append(byServer[b.Address], use{s.VIP, s.DSCP, i})
+		}
+	}
 }
 
 // service validates one [[service]]; keyOK reports whether VIP, protocol
@@ -670,19 +769,17 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bo
 	mp := p.key("method")
 	s.Method = MethodL2DSR
 	if r.Method != nil {
-		s.Method = 0
-		for m, name := range methodNames {
-			if name != "" && name == *r.Method {
-				s.Method = Method(m)
-			}
-		}
-		switch {
-		case s.Method == 0:
-			v.addf(mp, "unknown method %q (valid: \"l2dsr\"; planned: \"dscp\", \"ipip\", \"gre\", \"gue\")", *r.Method)
-		case s.Method != MethodL2DSR:
-			v.addf(mp, "method %q is not supported yet (use \"l2dsr\")", *r.Method)
+		if s.Method = parseMethod(*r.Method); s.Method == 0 {
+			v.addf(mp, unknownMethod, *r.Method)
+			s.Method = MethodL2DSR // check the rest as l2dsr
 		}
 	}
+	if r.DSCP != nil {
+		c, _ := v.intIn(p.key("dscp"), r.DSCP, 0, 1, 63)
+		s.DSCP = uint8(c)
+	}
+	gp, _ := v.intIn(p.key("gue_port"), r.GUEPort, 6080, 1, 65535)
+	s.GUEPort = uint16(gp)
 
 	scp := p.key("scheduler")
 	s.Scheduler = "maglev"
@@ -739,7 +836,29 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bo
 		s.Backends = append(s.Backends, b)
 	}
 	v.healthPolicy(p, r, &s, dp, addrOK, seen)
+	v.methodKeys(p, r, &s)
 	return s, keyOK
+}
+
+// methodKeys checks that dscp and gue_port go with a service using those
+// methods (itself or through a real server's override).
+func (v *validator) methodKeys(p fieldPath, r *rawService, s *Service) {
+	uses := map[Method]bool{s.Method: true}
+	for i := range s.Backends {
+		uses[s.EffectiveMethod(&s.Backends[i])] = true
+	}
+	switch {
+	case uses[MethodDSCP] && r.DSCP == nil:
+		v.addf(p.key("dscp"), "method dscp needs the service's dscp code (1..63) that names the VIP on the real servers")
+	case !uses[MethodDSCP] && r.DSCP != nil:
+		v.addf(p.key("dscp"), "dscp applies to method dscp only")
+	}
+	if !uses[MethodGUE] {
+		if r.GUEPort != nil {
+			v.addf(p.key("gue_port"), "gue_port applies to method gue only")
+		}
+		s.GUEPort = 0
+	}
 }
 
 // healthPolicy validates the service keys dsrlb-ctrl acts on:
@@ -771,8 +890,10 @@ func (v *validator) healthPolicy(p fieldPath, r *rawService, s *Service, dp *Dat
 			v.addf(sp, "sorry_server %s is the balancer's own address (dataplane.address)", a)
 		case addrOK && s.Method == MethodL2DSR && !dp.Address.Contains(a):
 			v.addf(sp, "sorry_server %s is outside %s, the on-link prefix of dataplane.address: method l2dsr only rewrites the destination MAC address, so it must be on the balancer's L2 segment", a, dp.Address.Masked())
-		case addrOK && s.Method == MethodL2DSR && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
+		case addrOK && dp.Address.Contains(a) && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
 			v.addf(sp, "sorry_server %s is the network or broadcast address of %s", a, dp.Address.Masked())
+		case addrOK && !dp.Reachable(a):
+			v.addf(sp, "no route to sorry_server %s (method %s): add a [[dataplane.route]] or dataplane.gateway", a, s.Method)
 		default:
 			if j, dup := seen[a]; dup {
 				v.addf(sp, "sorry_server %s is also a backend of this service (line %s): the sorry server stands in for the real servers", a, v.lineOf(p.key("backend").idx(j).key("address")))
@@ -1004,6 +1125,12 @@ func parseVIP(str string) (netip.Addr, string) {
 
 func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplane, addrOK bool, seen map[netip.Addr]int, i int) Backend {
 	var b Backend
+	if r.Method != nil {
+		if b.Method = parseMethod(*r.Method); b.Method == 0 {
+			v.addf(p.key("method"), unknownMethod, *r.Method)
+		}
+	}
+	method := s.EffectiveMethod(&b)
 	ap := p.key("address")
 	if r.Address == nil {
 		v.missing(ap)
@@ -1024,10 +1151,12 @@ func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplan
 			v.addf(ap, "backend %s is the service's own VIP", a)
 		case addrOK && a == dp.Address.Addr():
 			v.addf(ap, "backend %s is the balancer's own address (dataplane.address)", a)
-		case addrOK && s.Method == MethodL2DSR && !dp.Address.Contains(a):
-			v.addf(ap, "backend %s is outside %s, the on-link prefix of dataplane.address: method l2dsr only rewrites the destination MAC address, so real servers must be on the balancer's L2 segment", a, dp.Address.Masked())
-		case addrOK && s.Method == MethodL2DSR && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
+		case addrOK && method == MethodL2DSR && !dp.Address.Contains(a):
+			v.addf(ap, "backend %s is outside %s, the on-link prefix of dataplane.address: method l2dsr only rewrites the destination MAC address, so real servers must be on the balancer's L2 segment (or use an L3 method: dscp, ipip, gre, gue)", a, dp.Address.Masked())
+		case addrOK && dp.Address.Contains(a) && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
 			v.addf(ap, "backend %s is the network or broadcast address of %s", a, dp.Address.Masked())
+		case addrOK && !dp.Reachable(a):
+			v.addf(ap, "no route to backend %s (method %s): add a [[dataplane.route]] or dataplane.gateway", a, method)
 		}
 		if _, dup := seen[a]; !dup {
 			seen[a] = i

@@ -147,7 +147,11 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 				r.State = StateRemoved
 			}
 			if r.State != StateRemoved {
-				sp.Backends = append(sp.Backends, proto.Backend{Service: s.Name, Addr: r.Addr, Weight: r.EffectiveWeight, State: r.State})
+				b := proto.Backend{Service: s.Name, Addr: r.Addr, Weight: r.EffectiveWeight, State: r.State}
+				if m := s.Backends[j].Method; m != 0 {
+					b.Method = m.String()
+				}
+				sp.Backends = append(sp.Backends, b)
 			}
 		}
 		if sp.SorryActive {
@@ -168,6 +172,8 @@ func wireService(s *conf.Service) proto.Service {
 		Method:    s.Method.String(),
 		SourceIP:  s.Hash == conf.HashSourceIP,
 		TableSize: s.TableSize,
+		DSCP:      s.DSCP,
+		GUEPort:   s.GUEPort,
 	}
 }
 

@@ -23,14 +23,18 @@ func modelFromConfig(c *conf.Config) []appliedService {
 	for _, s := range c.Services {
 		m := appliedService{svc: proto.Service{
 			Name: s.Name, VIP: s.VIP, Proto: uint8(s.Protocol), Port: s.Port, Method: s.Method.String(),
-			SourceIP: s.Hash == conf.HashSourceIP, TableSize: s.TableSize,
+			SourceIP: s.Hash == conf.HashSourceIP, TableSize: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort,
 		}}
 		for _, b := range s.Backends {
 			st := proto.StateUp
 			if b.Weight == 0 {
 				st = proto.StateInhibited
 			}
-			m.backends = append(m.backends, proto.Backend{Service: s.Name, Addr: b.Address, Weight: b.Weight, State: st})
+			pb := proto.Backend{Service: s.Name, Addr: b.Address, Weight: b.Weight, State: st}
+			if b.Method != 0 {
+				pb.Method = b.Method.String()
+			}
+			m.backends = append(m.backends, pb)
 		}
 		out = append(out, m)
 	}

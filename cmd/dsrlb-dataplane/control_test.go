@@ -138,7 +138,7 @@ func TestBadTransactionsChangeNothing(t *testing.T) {
 	}{
 		{"unsupported method", func(t *testing.T, dp *dataplane) {
 			s := web
-			s.Method = "gre"
+			s.Method = "vxlan"
 			cmd(t, dp, proto.KindService, s)
 		}, "not supported"},
 		{"off-link real server", func(t *testing.T, dp *dataplane) {
@@ -208,5 +208,29 @@ func TestHalfTransactionIsNeverApplied(t *testing.T) {
 	_, payloads := events(dp)
 	if len(payloads) != 2 || !strings.Contains(payloads[1], "while 3 is open") {
 		t.Fatalf("events %q", payloads)
+	}
+}
+
+func TestCommitL3Methods(t *testing.T) {
+	dp := newTestDataplane(t)
+	gue := proto.Service{Name: "tun", VIP: netip.MustParseAddr("192.0.2.101"), Proto: 6, Port: 80, Method: "gue", TableSize: 251, GUEPort: 6080}
+	cmd(t, dp, proto.KindSyncBegin, proto.SyncBegin{Gen: 1})
+	cmd(t, dp, proto.KindService, gue)
+	cmd(t, dp, proto.KindBackend, proto.Backend{Service: "tun", Addr: netip.MustParseAddr("192.0.2.22"), Weight: 1, State: proto.StateUp})
+	cmd(t, dp, proto.KindBackend, proto.Backend{Service: "tun", Addr: netip.MustParseAddr("192.0.2.23"), Weight: 1, State: proto.StateUp, Method: "ipip"})
+	cmd(t, dp, proto.KindSyncCommit, proto.SyncCommit{Gen: 1})
+	if _, payloads := events(dp); len(payloads) != 1 || strings.Contains(payloads[0], "error") {
+		t.Fatalf("gue/ipip transaction: %q", payloads)
+	}
+	if st := dp.states[0]; st.Scheduled != 2 {
+		t.Fatalf("state %+v", st)
+	}
+	// Off-link real servers need a route; this data plane has none.
+	cmd(t, dp, proto.KindSyncBegin, proto.SyncBegin{Gen: 2})
+	cmd(t, dp, proto.KindService, gue)
+	cmd(t, dp, proto.KindBackend, proto.Backend{Service: "tun", Addr: netip.MustParseAddr("198.51.100.9"), Weight: 1, State: proto.StateUp})
+	cmd(t, dp, proto.KindSyncCommit, proto.SyncCommit{Gen: 2})
+	if _, payloads := events(dp); len(payloads) != 1 || !strings.Contains(payloads[0], "no route to real server 198.51.100.9") {
+		t.Fatalf("unroutable real server: %q", payloads)
 	}
 }

@@ -155,14 +155,19 @@ func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
 // compile checks a service model (from the configuration file or from the
 // control process) and turns it into the pipeline's configuration.
 func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
-	pc := &pipeline.Config{Own4: dp.cfg.Dataplane.Address, Kernel: dp.tap != nil}
+	pc := &pipeline.Config{Own4: dp.cfg.Dataplane.Address, Kernel: dp.tap != nil, Gateway: dp.cfg.Dataplane.Gateway}
 	for _, p := range dp.ports {
 		pc.PortMACs = append(pc.PortMACs, p.MAC)
+		pc.PortMTUs = append(pc.PortMTUs, p.MTU)
+	}
+	for _, r := range dp.cfg.Dataplane.Routes {
+		pc.Routes = append(pc.Routes, pipeline.Route{Prefix: r.Prefix, Gateway: r.Gateway})
 	}
 	onLink := dp.cfg.Dataplane.Address.Masked()
 	for _, m := range model {
 		s := m.svc
-		if s.Method != "l2dsr" {
+		method, ok := methods[s.Method]
+		if !ok {
 			return nil, fmt.Errorf("service %s: method %q is not supported", s.Name, s.Method)
 		}
 		if !s.VIP.Is4() || s.VIP == dp.cfg.Dataplane.Address.Addr() {
@@ -172,16 +177,38 @@ func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
 			return nil, fmt.Errorf("service %s: protocol %d is neither TCP nor UDP", s.Name, s.Proto)
 		}
 		sc := pipeline.ServiceConfig{Name: s.Name, VIP: s.VIP, Proto: s.Proto, Port: s.Port,
-			Method: pipeline.MethodL2DSR, SourceIP: s.SourceIP, Size: s.TableSize}
+			Method: method, SourceIP: s.SourceIP, Size: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort}
 		for _, b := range m.backends {
-			if !b.Addr.Is4() || !onLink.Contains(b.Addr) {
+			bm := method
+			if b.Method != "" {
+				if bm, ok = methods[b.Method]; !ok {
+					return nil, fmt.Errorf("service %s: real server %s: method %q is not supported", s.Name, b.Addr, b.Method)
+				}
+			}
+			if !b.Addr.Is4() {
+				return nil, fmt.Errorf("service %s: real server %s is not an IPv4 address", s.Name, b.Addr)
+			}
+			if bm == pipeline.MethodL2DSR && !onLink.Contains(b.Addr) {
 				return nil, fmt.Errorf("service %s: real server %s is not an IPv4 address in %s (l2dsr)", s.Name, b.Addr, onLink)
 			}
-			sc.Backends = append(sc.Backends, pipeline.BackendConfig{Addr: b.Addr, Weight: b.Weight})
+			if _, ok := pc.NextHop(b.Addr); !ok {
+				return nil, fmt.Errorf("service %s: no route to real server %s", s.Name, b.Addr)
+			}
+			var override pipeline.Method
+			if b.Method != "" {
+				override = bm
+			}
+			sc.Backends = append(sc.Backends, pipeline.BackendConfig{Addr: b.Addr, Weight: b.Weight, Method: override})
 		}
 		pc.Services = append(pc.Services, sc)
 	}
 	return pc, nil
+}
+
+// methods maps the protocol's method names onto the pipeline's.
+var methods = map[string]pipeline.Method{
+	"l2dsr": pipeline.MethodL2DSR, "dscp": pipeline.MethodDSCP,
+	"ipip": pipeline.MethodIPIP, "gre": pipeline.MethodGRE, "gue": pipeline.MethodGUE,
 }
 
 // apply makes pcfg the forwarding state: the resolver tracks its real

@@ -73,6 +73,8 @@ type Service struct {
 	Method    string     `json:"method"`
 	SourceIP  bool       `json:"source_ip,omitempty"`
 	TableSize uint32     `json:"table_size"`
+	DSCP      uint8      `json:"dscp,omitempty"`     // code of the VIP, method dscp
+	GUEPort   uint16     `json:"gue_port,omitempty"` // method gue
 }
 
 // Backend states.
@@ -94,6 +96,7 @@ type Backend struct {
 	Addr    netip.Addr `json:"addr"`
 	Weight  uint32     `json:"weight"`
 	State   string     `json:"state"`
+	Method  string     `json:"method,omitempty"` // overrides the service's
 }
 
 // Hello announces a data plane.
