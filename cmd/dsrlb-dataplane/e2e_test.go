@@ -24,7 +24,7 @@ import (
 // The end-to-end tests build the data plane binary once, create their own
 // namespaces, and remove everything again (also on failure).
 
-var dataplaneBin, ctrlBin, ctlBin string
+var dataplaneBin, ctrlBin, ctlBin, decapObj string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dsrlb-e2e-bin")
@@ -41,6 +41,15 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
 			os.Exit(1)
 		}
+	}
+	// The real servers' tc decapsulation program, as make bpf builds it.
+	decapObj = filepath.Join(dir, "dsrlb-decap.o")
+	arch, _ := exec.Command("gcc", "-dumpmachine").Output()
+	out, err := exec.Command("clang", "-O2", "-g", "-Wall", "-target", "bpf", "-I/usr/include/"+strings.TrimSpace(string(arch)),
+		"-c", "../../ctrl/realserver/bpf/decap.c", "-o", decapObj).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build the decapsulation program: %v\n%s", err, out)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

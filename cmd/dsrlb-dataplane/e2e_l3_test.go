@@ -1,0 +1,203 @@
+//go:build e2e
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"dsrlb/hw/testbed"
+)
+
+// TestL3Methods: dscp, ipip, gre and gue through a router to real servers
+// set up with dsrlbctl realserver (nftables for dscp, the tc eBPF
+// decapsulation for the tunnels, as this kernel has no tunnel modules).
+func TestL3Methods(t *testing.T) {
+	for _, method := range []string{"dscp", "ipip", "gre", "gue"} {
+		t.Run(method, func(t *testing.T) { testL3Method(t, method) })
+	}
+}
+
+func testL3Method(t *testing.T, method string) {
+	b, err := testbed.New(t.TempDir(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+	})
+	topo, err := testbed.SetupL3(b, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra []string
+	for i, s := range topo.Servers {
+		role := testbed.ServerRole(i)
+		args := []string{ctlBin, "realserver", "-method", method, "-iface", "eth0", "-self", s.String(), "-apply"}
+		if method == "dscp" {
+			args = append(args, "-dscp", topo.VIP.String()+"=10")
+		} else {
+			args = append(args, "-vip", topo.VIP.String(), "-decap", "ebpf", "-bpf-object", decapObj)
+		}
+		if out, err := topo.Exec(60*time.Second, role, args...); err != nil {
+			t.Fatalf("dsrlbctl realserver on %s: %v\n%s", role, err, out)
+		}
+		if _, err := topo.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n")}, topo.VIP, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if method == "dscp" {
+		extra = append(extra, "dscp = 10")
+	}
+	dp, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(method, extra...))
+	if dp != nil {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("data plane log:\n%s", dp.Output())
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	filter := map[string]string{"dscp": "tcp port 80", "ipip": "ip proto 4", "gre": "ip proto 47", "gue": "udp port 6080"}[method]
+	rsCap, err := topo.StartCapture(testbed.ServerRole(0), "rs1-"+method, filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbCap, err := topo.StartCapture(testbed.RoleLB, "lb-"+method, "tcp port 80 or ip proto 4 or ip proto 47 or udp port 6080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCap, err := topo.StartCapture(testbed.RoleClient, "client-"+method, "tcp port 80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`for i in $(seq 60); do curl -sS -m 3 http://%s/ 2>&1 || echo "FAIL request $i"; done`, topo.VIP)
+	out, err := topo.Exec(120*time.Second, testbed.RoleClient, "bash", "-c", script)
+	if err != nil {
+		t.Fatalf("curl loop: %v\n%s", err, out)
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		count[line]++
+	}
+	t.Logf("%s answers: %v", method, count)
+	if count["rs1"]+count["rs2"] != 60 || count["rs1"] == 0 || count["rs2"] == 0 {
+		t.Fatalf("%s: %v", method, count)
+	}
+
+	rsPkts, err := rsCap.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbPkts, err := lbCap.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientPkts, err := clientCap.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replies bypass the balancer.
+	for _, p := range lbPkts {
+		if ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ip != nil && ip.SrcIP.Equal(topo.VIP.AsSlice()) {
+			t.Fatalf("a reply from the VIP crossed the balancer: %v", p)
+		}
+	}
+	// Replies reach the client from the VIP, DSCP 0 (the real server's
+	// rule clears the code for dscp).
+	replies := 0
+	for _, p := range clientPkts {
+		if ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ip != nil && ip.SrcIP.Equal(topo.VIP.AsSlice()) {
+			replies++
+			if ip.TOS>>2 != 0 {
+				t.Fatalf("%s: reply with DSCP %d", method, ip.TOS>>2)
+			}
+		}
+	}
+	if replies == 0 {
+		t.Fatalf("%s: no reply from the VIP at the client", method)
+	}
+	// What the client sent, by TCP sequence number, to compare inner packets.
+	sent := map[uint32][]byte{}
+	for _, p := range clientPkts {
+		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if ip != nil && tcp != nil && tcp.SYN && !tcp.ACK && ip.DstIP.Equal(topo.VIP.AsSlice()) {
+			sent[tcp.Seq] = append([]byte(nil), ip.Contents...)
+			sent[tcp.Seq] = append(sent[tcp.Seq], ip.Payload...)
+		}
+	}
+	checked, sports := 0, map[uint16]bool{}
+	for _, p := range rsPkts {
+		outer, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		if outer == nil || !outer.DstIP.Equal(topo.Servers[0].AsSlice()) {
+			continue
+		}
+		var inner []byte
+		switch method {
+		case "dscp":
+			tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+			if tcp == nil || !tcp.SYN || tcp.ACK {
+				continue
+			}
+			if outer.TOS>>2 != 10 || !outer.SrcIP.Equal(topo.Client.AsSlice()) {
+				t.Fatalf("dscp packet: TOS %#x from %v", outer.TOS, outer.SrcIP)
+			}
+			checked++
+			continue
+		case "ipip":
+			if outer.Protocol != layers.IPProtocolIPv4 {
+				t.Fatalf("ipip outer protocol %v", outer.Protocol)
+			}
+			inner = outer.Payload
+		case "gre":
+			gre, _ := p.Layer(layers.LayerTypeGRE).(*layers.GRE)
+			if outer.Protocol != layers.IPProtocolGRE || gre == nil || gre.Protocol != layers.EthernetTypeIPv4 {
+				t.Fatalf("gre outer %v %v", outer.Protocol, gre)
+			}
+			inner = gre.Payload
+		case "gue":
+			udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+			if udp == nil || udp.DstPort != 6080 || udp.SrcPort < 49152 {
+				t.Fatalf("gue outer UDP %v", udp)
+			}
+			sports[uint16(udp.SrcPort)] = true
+			inner = udp.Payload
+		}
+		if !outer.SrcIP.Equal(topo.LB.Addr().AsSlice()) || outer.TTL == 0 {
+			t.Fatalf("%s outer source %v TTL %d, want the balancer %v", method, outer.SrcIP, outer.TTL, topo.LB.Addr())
+		}
+		in := gopacket.NewPacket(inner, layers.LayerTypeIPv4, gopacket.Default)
+		tcp, _ := in.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if tcp == nil || !tcp.SYN || tcp.ACK {
+			continue
+		}
+		if want, ok := sent[tcp.Seq]; ok {
+			// The router decrements the outer TTL only; the inner packet
+			// is what the client sent, byte for byte.
+			if !bytes.Equal(inner, want) {
+				t.Fatalf("%s: inner SYN differs from what the client sent:\n% x\n% x", method, inner, want)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatalf("%s: no packet to rs1 checked in %d captured", method, len(rsPkts))
+	}
+	if method == "gue" && len(sports) < 2 {
+		t.Fatalf("gue outer source ports do not vary across flows: %v", sports)
+	}
+	t.Logf("%s: %d SYNs to rs1 checked (outer headers; inner packets identical to the client's), %d replies from the VIP with DSCP 0; gue source ports seen: %d",
+		method, checked, replies, len(sports))
+}

@@ -1,0 +1,194 @@
+package testbed
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// L3 is the routed topology of the L3 DSR methods: the client, the
+// balancer and a router on one segment (192.0.2.0/24), the real servers
+// behind the router on another (198.51.100.0/24).
+//
+//	client --+                        +-- rs1
+//	lb ------+-- br0 -- router -- br1 +-- rs2
+//	         (192.0.2.1)   (198.51.100.1)
+//
+// Real servers route everything through the router, so their replies
+// reach the client without the balancer.
+type L3 struct {
+	*Bed
+	VIP     netip.Addr
+	Client  netip.Addr
+	LB      netip.Prefix
+	Router  netip.Addr // on the balancer's segment
+	Servers []netip.Addr
+}
+
+// SetupL3 builds the routed topology with n real servers. The real
+// servers get their own address and default route only; the method's
+// set-up (VIP, decapsulation) is the caller's, with dsrlbctl realserver.
+func SetupL3(b *Bed, n int) (*L3, error) {
+	t := &L3{
+		Bed:    b,
+		VIP:    netip.MustParseAddr("192.0.2.100"),
+		Client: netip.MustParseAddr("192.0.2.2"),
+		LB:     netip.MustParsePrefix("192.0.2.10/24"),
+		Router: netip.MustParseAddr("192.0.2.1"),
+	}
+	if err := b.AddNS(RoleBridge); err != nil {
+		return nil, err
+	}
+	for _, br := range []string{"br0", "br1"} {
+		if err := b.IP(RoleBridge, "link", "add", br, "type", "bridge"); err != nil {
+			return nil, err
+		}
+		if err := b.IP(RoleBridge, "link", "set", br, "up"); err != nil {
+			return nil, err
+		}
+	}
+	_ = b.Sysctl(RoleBridge, "net.ipv6.conf.all.disable_ipv6", "1")
+	link := func(role, ifname, bridge string) error {
+		port := "p-" + role + "-" + ifname
+		if len(port) > 15 {
+			port = port[:15]
+		}
+		for _, s := range [][]string{
+			{"link", "add", port, "type", "veth", "peer", "name", ifname, "netns", b.NS(role)},
+			{"link", "set", port, "master", bridge},
+			{"link", "set", port, "up"},
+		} {
+			if err := b.IP(RoleBridge, s...); err != nil {
+				return err
+			}
+		}
+		return b.IP(role, "link", "set", ifname, "up")
+	}
+	for _, role := range []string{RoleClient, RoleLB, "router"} {
+		if err := b.AddNS(role); err != nil {
+			return nil, err
+		}
+		if err := link(role, "eth0", "br0"); err != nil {
+			return nil, err
+		}
+	}
+	if err := link("router", "eth1", "br1"); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		role string
+		args []string
+	}{
+		{RoleClient, []string{"addr", "add", t.Client.String() + "/24", "dev", "eth0"}},
+		{"router", []string{"addr", "add", "192.0.2.1/24", "dev", "eth0"}},
+		{"router", []string{"addr", "add", "198.51.100.1/24", "dev", "eth1"}},
+	}
+	for _, s := range steps {
+		if err := b.IP(s.role, s.args...); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := b.Exec(5*time.Second, RoleClient, "ethtool", "-K", "eth0", "tx", "off"); err != nil {
+		return nil, err
+	}
+	// The router forwards, and must not drop the real servers' replies
+	// whose source (the VIP) routes out of the other interface.
+	for _, kv := range [][2]string{
+		{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"},
+		{"net.ipv4.conf.eth0.rp_filter", "0"}, {"net.ipv4.conf.eth1.rp_filter", "0"},
+	} {
+		if err := b.Sysctl("router", kv[0], kv[1]); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.Sysctl(RoleLB, "net.ipv6.conf.eth0.disable_ipv6", "1"); err != nil {
+		return nil, err
+	}
+	if _, err := b.Exec(5*time.Second, RoleLB, "nft",
+		"add table netdev dsrlb; "+
+			"add chain netdev dsrlb eth0-ingress { type filter hook ingress device eth0 priority 0; policy drop; }"); err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		role := ServerRole(i)
+		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(21 + i)})
+		t.Servers = append(t.Servers, a)
+		if err := b.AddNS(role); err != nil {
+			return nil, err
+		}
+		if err := link(role, "eth0", "br1"); err != nil {
+			return nil, err
+		}
+		if err := b.IP(role, "addr", "add", a.String()+"/24", "dev", "eth0"); err != nil {
+			return nil, err
+		}
+		if err := b.IP(role, "route", "add", "default", "via", "198.51.100.1"); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// DataplaneConfig is the balancer's configuration for method over the
+// routed topology: the real servers through the router.
+func (t *L3) DataplaneConfig(method string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `[dataplane]
+workers = [1]
+main_cpu = 0
+eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
+address = %q
+arp_refresh = "1s"
+arp_expiry = "5s"
+stats_interval = "2s"
+idle_sleep = "50us"
+shm = %q
+
+[[dataplane.port]]
+name = "lan0"
+device = "net_af_packet0,iface=eth0"
+
+[[dataplane.route]]
+prefix = "198.51.100.0/24"
+gateway = %q
+
+[[service]]
+name = "web"
+vip = %q
+protocol = "tcp"
+port = 80
+method = %q
+`, t.LB.String(), filepath.Join(t.Dir, "dsrlb.shm"), t.Router.String(), t.VIP.String(), method)
+	for _, e := range extra {
+		b.WriteString(e + "\n")
+	}
+	for _, s := range t.Servers {
+		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n", s)
+	}
+	return b.String()
+}
+
+// StartDataplane writes config and runs the data plane in the lb
+// namespace until every real server is scheduled.
+func (t *L3) StartDataplane(bin, config string) (*Proc, error) {
+	path := filepath.Join(t.Dir, "dsrlb.toml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := t.Start(RoleLB, "dataplane", bin, "-c", path)
+	if err != nil {
+		return nil, err
+	}
+	want := fmt.Sprintf("scheduled=%d", len(t.Servers))
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.Output(), want) {
+		if p.Exited() || time.Now().After(deadline) {
+			return p, fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p, nil
+}
