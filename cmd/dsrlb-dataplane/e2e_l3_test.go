@@ -25,50 +25,7 @@ func TestL3Methods(t *testing.T) {
 }
 
 func testL3Method(t *testing.T, method string) {
-	b, err := testbed.New(t.TempDir(), t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("teardown: %v", err)
-		}
-	})
-	topo, err := testbed.SetupL3(b, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var extra []string
-	for i, s := range topo.Servers {
-		role := testbed.ServerRole(i)
-		args := []string{ctlBin, "realserver", "-method", method, "-iface", "eth0", "-self", s.String(), "-apply"}
-		if method == "dscp" {
-			args = append(args, "-dscp", topo.VIP.String()+"=10")
-		} else {
-			args = append(args, "-vip", topo.VIP.String(), "-decap", "ebpf", "-bpf-object", decapObj)
-		}
-		if out, err := topo.Exec(60*time.Second, role, args...); err != nil {
-			t.Fatalf("dsrlbctl realserver on %s: %v\n%s", role, err, out)
-		}
-		if _, err := topo.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n")}, topo.VIP, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if method == "dscp" {
-		extra = append(extra, "dscp = 10")
-	}
-	dp, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(method, extra...))
-	if dp != nil {
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("data plane log:\n%s", dp.Output())
-			}
-		})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	topo := setupL3(t, method)
 	filter := map[string]string{"dscp": "tcp port 80", "ipip": "ip proto 4", "gre": "ip proto 47", "gue": "udp port 6080"}[method]
 	rsCap, err := topo.StartCapture(testbed.ServerRole(0), "rs1-"+method, filter)
 	if err != nil {
@@ -200,4 +157,106 @@ func testL3Method(t *testing.T, method string) {
 	}
 	t.Logf("%s: %d SYNs to rs1 checked (outer headers; inner packets identical to the client's), %d replies from the VIP with DSCP 0; gue source ports seen: %d",
 		method, checked, replies, len(sports))
+}
+
+// setupL3 builds the routed topology for method: real servers set up by
+// dsrlbctl realserver, nginx on them, the data plane running.
+func setupL3(t *testing.T, method string) *testbed.L3 {
+	t.Helper()
+	b, err := testbed.New(t.TempDir(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+	})
+	topo, err := testbed.SetupL3(b, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra []string
+	for i, s := range topo.Servers {
+		role := testbed.ServerRole(i)
+		args := []string{ctlBin, "realserver", "-method", method, "-iface", "eth0", "-self", s.String(), "-apply"}
+		if method == "dscp" {
+			args = append(args, "-dscp", topo.VIP.String()+"=10")
+		} else {
+			args = append(args, "-vip", topo.VIP.String(), "-decap", "ebpf", "-bpf-object", decapObj)
+		}
+		if out, err := topo.Exec(60*time.Second, role, args...); err != nil {
+			t.Fatalf("dsrlbctl realserver on %s: %v\n%s", role, err, out)
+		}
+		if _, err := topo.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n")}, topo.VIP, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if method == "dscp" {
+		extra = append(extra, "dscp = 10")
+	}
+	dp, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(method, extra...))
+	if dp != nil {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("data plane log:\n%s", dp.Output())
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return topo
+}
+
+// TestTunnelMTU: a client's full-size segments do not fit an ipip tunnel
+// on a 1500-byte path. The balancer answers them with ICMP fragmentation
+// needed (MTU 1480); the client's kernel lowers its path MTU and the
+// request goes through.
+func TestTunnelMTU(t *testing.T) {
+	topo := setupL3(t, "ipip")
+	c, err := topo.StartCapture(testbed.RoleClient, "client-icmp", "icmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 6000-byte header makes the request several 1500-byte DF packets.
+	pad := strings.Repeat("x", 6000)
+	out, err := topo.Exec(30*time.Second, testbed.RoleClient, "curl", "-sS", "-m", "20", "-H", "X-Pad: "+pad,
+		"http://"+topo.VIP.String()+"/")
+	if err != nil {
+		t.Fatalf("request with full-size segments: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(out); got != "rs1" && got != "rs2" {
+		t.Fatalf("answer %q", got)
+	}
+	pkts, err := c.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mtus []uint16
+	for _, p := range pkts {
+		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		icmp, _ := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+		if ip == nil || icmp == nil || icmp.TypeCode != layers.CreateICMPv4TypeCode(3, 4) {
+			continue
+		}
+		if !ip.SrcIP.Equal(topo.LB.Addr().AsSlice()) {
+			t.Fatalf("fragmentation needed from %v, want the balancer", ip.SrcIP)
+		}
+		mtus = append(mtus, uint16(icmp.Seq)) // bytes 6-7: the next-hop MTU (RFC 1191)
+	}
+	if len(mtus) == 0 {
+		t.Fatalf("no ICMP fragmentation needed reached the client:\n%s", c.Dump("-v"))
+	}
+	for _, m := range mtus {
+		if m != 1480 {
+			t.Fatalf("next-hop MTU %d, want 1480 (1500 - 20 bytes of IPIP)", m)
+		}
+	}
+	route, _ := topo.Exec(5*time.Second, testbed.RoleClient, "ip", "route", "get", topo.VIP.String())
+	if !strings.Contains(route, "mtu 1480") {
+		t.Errorf("the client's route to the VIP does not carry the learnt MTU: %s", route)
+	}
+	t.Logf("%d ICMP fragmentation needed with MTU 1480; the request then went through (client route: %s)", len(mtus), strings.TrimSpace(route))
 }
