@@ -108,7 +108,7 @@ func (c *BenchConfig) defaults() error {
 	}
 	for _, m := range c.Methods {
 		if _, ok := methodVIP[m]; !ok {
-			return fmt.Errorf("method %q has no benchmark (have: l2dsr)", m)
+			return fmt.Errorf("method %q has no benchmark (have: l2dsr, dscp, ipip, gre, gue)", m)
 		}
 	}
 	if c.Duration < time.Second {
@@ -126,6 +126,10 @@ func (c *BenchConfig) defaults() error {
 // methodVIP is the VIP each method's capture is sent to.
 var methodVIP = map[string]netip.Addr{
 	"l2dsr": netip.MustParseAddr("192.0.2.100"),
+	"dscp":  netip.MustParseAddr("192.0.2.100"),
+	"ipip":  netip.MustParseAddr("192.0.2.100"),
+	"gre":   netip.MustParseAddr("192.0.2.100"),
+	"gue":   netip.MustParseAddr("192.0.2.100"),
 }
 
 // Run benchmarks every method: Pairs times dsrlb then testpmd, alternately.
@@ -211,6 +215,9 @@ func stats(v []float64) (median, lo, hi float64) {
 	return median, s[0], s[len(s)-1]
 }
 
+// methodKeys are the service keys a method needs.
+var methodKeys = map[string]string{"dscp": "dscp = 10"}
+
 // dsrlbConfig is the data plane's configuration for a benchmark: the
 // capture in, a null device out, two real servers with static MACs behind
 // the null device.
@@ -249,13 +256,13 @@ vip = %q
 protocol = "tcp"
 port = 80
 method = %q
-
+%s
   [[service.backend]]
   address = "192.0.2.21"
 
   [[service.backend]]
   address = "192.0.2.22"
-`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, methodVIP[method], method)
+`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, methodVIP[method], method, methodKeys[method])
 }
 
 var counterLine = regexp.MustCompile(`time=(\S+) level=INFO msg=counters rx=(\d+) .* forward=(\d+)`)
