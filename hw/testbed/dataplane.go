@@ -65,19 +65,29 @@ func (t *L2) StartDataplane(bin, config string) (*Proc, error) {
 	if out, err := t.Exec(30*time.Second, RoleLB, bin, "-check", "-c", path); err != nil {
 		return nil, fmt.Errorf("config check: %w\n%s", err, out)
 	}
-	p, err := t.Start(RoleLB, "dataplane", bin, "-c", path)
-	if err != nil {
-		return nil, err
-	}
 	n := len(t.Servers)
 	if t.Backends > 0 {
 		n = t.Backends
+	}
+	return t.startDataplane(bin, config, n)
+}
+
+// startDataplane writes config to Dir/dsrlb.toml, runs the data plane in
+// the lb namespace and waits until it logs "scheduled=n".
+func (b *Bed) startDataplane(bin, config string, n int) (*Proc, error) {
+	path := filepath.Join(b.Dir, "dsrlb.toml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := b.Start(RoleLB, "dataplane", bin, "-c", path)
+	if err != nil {
+		return nil, err
 	}
 	want := fmt.Sprintf("scheduled=%d", n)
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(p.Output(), want) {
 		if p.Exited() || time.Now().After(deadline) {
-			return p, fmt.Errorf("data plane did not resolve the real servers (exited=%v):\n%s", p.Exited(), p.Output())
+			return p, fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -86,18 +86,7 @@ func SetupL2(b *Bed, n int) (*L2, error) {
 	if _, err := b.Exec(5*time.Second, RoleClient, "ethtool", "-K", "eth0", "tx", "off"); err != nil {
 		return nil, err
 	}
-	// Balancer: the kernel must stay out of the way of DPDK. A NIC bound to
-	// DPDK is invisible to the kernel; a veth read through af_packet is
-	// not: the kernel would also accept packets for the balancer's own
-	// address (set on the exception path's TAP) arriving on eth0 and
-	// answer ARP there. An ingress rule drops everything on eth0 for the
-	// kernel after packet sockets (DPDK) have had their copy.
-	if err := b.Sysctl(RoleLB, "net.ipv6.conf.eth0.disable_ipv6", "1"); err != nil {
-		return nil, err
-	}
-	if _, err := b.Exec(5*time.Second, RoleLB, "nft",
-		"add table netdev dsrlb; "+
-			"add chain netdev dsrlb eth0-ingress { type filter hook ingress device eth0 priority 0; policy drop; }"); err != nil {
+	if err := b.quietBalancer(); err != nil {
 		return nil, err
 	}
 	for i, a := range t.Servers {
@@ -210,4 +199,20 @@ http {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("nginx in %s not listening after 10s: %s", role, p.Output())
+}
+
+// quietBalancer keeps the balancer namespace's kernel out of the way of
+// DPDK. A NIC bound to DPDK is invisible to the kernel; a veth read through
+// af_packet is not: the kernel would also accept packets for the balancer's
+// own address (set on the exception path's TAP) arriving on eth0 and answer
+// ARP there. An ingress rule drops everything on eth0 for the kernel after
+// packet sockets (DPDK) have had their copy.
+func (b *Bed) quietBalancer() error {
+	if err := b.Sysctl(RoleLB, "net.ipv6.conf.eth0.disable_ipv6", "1"); err != nil {
+		return err
+	}
+	_, err := b.Exec(5*time.Second, RoleLB, "nft",
+		"add table netdev dsrlb; "+
+			"add chain netdev dsrlb eth0-ingress { type filter hook ingress device eth0 priority 0; policy drop; }")
+	return err
 }

@@ -3,7 +3,6 @@ package testbed
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -104,12 +103,7 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 			return nil, err
 		}
 	}
-	if err := b.Sysctl(RoleLB, "net.ipv6.conf.eth0.disable_ipv6", "1"); err != nil {
-		return nil, err
-	}
-	if _, err := b.Exec(5*time.Second, RoleLB, "nft",
-		"add table netdev dsrlb; "+
-			"add chain netdev dsrlb eth0-ingress { type filter hook ingress device eth0 priority 0; policy drop; }"); err != nil {
+	if err := b.quietBalancer(); err != nil {
 		return nil, err
 	}
 	for i := 0; i < n; i++ {
@@ -174,21 +168,5 @@ method = %q
 // StartDataplane writes config and runs the data plane in the lb
 // namespace until every real server is scheduled.
 func (t *L3) StartDataplane(bin, config string) (*Proc, error) {
-	path := filepath.Join(t.Dir, "dsrlb.toml")
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		return nil, err
-	}
-	p, err := t.Start(RoleLB, "dataplane", bin, "-c", path)
-	if err != nil {
-		return nil, err
-	}
-	want := fmt.Sprintf("scheduled=%d", len(t.Servers))
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(p.Output(), want) {
-		if p.Exited() || time.Now().After(deadline) {
-			return p, fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return p, nil
+	return t.startDataplane(bin, config, len(t.Servers))
 }
