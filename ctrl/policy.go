@@ -96,7 +96,7 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 	for i := range c.Services {
 		s := &c.Services[i]
 		sp := ServicePlan{
-			Service:     wireService(s),
+			Service:     s.Wire(),
 			Quorum:      s.Quorum,
 			Hysteresis:  s.Hysteresis,
 			SorryServer: s.SorryServer,
@@ -147,11 +147,7 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 				r.State = StateRemoved
 			}
 			if r.State != StateRemoved {
-				b := proto.Backend{Service: s.Name, Addr: r.Addr, Weight: r.EffectiveWeight, State: r.State}
-				if m := s.Backends[j].Method; m != 0 {
-					b.Method = m.String()
-				}
-				sp.Backends = append(sp.Backends, b)
+				sp.Backends = append(sp.Backends, s.WireBackend(&s.Backends[j], r.EffectiveWeight, r.State))
 			}
 		}
 		if sp.SorryActive {
@@ -160,21 +156,6 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 		p.Services = append(p.Services, sp)
 	}
 	return p
-}
-
-// wireService is the proto form of a configured service.
-func wireService(s *conf.Service) proto.Service {
-	return proto.Service{
-		Name:      s.Name,
-		VIP:       s.VIP,
-		Proto:     uint8(s.Protocol),
-		Port:      s.Port,
-		Method:    s.Method.String(),
-		SourceIP:  s.Hash == conf.HashSourceIP,
-		TableSize: s.TableSize,
-		DSCP:      s.DSCP,
-		GUEPort:   s.GUEPort,
-	}
 }
 
 // Applied is the data plane's applied state as a Dump reports it.

@@ -22,8 +22,7 @@ const (
 // in DPDK memory; only the owning lcore may call its methods, except
 // TxCounters, which any goroutine may read.
 type Poller struct {
-	b     *C.struct_dsrlb_burst
-	ports []PortID
+	b *C.struct_dsrlb_burst
 }
 
 // NewPoller makes a Poller for the lcore that owns queue rxq/txq on ports.
@@ -45,7 +44,7 @@ func NewPoller(ports []PortID, rxq, txq uint16, burst, socket int) (*Poller, err
 	for i, p := range ports {
 		b.ports[i] = C.uint16_t(p)
 	}
-	return &Poller{b: b, ports: append([]PortID(nil), ports...)}, nil
+	return &Poller{b: b}, nil
 }
 
 // Close flushes what is staged and frees the Poller.
@@ -107,6 +106,3 @@ func (p *Poller) TxCounters(port int) (sent, refused uint64) {
 	t := &p.b.tx[port]
 	return uint64(t.sent), uint64(t.refused)
 }
-
-// Ports returns the ports this Poller serves, in index order.
-func (p *Poller) Ports() []PortID { return p.ports }

@@ -286,15 +286,6 @@ func (s *Snapshot) Tracked4(a netip.Addr) bool {
 	return ok
 }
 
-// ServiceNames lists the services in configuration order.
-func (s *Snapshot) ServiceNames() []string {
-	out := make([]string, len(s.services))
-	for i := range s.services {
-		out[i] = s.services[i].name
-	}
-	return out
-}
-
 // VIPs4 lists the distinct IPv4 VIPs (for gratuitous ARP).
 func (s *Snapshot) VIPs4() []netip.Addr {
 	var out []netip.Addr
@@ -308,9 +299,6 @@ func (s *Snapshot) VIPs4() []netip.Addr {
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out
 }
-
-// PortMAC is the MAC address of port index i.
-func (s *Snapshot) PortMAC(i int) header.MAC { return s.portMACs[i] }
 
 func addr4(a netip.Addr) uint32 {
 	b := a.As4()

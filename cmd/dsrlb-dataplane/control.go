@@ -20,21 +20,16 @@ type appliedService struct {
 // every real server up (weight 0: draining).
 func modelFromConfig(c *conf.Config) []appliedService {
 	var out []appliedService
-	for _, s := range c.Services {
-		m := appliedService{svc: proto.Service{
-			Name: s.Name, VIP: s.VIP, Proto: uint8(s.Protocol), Port: s.Port, Method: s.Method.String(),
-			SourceIP: s.Hash == conf.HashSourceIP, TableSize: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort,
-		}}
-		for _, b := range s.Backends {
+	for i := range c.Services {
+		s := &c.Services[i]
+		m := appliedService{svc: s.Wire()}
+		for j := range s.Backends {
+			b := &s.Backends[j]
 			st := proto.StateUp
 			if b.Weight == 0 {
 				st = proto.StateInhibited
 			}
-			pb := proto.Backend{Service: s.Name, Addr: b.Address, Weight: b.Weight, State: st}
-			if b.Method != 0 {
-				pb.Method = b.Method.String()
-			}
-			m.backends = append(m.backends, pb)
+			m.backends = append(m.backends, s.WireBackend(b, b.Weight, st))
 		}
 		out = append(out, m)
 	}
