@@ -32,3 +32,16 @@ func FlowHash4(src, dst uint32, sport, dport uint16, proto uint8) uint64 {
 func SourceHash4(src uint32) uint64 {
 	return mix64(uint64(src)*mulA ^ flowSeed)
 }
+
+// FlowHash6 hashes an IPv6 5-tuple; each address is given as its high and
+// low 64 bits (big-endian).
+func FlowHash6(srcHi, srcLo, dstHi, dstLo uint64, sport, dport uint16, proto uint8) uint64 {
+	b := uint64(sport)<<24 | uint64(dport)<<8 | uint64(proto)
+	x := mix64(srcHi*mulA ^ srcLo ^ flowSeed)
+	return mix64(x ^ dstHi*mulB ^ dstLo ^ b*mulA)
+}
+
+// SourceHash6 hashes only the IPv6 client address (source-IP persistence).
+func SourceHash6(srcHi, srcLo uint64) uint64 {
+	return mix64(srcHi*mulA ^ srcLo*mulB ^ flowSeed)
+}

@@ -65,7 +65,7 @@ func (r *Resolver) SetStatic(ip netip.Addr, n Neighbor) {
 // Learn records an ARP answer. It reports whether forwarding must change:
 // the address was unresolved, or its MAC or port moved.
 func (r *Resolver) Learn(l Learned, now time.Time) (changed bool) {
-	e := r.entries[netip.AddrFrom4(l.IP)]
+	e := r.entries[l.IP]
 	if e == nil || e.static {
 		return false
 	}

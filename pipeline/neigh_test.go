@@ -25,16 +25,16 @@ func TestResolverLifecycle(t *testing.T) {
 		t.Fatalf("unresolved not retried after 1s: %+v", d)
 	}
 	mac := header.MAC{2, 0, 0, 0, 0, 0x21}
-	if !r.Learn(Learned{IP: a.As4(), MAC: mac, Port: 1}, t0.Add(time.Second)) {
+	if !r.Learn(Learned{IP: a, MAC: mac, Port: 1}, t0.Add(time.Second)) {
 		t.Fatal("first answer must change forwarding")
 	}
-	if r.Learn(Learned{IP: a.As4(), MAC: mac, Port: 1}, t0.Add(2*time.Second)) {
+	if r.Learn(Learned{IP: a, MAC: mac, Port: 1}, t0.Add(2*time.Second)) {
 		t.Fatal("same answer must not change forwarding")
 	}
-	if !r.Learn(Learned{IP: a.As4(), MAC: header.MAC{2, 0, 0, 0, 0, 0x99}, Port: 1}, t0.Add(2*time.Second)) {
+	if !r.Learn(Learned{IP: a, MAC: header.MAC{2, 0, 0, 0, 0, 0x99}, Port: 1}, t0.Add(2*time.Second)) {
 		t.Fatal("new MAC must change forwarding")
 	}
-	if r.Learn(Learned{IP: netip.MustParseAddr("192.0.2.99").As4(), MAC: mac}, t0) {
+	if r.Learn(Learned{IP: netip.MustParseAddr("192.0.2.99"), MAC: mac}, t0) {
 		t.Fatal("untracked address changed forwarding")
 	}
 	n, ok := r.Lookup(a)
@@ -60,7 +60,7 @@ func TestResolverLifecycle(t *testing.T) {
 		t.Fatal("not expired 30s after the last answer")
 	}
 	// Untracking a resolved address changes forwarding.
-	r.Learn(Learned{IP: b.As4(), MAC: mac}, t0.Add(40*time.Second))
+	r.Learn(Learned{IP: b, MAC: mac}, t0.Add(40*time.Second))
 	if !r.Track([]netip.Addr{a}) {
 		t.Fatal("dropping a resolved address must change forwarding")
 	}
@@ -84,7 +84,7 @@ func TestResolverStatic(t *testing.T) {
 			t.Fatal("static neighbour asked for")
 		}
 	}
-	if r.Learn(Learned{IP: a.As4(), MAC: header.MAC{2, 0, 0, 0, 0, 0x99}}, t0) {
+	if r.Learn(Learned{IP: a, MAC: header.MAC{2, 0, 0, 0, 0, 0x99}}, t0) {
 		t.Fatal("ARP changed a static neighbour")
 	}
 	if len(r.Expire(t0.Add(time.Hour), nil)) != 0 {

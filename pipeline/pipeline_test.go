@@ -324,7 +324,7 @@ func TestARPLearnsTrackedNeighbours(t *testing.T) {
 		t.Fatalf("verdict %v", p.Verdict)
 	}
 	l, ok := w.Learn.Pop()
-	if !ok || netip.AddrFrom4(l.IP) != rs3 || l.MAC != mac {
+	if !ok || l.IP != rs3 || l.MAC != mac {
 		t.Fatalf("learned %+v %v", l, ok)
 	}
 	// A request from a real server for our address is answered and
@@ -462,7 +462,7 @@ func TestBuildSkipsUnresolvedAndReusesTables(t *testing.T) {
 	if st3[0].Scheduled != 3 || &s3.services[0].table[0] == &s2.services[0].table[0] {
 		t.Error("table not rebuilt after a real server resolved")
 	}
-	if !s3.IsVIP4(vip) || s3.IsVIP4(rs1) || !s3.Tracked4(rs3) || len(s3.VIPs4()) != 2 {
+	if !s3.IsVIP(vip) || s3.IsVIP(rs1) || !s3.Tracked(rs3) || len(s3.VIPs4()) != 2 {
 		t.Error("VIP/neighbour sets wrong")
 	}
 }

@@ -14,7 +14,7 @@ type Route struct {
 // without gateway), else the gateway of the longest matching route, else
 // the default gateway. ok is false when a is unreachable.
 func (c *Config) NextHop(a netip.Addr) (hop netip.Addr, ok bool) {
-	if c.Own4.IsValid() && c.Own4.Masked().Contains(a) {
+	if (c.Own4.IsValid() && c.Own4.Masked().Contains(a)) || (c.Own6.IsValid() && c.Own6.Masked().Contains(a)) {
 		return a, true
 	}
 	best := -1
@@ -30,8 +30,11 @@ func (c *Config) NextHop(a netip.Addr) (hop netip.Addr, ok bool) {
 	if best >= 0 {
 		return hop, true
 	}
-	if c.Gateway.IsValid() {
-		return c.Gateway, true
+	if gw := c.Gateway; a.Is4() && gw.IsValid() {
+		return gw, true
+	}
+	if gw := c.Gateway6; !a.Is4() && gw.IsValid() {
+		return gw, true
 	}
 	return netip.Addr{}, false
 }

@@ -47,7 +47,11 @@ func (m Method) tunnel() encap.Method {
 // Config is the static forwarding configuration, compiled from TOML by
 // package conf. It holds no runtime state (MACs of real servers).
 type Config struct {
-	Own4     netip.Prefix // the balancer's address and its on-link prefix
+	Own4 netip.Prefix // the balancer's address and its on-link prefix
+	// Own6 is the balancer's IPv6 address and on-link prefix; needed by
+	// IPv6 VIPs and real servers (neighbour discovery, ICMPv6 errors and
+	// the outer source of IPv6 tunnels).
+	Own6     netip.Prefix
 	PortMACs []header.MAC // per port index, filled in when ports are open
 	Services []ServiceConfig
 	// Kernel: an exception path exists; traffic for the balancer itself
@@ -55,8 +59,9 @@ type Config struct {
 	Kernel bool
 	// Routes and Gateway reach real servers outside Own4's prefix (the L3
 	// methods); see NextHop.
-	Routes  []Route
-	Gateway netip.Addr
+	Routes   []Route
+	Gateway  netip.Addr
+	Gateway6 netip.Addr
 	// PortMTUs is each port's MTU, for the tunnels' size check (1500 when
 	// missing).
 	PortMTUs []int
@@ -65,7 +70,7 @@ type Config struct {
 // ServiceConfig is one virtual service.
 type ServiceConfig struct {
 	Name     string
-	VIP      netip.Addr // IPv4
+	VIP      netip.Addr // IPv4 or IPv6
 	Proto    uint8      // header.IPProtoTCP or header.IPProtoUDP
 	Port     uint16     // 0: every port
 	Method   Method
@@ -101,11 +106,17 @@ type Snapshot struct {
 	Gen      uint64
 	own4     uint32
 	own4b    [4]byte
+	own6     [16]byte
+	own6h    uint64 // own6 as two halves, for one-compare matching
+	own6l    uint64
+	has6     bool // own6 is configured
 	portMACs [MaxPorts]header.MAC
 	nPorts   int
-	classify table4 // serviceKey4 -> service index; vipKey4 -> vipMark
+	classify table4 // serviceKey4/serviceKey6 -> service index; vipKey4 -> vipMark
+	vip6     table6 // IPv6 VIP -> its number in serviceKey6
 	neigh    table4 // tracked neighbour IPv4 -> 1 (to learn from their ARP)
-	hopOf    table4 // service index << 32 | real server IPv4 -> index in hops
+	neigh6   table6 // tracked neighbour IPv6 -> 1 (to learn from their NDP)
+	hopOf    table4 // service index << 32 | real server id (hopID) -> index in hops
 	services []service
 	kernel   bool
 }
@@ -130,7 +141,7 @@ type nextHop struct {
 	port   uint8
 	method Method
 	dscp   uint8
-	addr   uint32 // the real server's IPv4 address
+	addr   uint32 // the real server's id (hopID)
 	// For tunnels: the outer addresses, the GUE port, and the largest
 	// inner packet that fits the egress port's MTU once encapsulated.
 	outer    encap.Outer
@@ -157,7 +168,17 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	if mb == nil {
 		mb = maglev.NewBuilder()
 	}
-	s := &Snapshot{nPorts: len(cfg.PortMACs), own4: addr4(cfg.Own4.Addr()), own4b: cfg.Own4.Addr().As4(), kernel: cfg.Kernel}
+	s := &Snapshot{nPorts: len(cfg.PortMACs), kernel: cfg.Kernel}
+	if cfg.Own4.IsValid() {
+		s.own4, s.own4b = addr4(cfg.Own4.Addr()), cfg.Own4.Addr().As4()
+	}
+	if cfg.Own6.IsValid() {
+		if !is6(cfg.Own6.Addr()) {
+			return nil, nil, fmt.Errorf("pipeline: own IPv6 address %s is not IPv6", cfg.Own6.Addr())
+		}
+		s.has6, s.own6 = true, cfg.Own6.Addr().As16()
+		s.own6h, s.own6l = split6(s.own6)
+	}
 	copy(s.portMACs[:], cfg.PortMACs)
 	if prev != nil {
 		s.Gen = prev.Gen + 1
@@ -170,25 +191,43 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	}
 
 	s.classify = newTable4(2 * len(cfg.Services))
+	s.vip6 = newTable6(len(cfg.Services))
 	nb := 0
 	for _, sc := range cfg.Services {
 		nb += len(sc.Backends)
 	}
 	s.neigh = newTable4(nb)
+	s.neigh6 = newTable6(nb)
+	nVIP6 := uint32(0)
 	s.hopOf = newTable4(nb)
 	s.services = make([]service, len(cfg.Services))
 	states := make([]ServiceState, len(cfg.Services))
 	for i, sc := range cfg.Services {
-		if !sc.VIP.Is4() {
-			return nil, nil, fmt.Errorf("service %s: VIP %s is not IPv4", sc.Name, sc.VIP)
+		var key uint64
+		switch {
+		case sc.VIP.Is4():
+			vip := addr4(sc.VIP)
+			key = serviceKey4(vip, sc.Proto, sc.Port)
+			s.classify.insert(vipKey4(vip), vipMark)
+		case is6(sc.VIP):
+			if !s.has6 {
+				return nil, nil, fmt.Errorf("service %s: IPv6 VIP %s needs the balancer's own IPv6 address", sc.Name, sc.VIP)
+			}
+			hi, lo := split6(sc.VIP.As16())
+			num, ok := s.vip6.lookup(hi, lo)
+			if !ok {
+				num = nVIP6
+				nVIP6++
+				s.vip6.insert(hi, lo, num)
+			}
+			key = serviceKey6(num, sc.Proto, sc.Port)
+		default:
+			return nil, nil, fmt.Errorf("service %s: VIP %q is neither IPv4 nor IPv6", sc.Name, sc.VIP)
 		}
-		vip := addr4(sc.VIP)
-		key := serviceKey4(vip, sc.Proto, sc.Port)
 		if _, dup := s.classify.lookup(key); dup {
 			return nil, nil, fmt.Errorf("service %s: %s %d/%d is already a service", sc.Name, sc.VIP, sc.Proto, sc.Port)
 		}
 		s.classify.insert(key, uint32(i))
-		s.classify.insert(vipKey4(vip), vipMark)
 
 		svc := &s.services[i]
 		svc.name = sc.Name
@@ -201,16 +240,36 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 		var mbs []maglev.Backend
 		var keyb []byte
 		weighted := 0
+		ids := map[uint32]netip.Addr{}
 		for _, b := range sc.Backends {
-			if !b.Addr.Is4() {
-				return nil, nil, fmt.Errorf("service %s: real server %s is not IPv4", sc.Name, b.Addr)
+			m := b.Method
+			if m == 0 {
+				m = sc.Method
 			}
-			a := addr4(b.Addr)
+			if m == 0 {
+				m = MethodL2DSR
+			}
+			if err := checkFamilies(cfg, sc, b.Addr, m); err != nil {
+				return nil, nil, err
+			}
+			a := hopID(b.Addr)
+			if o, dup := ids[a]; dup {
+				if o == b.Addr {
+					return nil, nil, fmt.Errorf("service %s: real server %s listed twice", sc.Name, b.Addr)
+				}
+				return nil, nil, fmt.Errorf("service %s: real servers %s and %s have the same 32-bit id; change one address", sc.Name, o, b.Addr)
+			}
+			ids[a] = b.Addr
 			via, reachable := cfg.NextHop(b.Addr)
 			if !reachable {
 				return nil, nil, fmt.Errorf("service %s: no route to real server %s", sc.Name, b.Addr)
 			}
-			s.neigh.insert(uint64(addr4(via)), 1)
+			if via.Is4() {
+				s.neigh.insert(uint64(addr4(via)), 1)
+			} else {
+				hi, lo := split6(via.As16())
+				s.neigh6.insert(hi, lo, 1)
+			}
 			n, ok := neigh(via)
 			if !ok {
 				st.Unresolved++
@@ -219,17 +278,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			if int(n.Port) >= s.nPorts {
 				return nil, nil, fmt.Errorf("service %s: neighbour %s on port %d of %d", sc.Name, b.Addr, n.Port, s.nPorts)
 			}
-			if _, dup := s.hopOf.lookup(uint64(i)<<32 | uint64(a)); dup {
-				return nil, nil, fmt.Errorf("service %s: real server %s listed twice", sc.Name, b.Addr)
-			}
 			s.hopOf.insert(uint64(i)<<32|uint64(a), uint32(len(svc.hops)))
-			m := b.Method
-			if m == 0 {
-				m = sc.Method
-			}
-			if m == 0 {
-				m = MethodL2DSR
-			}
 			if m == MethodDSCP && (sc.DSCP == 0 || sc.DSCP > encap.MaxDSCPCode) {
 				return nil, nil, fmt.Errorf("service %s: DSCP code %d out of 1..%d", sc.Name, sc.DSCP, encap.MaxDSCPCode)
 			}
@@ -240,10 +289,14 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			if int(n.Port) < len(cfg.PortMTUs) && cfg.PortMTUs[n.Port] > 0 {
 				mtu = cfg.PortMTUs[n.Port]
 			}
-			hop := nextHop{mac: n.MAC, port: n.Port, addr: a, method: m, dscp: sc.DSCP, guePort: sc.GUEPort,
-				outer: encap.Outer{Src4: cfg.Own4.Addr().As4(), Dst4: b.Addr.As4()}}
+			hop := nextHop{mac: n.MAC, port: n.Port, addr: a, method: m, dscp: sc.DSCP, guePort: sc.GUEPort}
+			if b.Addr.Is4() {
+				hop.outer.Src4, hop.outer.Dst4 = s.own4b, b.Addr.As4()
+			} else {
+				hop.outer.V6, hop.outer.Src6, hop.outer.Dst6 = true, s.own6, b.Addr.As16()
+			}
 			if t := m.tunnel(); t != 0 {
-				hop.maxInner = mtu - encap.Overhead(t, false)
+				hop.maxInner = mtu - encap.Overhead(t, hop.outer.V6)
 			}
 			copy(hop.l2[:6], n.MAC[:])
 			copy(hop.l2[6:], cfg.PortMACs[n.Port][:])
@@ -274,16 +327,39 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	return s, states, nil
 }
 
-// IsVIP4 reports whether a is a configured IPv4 VIP.
-func (s *Snapshot) IsVIP4(a netip.Addr) bool {
-	v, ok := s.classify.lookup(vipKey4(addr4(a)))
-	return ok && v == vipMark
+// IsVIP reports whether a is a configured VIP.
+func (s *Snapshot) IsVIP(a netip.Addr) bool {
+	if a.Is4() {
+		v, ok := s.classify.lookup(vipKey4(addr4(a)))
+		return ok && v == vipMark
+	}
+	_, ok := s.vip6.lookup(split6(a.As16()))
+	return ok
 }
 
-// Tracked4 reports whether a is a real server whose MAC is tracked.
-func (s *Snapshot) Tracked4(a netip.Addr) bool {
-	_, ok := s.neigh.lookup(uint64(addr4(a)))
+// Tracked reports whether a is a next hop whose MAC is tracked.
+func (s *Snapshot) Tracked(a netip.Addr) bool {
+	if a.Is4() {
+		_, ok := s.neigh.lookup(uint64(addr4(a)))
+		return ok
+	}
+	_, ok := s.neigh6.lookup(split6(a.As16()))
 	return ok
+}
+
+// VIPs6 lists the distinct IPv6 VIPs (for unsolicited advertisements).
+func (s *Snapshot) VIPs6() []netip.Addr {
+	var out []netip.Addr
+	for i := range s.vip6.hi {
+		if s.vip6.hi[i] != 0 || s.vip6.lo[i] != 0 {
+			var b [16]byte
+			binary.BigEndian.PutUint64(b[:8], s.vip6.hi[i])
+			binary.BigEndian.PutUint64(b[8:], s.vip6.lo[i])
+			out = append(out, netip.AddrFrom16(b))
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }
 
 // VIPs4 lists the distinct IPv4 VIPs (for gratuitous ARP).
@@ -303,4 +379,45 @@ func (s *Snapshot) VIPs4() []netip.Addr {
 func addr4(a netip.Addr) uint32 {
 	b := a.As4()
 	return binary.BigEndian.Uint32(b[:])
+}
+
+func is6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() && a.Zone() == "" }
+
+// hopID is a real server's 32-bit id in connection-tracking entries and
+// hopOf keys: its IPv4 address, or a hash of its IPv6 address (never 0).
+// Build refuses a service whose real servers' ids collide.
+func hopID(a netip.Addr) uint32 {
+	if a.Is4() {
+		return addr4(a)
+	}
+	hi, lo := split6(a.As16())
+	id := uint32(mix64(hi*mulA ^ lo))
+	if id == 0 {
+		id = 1
+	}
+	return id
+}
+
+// checkFamilies refuses address-family combinations no method can carry:
+// dscp is IPv4-only, l2dsr keeps the VIP's family, and ipip cannot carry
+// IPv6 inside IPv4 (use gre or gue). Tunnels need the own address of the
+// real server's family as outer source.
+func checkFamilies(cfg *Config, sc ServiceConfig, rs netip.Addr, m Method) error {
+	if !rs.Is4() && !is6(rs) {
+		return fmt.Errorf("service %s: real server %q is neither IPv4 nor IPv6", sc.Name, rs)
+	}
+	v4 := sc.VIP.Is4()
+	switch {
+	case m == MethodDSCP && (!v4 || !rs.Is4()):
+		return fmt.Errorf("service %s: method dscp is IPv4-only (VIP %s, real server %s)", sc.Name, sc.VIP, rs)
+	case m == MethodL2DSR && v4 != rs.Is4():
+		return fmt.Errorf("service %s: l2dsr real server %s is not of the VIP's (%s) address family", sc.Name, rs, sc.VIP)
+	case m == MethodIPIP && !v4 && rs.Is4():
+		return fmt.Errorf("service %s: ipip cannot carry IPv6 VIP %s inside IPv4 to %s; use gre or gue", sc.Name, sc.VIP, rs)
+	case rs.Is4() && !cfg.Own4.IsValid():
+		return fmt.Errorf("service %s: IPv4 real server %s needs the balancer's own IPv4 address", sc.Name, rs)
+	case !rs.Is4() && !cfg.Own6.IsValid():
+		return fmt.Errorf("service %s: IPv6 real server %s needs the balancer's own IPv6 address", sc.Name, rs)
+	}
+	return nil
 }

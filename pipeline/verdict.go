@@ -12,12 +12,18 @@ const (
 	// ARPReply: an ARP request for a VIP or the balancer's own address,
 	// answered in place.
 	ARPReply
-	// EchoReply: an ICMP echo request to a VIP or the own address, answered
-	// in place.
+	// NDPReply: an IPv6 Neighbor Solicitation for a VIP or the balancer's
+	// own IPv6 address, answered in place with a Neighbor Advertisement.
+	NDPReply
+	// EchoReply: an ICMP or ICMPv6 echo request to a VIP or an own
+	// address, answered in place.
 	EchoReply
-	// FragNeeded: a packet too large for its tunnel, DF set: turned into
-	// an ICMP "fragmentation needed" back to its sender.
+	// FragNeeded: an IPv4 packet too large for its tunnel, DF set: turned
+	// into an ICMP "fragmentation needed" back to its sender.
 	FragNeeded
+	// PacketTooBig: an IPv6 packet too large for its tunnel: turned into
+	// an ICMPv6 Packet Too Big back to its sender.
+	PacketTooBig
 
 	// numTransmit separates verdicts that transmit from those that free.
 	numTransmit
@@ -33,6 +39,9 @@ const (
 	// ARPLearned: an ARP packet from a tracked real server or next hop;
 	// its MAC went to the resolver.
 	ARPLearned Verdict = ToKernel + 1 + iota
+	// NDPLearned: a Neighbor Advertisement or Solicitation from a tracked
+	// IPv6 real server or next hop; its MAC went to the resolver.
+	NDPLearned
 	numConsumed
 )
 
@@ -45,8 +54,14 @@ const (
 	// DropUnsupportedL2: stacked VLAN tags or an EtherType other than
 	// IPv4, IPv6 and ARP.
 	DropUnsupportedL2
-	// DropFragment: an IPv4 fragment (no L4 ports to balance on).
+	// DropFragment: an IPv4 or IPv6 fragment to a VIP (no L4 ports to
+	// balance on).
 	DropFragment
+	// DropIPv6Ext: an IPv6 packet to a VIP with an extension header the
+	// data plane does not walk (ESP, AH, Mobility, HIP, Shim6,
+	// experimental); hop-by-hop, routing and destination options are
+	// skipped.
+	DropIPv6Ext
 	// DropNotVIP: an IP packet for an address that is no VIP and not ours.
 	DropNotVIP
 	// DropNoService: for a VIP, but no service matches the protocol and port.
@@ -63,6 +78,10 @@ const (
 	DropICMPNotEcho
 	// DropARPIgnored: ARP not for us and not from a tracked neighbour.
 	DropARPIgnored
+	// DropNDPIgnored: a Neighbor Solicitation or Advertisement not for an
+	// address of ours and not from a tracked neighbour, or with extension
+	// headers.
+	DropNDPIgnored
 	// DropTxFull: the transmit staging area was full.
 	DropTxFull
 	// DropKernelFull: the exception path's queue to the kernel was full.
@@ -83,14 +102,18 @@ const (
 var verdictNames = [NumVerdicts]string{
 	Forward:           "forward",
 	ARPReply:          "arp_reply",
+	NDPReply:          "ndp_reply",
 	EchoReply:         "echo_reply",
 	FragNeeded:        "frag_needed",
+	PacketTooBig:      "packet_too_big",
 	ToKernel:          "to_kernel",
 	ARPLearned:        "arp_learned",
+	NDPLearned:        "ndp_learned",
 	DropMalformed:     "malformed",
 	DropBadChecksum:   "bad_checksum",
 	DropUnsupportedL2: "unsupported_l2",
 	DropFragment:      "fragment",
+	DropIPv6Ext:       "ipv6_ext_unknown",
 	DropNotVIP:        "not_vip",
 	DropNoService:     "no_service",
 	DropNoBackend:     "no_backend",
@@ -98,6 +121,7 @@ var verdictNames = [NumVerdicts]string{
 	DropOwnAddress:    "own_address",
 	DropICMPNotEcho:   "icmp_not_echo",
 	DropARPIgnored:    "arp_ignored",
+	DropNDPIgnored:    "ndp_ignored",
 	DropTxFull:        "tx_full",
 	DropKernelFull:    "kernel_full",
 	DropTooBig:        "too_big",

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"unsafe"
 
 	"dsrlb/pipeline/encap"
@@ -32,12 +33,14 @@ type Packet struct {
 	Verdict Verdict // what happened (output)
 
 	// Between the two passes of Process, for a packet to a service: the
-	// service, the flow hash, the client address, where the IP header is
-	// and the port the packet came in on.
+	// service, the flow hash, the client-address hash (source-IP
+	// persistence only), where the IP header is, its version and the port
+	// the packet came in on.
 	svc    uint32
-	src    uint32
 	flow   uint64
+	shash  uint64
 	l3     uint16
+	v6     bool
 	inPort uint8
 }
 
@@ -48,9 +51,10 @@ const scheduled = NumVerdicts
 // Frame is the packet's bytes.
 func (p *Packet) Frame() []byte { return p.Buf[p.Off : p.Off+p.Len] }
 
-// Learned is a MAC address seen in an ARP packet from a tracked neighbour.
+// Learned is a MAC address seen in an ARP or NDP packet from a tracked
+// neighbour.
 type Learned struct {
-	IP   [4]byte
+	IP   netip.Addr
 	MAC  header.MAC
 	Port uint8
 }
@@ -191,11 +195,7 @@ func (w *Worker) packet(s *Snapshot, inPort uint8, p *Packet) Verdict {
 	case header.EtherTypeARP:
 		return w.arp(s, inPort, f, l3)
 	case header.EtherTypeIPv6:
-		if !header.IPv6(f[l3:]).IsValid(len(f) - l3) {
-			return DropMalformed
-		}
-		// No IPv6 VIPs exist yet.
-		return DropNotVIP
+		return w.ipv6(s, p, f, l3)
 	}
 	return DropUnsupportedL2
 }
@@ -274,11 +274,15 @@ func (w *Worker) ipv4(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 			return DropNotVIP
 		}
 	}
+	src := ip.SrcUint32()
 	p.svc = idx
 	p.l3 = uint16(l3)
+	p.v6 = false
 	p.inPort = p.OutPort
-	p.src = ip.SrcUint32()
-	p.flow = ctKey(FlowHash4(p.src, dst, sport, dport, proto))
+	p.flow = ctKey(FlowHash4(src, dst, sport, dport, proto))
+	if s.services[idx].sourceIP {
+		p.shash = SourceHash4(src)
+	}
 	prefetch(unsafe.Pointer(&w.ct.bucket(p.flow)[0]))
 	return scheduled
 }
@@ -315,7 +319,7 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 		}
 		h := key
 		if svc.sourceIP {
-			h = SourceHash4(p.src)
+			h = p.shash
 		}
 		b := maglev.Lookup(svc.table, h)
 		if int(b) >= len(svc.hops) {
@@ -347,12 +351,25 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 }
 
 // tunnel encapsulates p towards hop's real server. A packet too large for
-// the egress MTU once encapsulated is not fragmented: with DF set (IPv4)
-// its sender gets an ICMP "fragmentation needed" with the usable MTU, so
-// path MTU discovery shrinks the flow; without DF it is dropped.
+// the egress MTU once encapsulated is not fragmented: its sender gets an
+// ICMP "fragmentation needed" (IPv4 with DF set) or an ICMPv6 Packet Too
+// Big with the usable MTU, so path MTU discovery shrinks the flow; an IPv4
+// packet without DF is dropped.
 func (w *Worker) tunnel(s *Snapshot, p *Packet, hop *nextHop) Verdict {
-	ip := header.IPv4(p.Buf[p.Off+int(p.l3) : p.Off+p.Len])
-	if int(ip.TotalLen()) > hop.maxInner {
+	if p.v6 {
+		ip := header.IPv6(p.Buf[p.Off+int(p.l3) : p.Off+p.Len])
+		if header.IPv6Len+int(ip.PayloadLen()) > hop.maxInner {
+			if !w.icmpAllowed() {
+				return DropICMPRateLimit
+			}
+			off, n, ok := encap.PacketTooBig6(p.Buf, p.Off, p.Len, int(p.l3), s.own6, s.portMACs[p.inPort&(MaxPorts-1)], uint32(hop.maxInner))
+			if !ok {
+				return DropTooBig
+			}
+			p.Off, p.Len, p.OutPort = off, n, p.inPort
+			return PacketTooBig
+		}
+	} else if ip := header.IPv4(p.Buf[p.Off+int(p.l3) : p.Off+p.Len]); int(ip.TotalLen()) > hop.maxInner {
 		if !ip.DontFragment() {
 			return DropTooBig
 		}
@@ -366,7 +383,7 @@ func (w *Worker) tunnel(s *Snapshot, p *Packet, hop *nextHop) Verdict {
 		p.Off, p.Len, p.OutPort = off, n, p.inPort
 		return FragNeeded
 	}
-	off, n, ok := encap.Encap(p.Buf, p.Off, p.Len, int(p.l3), false, hop.method.tunnel(), &hop.outer, p.flow, hop.guePort)
+	off, n, ok := encap.Encap(p.Buf, p.Off, p.Len, int(p.l3), p.v6, hop.method.tunnel(), &hop.outer, p.flow, hop.guePort)
 	if !ok {
 		return DropNoHeadroom
 	}
@@ -434,7 +451,7 @@ func (w *Worker) arp(s *Snapshot, inPort uint8, f []byte, l3 int) Verdict {
 		if _, tracked := s.neigh.lookup(senderKey); tracked {
 			mac := a.SenderMAC()
 			if !mac.IsMulticast() && !mac.IsZero() {
-				if !w.Learn.Push(Learned{IP: sender, MAC: mac, Port: inPort}) {
+				if !w.Learn.Push(Learned{IP: netip.AddrFrom4(sender), MAC: mac, Port: inPort}) {
 					w.local.LearnOverflow++
 				}
 			}

@@ -7,9 +7,11 @@ package proto
 var WorkerCounters = []string{
 	"rx_packets", "rx_bytes", "tx_bytes",
 	// one per pipeline verdict, in verdict order
-	"forward", "arp_reply", "echo_reply", "frag_needed", "to_kernel", "arp_learned",
-	"malformed", "bad_checksum", "unsupported_l2", "fragment", "not_vip", "no_service", "no_backend",
-	"no_mac", "own_address", "icmp_not_echo", "arp_ignored", "tx_full", "kernel_full",
+	"forward", "arp_reply", "ndp_reply", "echo_reply", "frag_needed", "packet_too_big",
+	"to_kernel", "arp_learned", "ndp_learned",
+	"malformed", "bad_checksum", "unsupported_l2", "fragment", "ipv6_ext_unknown", "not_vip",
+	"no_service", "no_backend", "no_mac", "own_address", "icmp_not_echo", "arp_ignored",
+	"ndp_ignored", "tx_full", "kernel_full",
 	"too_big", "icmp_rate_limit", "no_headroom",
 	"learn_overflow",
 	"conntrack_hits", "conntrack_misses", "conntrack_full",

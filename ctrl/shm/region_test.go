@@ -70,8 +70,8 @@ func TestOpenValidation(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
-		{name: "version", kind: ErrVersion, msg: ": layout version 2, this build speaks 1", note: "layout version 2",
-			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offVersion, u32le(2)) }},
+		{name: "version", kind: ErrVersion, msg: ": layout version 9, this build speaks 2", note: "layout version 9",
+			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offVersion, u32le(9)) }},
 		{name: "truncated to half", kind: ErrTorn, msg: "torn", note: "torn",
 			setup: func(t *testing.T, path string) {
 				valid(t, path)
