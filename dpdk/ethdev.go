@@ -159,6 +159,15 @@ func (p PortID) SetPromiscuous(on bool) error {
 	return errFromRC("rte_eth_promiscuous_disable", C.rte_eth_promiscuous_disable(C.uint16_t(p)))
 }
 
+// SetAllMulticast turns reception of every multicast frame on or off
+// (IPv6 neighbour discovery and VRRP arrive on multicast MACs).
+func (p PortID) SetAllMulticast(on bool) error {
+	if on {
+		return errFromRC("rte_eth_allmulticast_enable", C.rte_eth_allmulticast_enable(C.uint16_t(p)))
+	}
+	return errFromRC("rte_eth_allmulticast_disable", C.rte_eth_allmulticast_disable(C.uint16_t(p)))
+}
+
 // Link is a port's link state.
 type Link struct {
 	Up         bool

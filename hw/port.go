@@ -141,6 +141,12 @@ func Open(cfg *conf.Config, index, queues int, pool *dpdk.Mempool, log *slog.Log
 	if mtu, err := id.MTU(); err == nil {
 		p.MTU = int(mtu)
 	}
+	// Solicitations for IPv6 VIPs go to solicited-node multicast MACs and
+	// VRRP to a multicast group; a NIC that filters multicast would hide
+	// them. Devices without the control (af_packet sees everything) say so.
+	if err := id.SetAllMulticast(true); err != nil {
+		log.Info("all-multicast not set; the device filters multicast or does not say", "err", err)
+	}
 	link, _ := id.Link()
 	log.Info("port started", "device", c.Device, "mac", p.MAC, "mtu", p.MTU, "queues", queues,
 		"rss", p.RSS, "link_up", link.Up, "speed_mbps", link.SpeedMbps)
@@ -159,8 +165,9 @@ func clampDesc(n int, lo, hi uint16) int {
 
 // OpenTAP starts the exception path's TAP port with one queue pair (owned
 // by the data plane's kernel goroutine), gives it mac, and configures the
-// kernel side: the balancer's address, the MTU, link up.
-func OpenTAP(iface string, mac header.MAC, mtu int, addr netip.Prefix, pool *dpdk.Mempool, log *slog.Logger) (*Port, error) {
+// kernel side: the balancer's addresses (IPv6 without duplicate address
+// detection: the data plane answers for it), the MTU, link up.
+func OpenTAP(iface string, mac header.MAC, mtu int, addrs []netip.Prefix, pool *dpdk.Mempool, log *slog.Logger) (*Port, error) {
 	id, err := dpdk.PortByName(TAPDevice)
 	if err != nil {
 		return nil, fmt.Errorf("exception path %s: %w", iface, err)
@@ -189,15 +196,21 @@ func OpenTAP(iface string, mac header.MAC, mtu int, addr netip.Prefix, pool *dpd
 	if err := id.SetMAC(mac); err != nil {
 		return fail(fmt.Errorf("set MAC %s: %w", mac, err))
 	}
-	for _, args := range [][]string{
-		{"addr", "replace", addr.String(), "dev", iface},
-		{"link", "set", iface, "mtu", strconv.Itoa(mtu), "up"},
-	} {
+	var cmds [][]string
+	for _, a := range addrs {
+		if a.Addr().Is4() {
+			cmds = append(cmds, []string{"addr", "replace", a.String(), "dev", iface})
+		} else {
+			cmds = append(cmds, []string{"-6", "addr", "replace", a.String(), "dev", iface, "nodad"})
+		}
+	}
+	cmds = append(cmds, []string{"link", "set", iface, "mtu", strconv.Itoa(mtu), "up"})
+	for _, args := range cmds {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			return fail(fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out))))
 		}
 	}
-	log.Info("exception path up", "iface", iface, "address", addr, "mac", mac)
+	log.Info("exception path up", "iface", iface, "addresses", addrs, "mac", mac)
 	return p, nil
 }
 

@@ -144,7 +144,7 @@ func TestBadTransactionsChangeNothing(t *testing.T) {
 		{"off-link real server", func(t *testing.T, dp *dataplane) {
 			cmd(t, dp, proto.KindService, web)
 			cmd(t, dp, proto.KindBackend, backend("198.51.100.1", 1, proto.StateUp))
-		}, "not an IPv4 address in 192.0.2.0/24"},
+		}, "is not on-link in 192.0.2.0/24"},
 		{"real server of another service", func(t *testing.T, dp *dataplane) {
 			cmd(t, dp, proto.KindService, web)
 			b := backend("192.0.2.21", 1, proto.StateUp)

@@ -39,7 +39,8 @@ type dataplane struct {
 	clock    pipeline.Clock
 	start    time.Time
 	own4     [4]byte
-	nextLc   int // round-robin lcore for injected packets
+	own6     [16]byte // zero when dataplane.address6 is not set
+	nextLc   int      // round-robin lcore for injected packets
 	states   []pipeline.ServiceState
 
 	shm    *shm.Region
@@ -54,6 +55,9 @@ type dataplane struct {
 func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
 	dp = &dataplane{cfg: cfg, log: log, maglev: maglev.NewBuilder(), start: time.Now(), fromConf: true}
 	dp.own4 = cfg.Dataplane.Address.Addr().As4()
+	if a6 := cfg.Dataplane.Address6; a6.IsValid() {
+		dp.own6 = a6.Addr().As16()
+	}
 	nw := len(cfg.Dataplane.Workers)
 
 	// The shared memory first: it needs no DPDK, and a second data plane
@@ -95,7 +99,11 @@ func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
 		dp.ports = append(dp.ports, p)
 	}
 	if t := cfg.Dataplane.TAP; t != "" {
-		dp.tap, err = hw.OpenTAP(t, dp.ports[0].MAC, dp.ports[0].MTU, cfg.Dataplane.Address, dp.pool, log)
+		addrs := []netip.Prefix{cfg.Dataplane.Address}
+		if cfg.Dataplane.Address6.IsValid() {
+			addrs = append(addrs, cfg.Dataplane.Address6)
+		}
+		dp.tap, err = hw.OpenTAP(t, dp.ports[0].MAC, dp.ports[0].MTU, addrs, dp.pool, log)
 		if err != nil {
 			return nil, err
 		}
@@ -148,14 +156,15 @@ func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
 	region.SetHeartbeat(shm.Dataplane, time.Now())
 	dp.send(proto.KindHello, proto.Hello{BootID: region.BootID(), PID: os.Getpid()})
 	log.Info("forwarding", "services", len(cfg.Services), "workers", nw, "ports", len(dp.ports),
-		"address", cfg.Dataplane.Address, "shm", cfg.Dataplane.SHM, "exception_path", cfg.Dataplane.TAP)
+		"address", cfg.Dataplane.Address, "address6", cfg.Dataplane.Address6, "shm", cfg.Dataplane.SHM, "exception_path", cfg.Dataplane.TAP)
 	return dp, nil
 }
 
 // compile checks a service model (from the configuration file or from the
 // control process) and turns it into the pipeline's configuration.
 func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
-	pc := &pipeline.Config{Own4: dp.cfg.Dataplane.Address, Kernel: dp.tap != nil, Gateway: dp.cfg.Dataplane.Gateway}
+	d := &dp.cfg.Dataplane
+	pc := &pipeline.Config{Own4: d.Address, Own6: d.Address6, Kernel: dp.tap != nil, Gateway: d.Gateway, Gateway6: d.Gateway6}
 	for _, p := range dp.ports {
 		pc.PortMACs = append(pc.PortMACs, p.MAC)
 		pc.PortMTUs = append(pc.PortMTUs, p.MTU)
@@ -163,15 +172,14 @@ func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
 	for _, r := range dp.cfg.Dataplane.Routes {
 		pc.Routes = append(pc.Routes, pipeline.Route{Prefix: r.Prefix, Gateway: r.Gateway})
 	}
-	onLink := dp.cfg.Dataplane.Address.Masked()
 	for _, m := range model {
 		s := m.svc
 		method, ok := methods[s.Method]
 		if !ok {
 			return nil, fmt.Errorf("service %s: method %q is not supported", s.Name, s.Method)
 		}
-		if !s.VIP.Is4() || s.VIP == dp.cfg.Dataplane.Address.Addr() {
-			return nil, fmt.Errorf("service %s: VIP %s is not a usable IPv4 address", s.Name, s.VIP)
+		if !s.VIP.IsValid() || s.VIP.Is4In6() || s.VIP.Zone() != "" || s.VIP == d.Address.Addr() || (d.Address6.IsValid() && s.VIP == d.Address6.Addr()) {
+			return nil, fmt.Errorf("service %s: VIP %s is not a usable address", s.Name, s.VIP)
 		}
 		if s.Proto != header.IPProtoTCP && s.Proto != header.IPProtoUDP {
 			return nil, fmt.Errorf("service %s: protocol %d is neither TCP nor UDP", s.Name, s.Proto)
@@ -185,13 +193,15 @@ func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
 					return nil, fmt.Errorf("service %s: real server %s: method %q is not supported", s.Name, b.Addr, b.Method)
 				}
 			}
-			if !b.Addr.Is4() {
-				return nil, fmt.Errorf("service %s: real server %s is not an IPv4 address", s.Name, b.Addr)
+			hop, ok := pc.NextHop(b.Addr)
+			if bm == pipeline.MethodL2DSR && hop != b.Addr {
+				own := d.Address.Masked()
+				if !b.Addr.Is4() {
+					own = d.Address6.Masked()
+				}
+				return nil, fmt.Errorf("service %s: real server %s is not on-link in %s (l2dsr)", s.Name, b.Addr, own)
 			}
-			if bm == pipeline.MethodL2DSR && !onLink.Contains(b.Addr) {
-				return nil, fmt.Errorf("service %s: real server %s is not an IPv4 address in %s (l2dsr)", s.Name, b.Addr, onLink)
-			}
-			if _, ok := pc.NextHop(b.Addr); !ok {
+			if !ok {
 				return nil, fmt.Errorf("service %s: no route to real server %s", s.Name, b.Addr)
 			}
 			var override pipeline.Method
@@ -290,7 +300,7 @@ func (dp *dataplane) serve(sigs <-chan os.Signal) os.Signal {
 					}
 					if dp.resolver.Learn(l, now) {
 						changed = true
-						ip := netip.AddrFrom4(l.IP)
+						ip := l.IP
 						dp.log.Info("real server resolved", "ip", ip, "mac", l.MAC, "port", dp.ports[l.Port].Name)
 						dp.send(proto.KindNeighbor, proto.Neighbor{Addr: ip, MAC: l.MAC.String(), Port: dp.ports[l.Port].Name, Resolved: true})
 					}
@@ -299,7 +309,7 @@ func (dp *dataplane) serve(sigs <-chan os.Signal) os.Signal {
 			expired = dp.resolver.Expire(now, expired[:0])
 			for _, ip := range expired {
 				changed = true
-				dp.log.Warn("real server MAC expired (no ARP answer)", "ip", ip, "expiry", dp.cfg.Dataplane.ARPExpiry)
+				dp.log.Warn("real server MAC expired (no ARP/NDP answer)", "ip", ip, "expiry", dp.cfg.Dataplane.ARPExpiry)
 				dp.send(proto.KindNeighbor, proto.Neighbor{Addr: ip, Resolved: false})
 			}
 			if changed {
@@ -321,8 +331,13 @@ func (dp *dataplane) serve(sigs <-chan os.Signal) os.Signal {
 }
 
 // sendARPRequest asks for a real server's MAC: unicast on its known port
-// when refreshing, broadcast on every port otherwise.
+// when refreshing, broadcast on every port otherwise; for IPv6, a Neighbor
+// Solicitation to the solicited-node group (or unicast when refreshing).
 func (dp *dataplane) sendARPRequest(r pipeline.Request) {
+	if r.IP.Is6() {
+		dp.sendSolicitation(r)
+		return
+	}
 	target := r.IP.As4()
 	for _, p := range dp.ports {
 		if r.Unicast && p.Index != int(r.Port) {
@@ -338,14 +353,45 @@ func (dp *dataplane) sendARPRequest(r pipeline.Request) {
 	}
 }
 
-// sendGratuitous announces every VIP and the own address on every port.
+func (dp *dataplane) sendSolicitation(r pipeline.Request) {
+	target := r.IP.As16()
+	dst := header.SolicitedNode6(target)
+	dstMAC := header.MulticastMAC6(dst)
+	if r.Unicast {
+		dst, dstMAC = target, r.MAC
+	}
+	for _, p := range dp.ports {
+		if r.Unicast && p.Index != int(r.Port) {
+			continue
+		}
+		dp.inject(p, func(b []byte) int {
+			return header.BuildNDP(b, header.ICMPv6NeighborSolicit, p.MAC, dstMAC, dp.own6, dst, target, 0)
+		})
+	}
+}
+
+// sendGratuitous announces every VIP and the own addresses on every port:
+// gratuitous ARP for IPv4, unsolicited Neighbor Advertisements (override
+// flag, to all nodes; RFC 4861 section 7.2.6) for IPv6.
 func (dp *dataplane) sendGratuitous() {
-	addrs := append(dp.snap.Load().VIPs4(), netip.AddrFrom4(dp.own4))
+	snap := dp.snap.Load()
+	addrs := append(snap.VIPs4(), netip.AddrFrom4(dp.own4))
+	addrs6 := snap.VIPs6()
+	if dp.own6 != ([16]byte{}) {
+		addrs6 = append(addrs6, netip.AddrFrom16(dp.own6))
+	}
+	allNodes := header.MulticastMAC6(header.AllNodes6)
 	for _, p := range dp.ports {
 		for _, a := range addrs {
 			ip := a.As4()
 			dp.inject(p, func(b []byte) int {
 				return header.BuildARP(b, header.ARPRequest, p.MAC, header.BroadcastMAC, p.MAC, ip, header.MAC{}, ip)
+			})
+		}
+		for _, a := range addrs6 {
+			ip := a.As16()
+			dp.inject(p, func(b []byte) int {
+				return header.BuildNDP(b, header.ICMPv6NeighborAdvert, p.MAC, allNodes, ip, header.AllNodes6, ip, header.NAFlagOverride)
 			})
 		}
 	}
