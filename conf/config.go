@@ -40,7 +40,7 @@ type Dataplane struct {
 	MainCPU       int          // CPU id of the EAL main lcore
 	EALArgs       []string     // extra EAL arguments, passed through
 	Address       netip.Prefix // own IPv4 address with on-link prefix length (not masked)
-	Address6      netip.Prefix // own IPv6 address with prefix; zero value when absent
+	Address6      netip.Prefix // own IPv6 address with on-link prefix length (not masked); zero value when absent
 	BurstSize     int
 	Mbufs         int
 	ARPRefresh    time.Duration
@@ -54,8 +54,9 @@ type Dataplane struct {
 	ConntrackTimeout time.Duration
 	Ports            []Port
 	Neighbors        []Neighbor // static neighbours
-	Gateway          netip.Addr // default gateway for L3 methods; invalid = none
-	Routes           []Route
+	Gateway          netip.Addr // IPv4 default gateway for L3 methods; invalid = none
+	Gateway6         netip.Addr // IPv6 default gateway (inside Address6's prefix); invalid = none
+	Routes           []Route    // IPv4 and IPv6; a route's gateway is of its prefix's family
 }
 
 // Ctrl is the validated [ctrl] table (defaults when absent).
@@ -167,7 +168,7 @@ func (h HashMode) String() string {
 // Service is one validated [[service]].
 type Service struct {
 	Name      string
-	VIP       netip.Addr // IPv4
+	VIP       netip.Addr // IPv4 or IPv6 (never IPv4-mapped, no zone)
 	Protocol  Protocol
 	Port      uint16 // 0 = all ports
 	Method    Method
@@ -198,7 +199,7 @@ func (s *Service) TotalWeight() uint64 {
 
 // Backend is one real server of a Service.
 type Backend struct {
-	Address netip.Addr // IPv4
+	Address netip.Addr // IPv4 or IPv6 (never IPv4-mapped, no zone)
 	Weight  uint32     // 0 = out of scheduling
 	Method  Method     // 0 = the service's
 	// Check is the real server's effective health check: its own
@@ -380,7 +381,8 @@ func ErrorLines(err error) []string {
 	return []string{err.Error()}
 }
 
-// Route is one validated [[dataplane.route]]; Gateway invalid = on-link.
+// Route is one validated [[dataplane.route]], IPv4 or IPv6; Gateway is of
+// the prefix's family, invalid = on-link.
 type Route struct {
 	Prefix  netip.Prefix
 	Gateway netip.Addr
@@ -394,16 +396,45 @@ func (s *Service) EffectiveMethod(b *Backend) Method {
 	return s.Method
 }
 
+// ownPrefix is the balancer's own address of a's family with its on-link
+// prefix: Address for IPv4, Address6 for IPv6 (invalid when absent).
+func (d *Dataplane) ownPrefix(a netip.Addr) netip.Prefix {
+	if a.Is4() {
+		return d.Address
+	}
+	return d.Address6
+}
+
+// OnLink reports whether a is on the balancer's L2 segment: inside the
+// on-link prefix of the own address of its family (Address or Address6),
+// or else its longest matching route has no gateway.
+func (d *Dataplane) OnLink(a netip.Addr) bool {
+	if own := d.ownPrefix(a); own.IsValid() && own.Masked().Contains(a) {
+		return true
+	}
+	best, onLink := -1, false
+	for _, r := range d.Routes {
+		if r.Prefix.Contains(a) && r.Prefix.Bits() > best {
+			best, onLink = r.Prefix.Bits(), !r.Gateway.IsValid()
+		}
+	}
+	return onLink
+}
+
 // Reachable reports whether a can be reached: on-link, through a route or
-// through the default gateway.
+// through the default gateway of its family (Gateway for IPv4, Gateway6
+// for IPv6).
 func (d *Dataplane) Reachable(a netip.Addr) bool {
-	if d.Address.IsValid() && d.Address.Masked().Contains(a) {
+	if own := d.ownPrefix(a); own.IsValid() && own.Masked().Contains(a) {
 		return true
 	}
 	for _, r := range d.Routes {
-		if r.Prefix.Contains(a) {
+		if r.Prefix.Contains(a) { // false across families
 			return true
 		}
 	}
-	return d.Gateway.IsValid()
+	if a.Is4() {
+		return d.Gateway.IsValid()
+	}
+	return d.Gateway6.IsValid()
 }

@@ -108,7 +108,7 @@ func TestHealthPolicyErrors(t *testing.T) {
 	expect(t, "inhibit type", b(`inhibit_on_failure = "yes"`), `10: service[0].inhibit_on_failure: wrong type: expected boolean, found string "yes"`)
 	expect(t, "alpha type", b("alpha = 1"), "10: service[0].alpha: wrong type: expected boolean, found integer 1")
 	expect(t, "sorry invalid", b(`sorry_server = "192.0.2.300"`), `10: service[0].sorry_server: invalid IPv4 address "192.0.2.300"`)
-	expect(t, "sorry IPv6", b(`sorry_server = "2001:db8::1"`), "10: service[0].sorry_server: sorry_server 2001:db8::1: IPv6 servers are not supported yet")
+	expect(t, "sorry IPv6", b(`sorry_server = "2001:db8::1"`), "10: service[0].sorry_server: sorry_server 2001:db8::1 is IPv6 but VIP 192.0.2.100 is IPv4: method l2dsr")
 	expect(t, "sorry loopback", b(`sorry_server = "127.0.0.1"`), "10: service[0].sorry_server: sorry_server 127.0.0.1 is a loopback address")
 	expect(t, "sorry VIP", b(`sorry_server = "192.0.2.100"`), "10: service[0].sorry_server: sorry_server 192.0.2.100 is the service's own VIP")
 	expect(t, "sorry own", b(`sorry_server = "192.0.2.10"`), "10: service[0].sorry_server: sorry_server 192.0.2.10 is the balancer's own address")

@@ -318,7 +318,7 @@ func TestServiceErrors(t *testing.T) {
 	expect(t, "bad name", minimal+"[[service]]\nname = \"web server\"\nvip = \"192.0.2.100\"\n", `8: service[0].name: invalid service name "web server"`)
 	expect(t, "vip missing", minimal+"[[service]]\nname = \"s\"\n", "7: service[0].vip: required key is missing")
 	expect(t, "vip invalid", minimal+"[[service]]\nname = \"s\"\nvip = \"192.0.2.300\"\n", `9: service[0].vip: invalid IPv4 address "192.0.2.300"`)
-	expect(t, "vip IPv6", minimal+"[[service]]\nname = \"s\"\nvip = \"2001:db8::1\"\n", "9: service[0].vip: vip 2001:db8::1: IPv6 VIPs are not supported yet")
+	expect(t, "vip IPv6", minimal+"[[service]]\nname = \"s\"\nvip = \"2001:db8::1\"\n", "9: service[0].vip: vip 2001:db8::1: an IPv6 service needs dataplane.address6")
 	for vip, why := range map[string]string{
 		"0.0.0.0": "is unspecified", "224.0.0.1": "is a multicast address", "255.255.255.255": "is the broadcast address",
 		"127.0.0.1": "is a loopback address", "192.0.2.10": "is the balancer's own address",
@@ -350,7 +350,7 @@ func TestBackendErrors(t *testing.T) {
 	b := func(lines ...string) string { return svc(append([]string{"[[service.backend]]"}, lines...)...) }
 	expect(t, "address missing", b("weight = 1"), "10: service[0].backend[0].address: required key is missing")
 	expect(t, "address invalid", b(`address = "192.0.2"`), `11: service[0].backend[0].address: invalid IPv4 address "192.0.2"`)
-	expect(t, "address IPv6", b(`address = "2001:db8::5"`), `11: service[0].backend[0].address: backend 2001:db8::5: IPv6 real servers are not supported yet`)
+	expect(t, "address IPv6", b(`address = "2001:db8::5"`), `11: service[0].backend[0].address: backend 2001:db8::5 is IPv6 but VIP 192.0.2.100 is IPv4: method l2dsr`)
 	expect(t, "weight too big", b(`address = "192.0.2.20"`, "weight = 70000"), "12: service[0].backend[0].weight: weight 70000 out of range 0..65535")
 	expect(t, "weight negative", b(`address = "192.0.2.20"`, "weight = -1"), "12: service[0].backend[0].weight: weight -1 out of range 0..65535")
 	expect(t, "off-link", b(`address = "198.51.100.20"`),
@@ -388,7 +388,7 @@ table_size = 100
 		"4: dataplane.burst_size: burst_size 512 out of range 1..256",
 		"5: dataplane.speed: unknown key",
 		`7: dataplane.port[0].name: invalid port name "P"`,
-		"11: service[0].vip: vip 2001:db8::1: IPv6 VIPs are not supported yet",
+		"11: service[0].vip: vip 2001:db8::1: an IPv6 service needs dataplane.address6 (neighbour discovery and ICMPv6 errors are sent from it)",
 		"14: service[0].backend[0].address: no route to backend 198.51.100.1 (method gre): add a [[dataplane.route]] or dataplane.gateway",
 		"15: service[0].backend[0].weight: weight 70000 out of range 0..65535",
 		"19: service[1].table_size: table_size 100 is not a prime number",

@@ -48,14 +48,21 @@ type rawDataplane struct {
 
 	// address: the balancer's own IPv4 address with its on-link prefix
 	// length, e.g. "192.0.2.10/24". Required. Answers ARP, sources ARP
-	// requests; with method l2dsr every real server must be inside the prefix.
-	// Must be a unicast host address (not the network or broadcast address of
-	// its prefix).
+	// requests and ICMP errors, and is the outer source address of IPv4
+	// tunnels; with method l2dsr every IPv4 real server must be on-link
+	// (inside the prefix or an on-link [[dataplane.route]]). Must be a
+	// unicast host address (not the network or broadcast address of its
+	// prefix).
 	Address *string `toml:"address"`
 
-	// address6: the balancer's own IPv6 address with prefix length, e.g.
-	// "2001:db8::10/64". Optional. Parsed and validated only; IPv6
-	// forwarding is not implemented yet.
+	// address6: the balancer's own IPv6 address with its on-link prefix
+	// length, e.g. "2001:db8::10/64". Required as soon as anything is
+	// IPv6: a VIP, a real server, a sorry server, a static neighbour, a
+	// route or gateway6. Answers neighbour discovery, sources neighbour
+	// solicitations and ICMPv6 errors, and is the outer source address of
+	// IPv6 tunnels (also for IPv4 VIPs over IPv6 real servers); with method
+	// l2dsr every IPv6 real server must be on-link. A unicast address, not
+	// IPv4-mapped, loopback or multicast.
 	Address6 *string `toml:"address6"`
 
 	// burst_size: packets received/transmitted per poll. 1..256, default 32.
@@ -105,20 +112,29 @@ type rawDataplane struct {
 	Port []rawPort `toml:"port"`
 	// [[dataplane.neighbor]]: static neighbours. Zero or more.
 	Neighbor []rawNeighbor `toml:"neighbor"`
-	// gateway: the default gateway (IPv4, inside the prefix of address)
-	// for real servers of the L3 methods (dscp, ipip, gre, gue) that are
-	// not on-link and match no [[dataplane.route]]. Optional.
+	// gateway: the IPv4 default gateway (inside the prefix of address)
+	// for IPv4 real servers of the L3 methods (dscp, ipip, gre, gue) that
+	// are not on-link and match no [[dataplane.route]]. Optional.
 	Gateway *string `toml:"gateway"`
-	// [[dataplane.route]]: routes to real servers of the L3 methods.
+	// gateway6: the IPv6 default gateway, the same for IPv6 real servers
+	// (ipip, gre, gue): a unicast IPv6 address inside the prefix of
+	// address6 (not link-local), which it requires. Optional.
+	Gateway6 *string `toml:"gateway6"`
+	// [[dataplane.route]]: routes to real servers (IPv4 and IPv6).
 	Route []rawRoute `toml:"route"`
 }
 
-// rawRoute is one [[dataplane.route]]: the longest matching prefix wins.
+// rawRoute is one [[dataplane.route]]: the longest matching prefix of the
+// real server's family wins.
 type rawRoute struct {
-	// prefix: IPv4 prefix, e.g. "198.51.100.0/24". Required, unique.
+	// prefix: IPv4 or IPv6 prefix, e.g. "198.51.100.0/24" or
+	// "2001:db8:1::/48". Required, unique. An IPv6 route requires
+	// dataplane.address6.
 	Prefix *string `toml:"prefix"`
-	// gateway: IPv4 next hop inside the prefix of dataplane.address.
-	// Optional: without it the prefix is on-link (on the same segment).
+	// gateway: next hop of the prefix's family, inside the on-link prefix
+	// of dataplane.address (IPv4) or dataplane.address6 (IPv6). Optional:
+	// without it the prefix is on-link (on the same segment; l2dsr real
+	// servers may be inside it).
 	Gateway *string `toml:"gateway"`
 }
 
@@ -138,8 +154,9 @@ type rawCtrl struct {
 // real servers that do not answer ARP, or for benchmarks on devices without
 // a peer.
 type rawNeighbor struct {
-	// address: the neighbour's IPv4 address. Required, unique, inside the
-	// on-link prefix of dataplane.address.
+	// address: the neighbour's IPv4 or IPv6 address. Required, unique,
+	// inside the on-link prefix of dataplane.address (IPv4) or
+	// dataplane.address6 (IPv6, which it requires).
 	Address *string `toml:"address"`
 	// mac: its MAC address. Required; unicast and not all zero.
 	MAC *string `toml:"mac"`
@@ -183,9 +200,11 @@ type rawService struct {
 	// Required, unique, 1-32 characters of a-z, A-Z, 0-9, "_", "." and "-".
 	Name *string `toml:"name"`
 
-	// vip: the virtual IPv4 address clients connect to. Required. Not
-	// unspecified, multicast, broadcast or loopback, and not the balancer's
-	// own address. IPv6 VIPs are not supported yet.
+	// vip: the virtual IPv4 or IPv6 address clients connect to.
+	// Required. Not unspecified, multicast, broadcast, loopback or (IPv6)
+	// link-local, not IPv4-mapped IPv6, without zone, and not the
+	// balancer's own address (address or address6). An IPv6 VIP requires
+	// dataplane.address6.
 	VIP *string `toml:"vip"`
 
 	// protocol: "tcp" or "udp". Default "tcp".
@@ -202,8 +221,14 @@ type rawService struct {
 	// balancer's L2 segment and accept the VIP locally (e.g. on loopback).
 	// "dscp" (L3DSR: destination rewritten to the real server, DSCP set to
 	// the service's dscp code), "ipip", "gre", "gue" (encapsulation from
-	// the balancer's address to the real server); these reach real servers
-	// on-link or through dataplane.gateway / [[dataplane.route]]. IPv4 only.
+	// the balancer's address of the real server's family to the real
+	// server); these reach real servers on-link or through
+	// dataplane.gateway / gateway6 / [[dataplane.route]]. Families (the
+	// effective method of each real server counts): l2dsr needs a real
+	// server of the VIP's family, on-link; dscp is IPv4 only (VIP and real
+	// server); ipip carries IPv4 in IPv4 (RFC 2003), IPv6 in IPv6 and IPv4
+	// in IPv6 (RFC 2473) but not IPv6 in IPv4; gre and gue carry either
+	// family in either.
 	Method *string `toml:"method"`
 
 	// dscp: the DSCP code (1..63) that names this VIP for method dscp; a
@@ -235,11 +260,12 @@ type rawService struct {
 	// removed, and its flows move to the other real servers.
 	InhibitOnFailure *bool `toml:"inhibit_on_failure"`
 
-	// sorry_server: optional IPv4 address of a server that takes all of
-	// the service's traffic, alone, while no real server is healthy or the
-	// quorum is lost. Not one of the service's backends, not the VIP, not
-	// the balancer's own address; with method l2dsr inside the on-link
-	// prefix of dataplane.address, like the backends.
+	// sorry_server: optional IPv4 or IPv6 address of a server that takes
+	// all of the service's traffic, alone, while no real server is healthy
+	// or the quorum is lost. Not one of the service's backends, not the
+	// VIP, not the balancer's own address; it follows the rules of a
+	// backend with the service's method (address family, on-link for
+	// l2dsr, reachable).
 	SorryServer *string `toml:"sorry_server"`
 
 	// quorum: the minimum sum of the weights of the healthy real servers
@@ -341,10 +367,15 @@ type rawCheck struct {
 
 // rawBackend is one [[service.backend]] (a real server).
 type rawBackend struct {
-	// address: the real server's IPv4 address. Required, unique within
-	// the service, not the VIP and not the balancer's own address. With
-	// method l2dsr it must lie inside the on-link prefix of
-	// dataplane.address.
+	// address: the real server's IPv4 or IPv6 address. Required, unique
+	// within the service, not the VIP and not the balancer's own address;
+	// not unspecified, multicast, loopback or (IPv6) link-local, not
+	// IPv4-mapped IPv6, without zone. An IPv6 real server requires
+	// dataplane.address6. With method l2dsr it must be of the VIP's family
+	// and on-link (inside the prefix of dataplane.address or address6, or
+	// an on-link [[dataplane.route]]); with the other methods reachable
+	// (on-link, a route or the gateway of its family). See method for
+	// which families each method carries.
 	Address *string `toml:"address"`
 
 	// weight: relative share of the flows, 0..65535, default 1. 0 takes

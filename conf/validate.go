@@ -122,11 +122,46 @@ func (v *validator) duration(p fieldPath, val *string, def time.Duration) (time.
 
 func (v *validator) validate(raw *rawConfig) *Config {
 	c := &Config{}
-	dp, addrOK := v.dataplane(raw.Dataplane)
+	dp, own := v.dataplane(raw.Dataplane)
 	c.Dataplane = dp
 	c.Ctrl = v.ctrl(raw.Ctrl)
-	v.services(raw.Service, &c.Dataplane, addrOK, c)
+	v.services(raw.Service, &c.Dataplane, own, c)
 	return c
+}
+
+// ownAddrs says which of the balancer's own addresses are valid: other
+// addresses are checked against an own address only when it is (an
+// invalid one has been reported already).
+type ownAddrs struct {
+	v4 bool // dataplane.address is valid
+	v6 bool // dataplane.address6 is valid
+	// v6Missing: the [dataplane] table has no address6 at all, so every
+	// IPv6 VIP, real server, neighbour and next hop is an error.
+	v6Missing bool
+}
+
+// ok reports whether the own address of a's family is valid.
+func (o ownAddrs) ok(a netip.Addr) bool {
+	if a.Is4() {
+		return o.v4
+	}
+	return o.v6
+}
+
+// ownKey names the key of the own address of a's family.
+func ownKey(a netip.Addr) string {
+	if a.Is4() {
+		return "dataplane.address"
+	}
+	return "dataplane.address6"
+}
+
+// family names a's address family.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // ctrl validates [ctrl]; an absent table means all defaults.
@@ -147,15 +182,15 @@ func (v *validator) ctrl(r *rawCtrl) Ctrl {
 	return c
 }
 
-// dataplane validates [dataplane]. addrOK reports whether dp.Address is valid
-// (services are checked against it only then).
-func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
+// dataplane validates [dataplane]. own reports which of dp.Address and
+// dp.Address6 are valid (services are checked against them only then).
+func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, own ownAddrs) {
 	base := fieldPath{}.key("dataplane")
 	if r == nil {
 		if !v.bad[base.String()] {
 			v.add(base, "missing [dataplane] table (workers, address and at least one [[dataplane.port]] are required)")
 		}
-		return dp, false
+		return dp, own
 	}
 
 	// workers
@@ -216,14 +251,14 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
 	} else if pfx, msg := parseOwnPrefix4(*r.Address); msg != "" {
 		v.add(ap, msg)
 	} else {
-		dp.Address, addrOK = pfx, true
+		dp.Address, own.v4 = pfx, true
 	}
-	if r.Address6 != nil {
-		if pfx, msg := parseOwnPrefix6(*r.Address6); msg != "" {
-			v.add(base.key("address6"), msg)
-		} else {
-			dp.Address6 = pfx
-		}
+	if r.Address6 == nil {
+		own.v6Missing = !v.bad[base.key("address6").String()]
+	} else if pfx, msg := parseOwnPrefix6(*r.Address6); msg != "" {
+		v.add(base.key("address6"), msg)
+	} else {
+		dp.Address6, own.v6 = pfx, true
 	}
 
 	b, _ := v.intIn(base.key("burst_size"), r.BurstSize, defBurstSize, 1, 256)
@@ -303,13 +338,20 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
 	np := base.key("neighbor")
 	seen := map[netip.Addr]int{}
 	for i := range r.Neighbor {
-		if n, ok := v.neighbor(np.idx(i), &r.Neighbor[i], &dp, addrOK, names, seen, i); ok {
+		if n, ok := v.neighbor(np.idx(i), &r.Neighbor[i], &dp, own, names, seen, i); ok {
 			dp.Neighbors = append(dp.Neighbors, n)
 		}
 	}
 	if r.Gateway != nil {
-		if a, ok := v.onLinkHop(base.key("gateway"), "gateway", *r.Gateway, &dp, addrOK); ok {
+		if a, ok := v.nextHop(base.key("gateway"), "gateway", *r.Gateway, 4,
+			"is IPv6: the IPv6 default gateway goes into dataplane.gateway6", &dp, own); ok {
 			dp.Gateway = a
+		}
+	}
+	if r.Gateway6 != nil {
+		if a, ok := v.nextHop(base.key("gateway6"), "gateway6", *r.Gateway6, 6,
+			"is IPv4: the IPv4 default gateway goes into dataplane.gateway", &dp, own); ok {
+			dp.Gateway6 = a
 		}
 	}
 	rtp := base.key("route")
@@ -318,22 +360,36 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
 		p, raw := rtp.idx(i), &r.Route[i]
 		var rt Route
 		ok := true
+		fam := 0 // of the prefix; 0 = unknown
 		if raw.Prefix == nil {
 			v.missing(p.key("prefix"))
 			ok = false
-		} else if pfx, err := netip.ParsePrefix(*raw.Prefix); err != nil || !pfx.Addr().Is4() {
-			v.addf(p.key("prefix"), "invalid IPv4 prefix %q (e.g. \"198.51.100.0/24\")", *raw.Prefix)
+		} else if pfx, msg := parseRoutePrefix(*raw.Prefix); msg != "" {
+			v.add(p.key("prefix"), msg)
 			ok = false
 		} else {
 			rt.Prefix = pfx.Masked()
+			fam = 4
+			if pfx.Addr().Is6() {
+				fam = 6
+			}
 			if j, dup := prefixes[rt.Prefix]; dup {
 				v.addf(p.key("prefix"), "route to %s already defined by dataplane.route[%d] (line %s)", rt.Prefix, j, v.lineOf(rtp.idx(j).key("prefix")))
+				ok = false
+			} else if fam == 6 && own.v6Missing && raw.Gateway == nil {
+				// With a gateway, the gateway is reported instead.
+				v.addf(p.key("prefix"), "IPv6 route to %s needs dataplane.address6 (neighbour discovery for on-link real servers is sent from it)", rt.Prefix)
 				ok = false
 			}
 			prefixes[rt.Prefix] = i
 		}
 		if raw.Gateway != nil {
-			a, gwOK := v.onLinkHop(p.key("gateway"), "gateway", *raw.Gateway, &dp, addrOK)
+			wrong := ""
+			if fam != 0 {
+				other := 10 - fam // 4 <-> 6
+				wrong = fmt.Sprintf("is IPv%d but the prefix %s is IPv%d: a route's gateway must be of its prefix's family", other, rt.Prefix, fam)
+			}
+			a, gwOK := v.nextHop(p.key("gateway"), "gateway", *raw.Gateway, fam, wrong, &dp, own)
 			ok = ok && gwOK
 			rt.Gateway = a
 		}
@@ -341,21 +397,56 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, addrOK bool) {
 			dp.Routes = append(dp.Routes, rt)
 		}
 	}
-	return dp, addrOK
+	return dp, own
 }
 
-// onLinkHop parses a gateway: an IPv4 unicast address inside the prefix of
-// dataplane.address, other than the balancer's own.
-func (v *validator) onLinkHop(p fieldPath, what, s string, dp *Dataplane, addrOK bool) (netip.Addr, bool) {
+// parseRoutePrefix parses a route's IPv4 or IPv6 prefix; msg says what is
+// wrong, "" if nothing.
+func parseRoutePrefix(s string) (netip.Prefix, string) {
+	pfx, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil && strings.Contains(s, ":"):
+		return pfx, fmt.Sprintf("invalid IPv6 prefix %q (e.g. \"2001:db8:1::/48\")", s)
+	case err != nil:
+		return pfx, fmt.Sprintf("invalid IPv4 prefix %q (e.g. \"198.51.100.0/24\")", s)
+	case pfx.Addr().Is4In6():
+		return pfx, fmt.Sprintf("prefix %q: write IPv4 prefixes in dotted form, not IPv4-mapped IPv6", s)
+	}
+	return pfx, ""
+}
+
+// nextHop parses a gateway (the default gateway of a family or a route's):
+// a unicast address of family fam (4 or 6; 0 when the route's prefix is
+// invalid: either) inside the on-link prefix of the own address of its
+// family (dataplane.address or dataplane.address6), other than the
+// balancer's own. wrongFamily completes "WHAT ADDR " for an address of the
+// other family.
+func (v *validator) nextHop(p fieldPath, what, s string, fam int, wrongFamily string, dp *Dataplane, own ownAddrs) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(s)
 	switch {
-	case err != nil || !a.Is4():
-		v.addf(p, "%s %q is not an IPv4 address", what, s)
-	case badUnicast4(a) != "":
-		v.addf(p, "%s %s %s", what, a, badUnicast4(a))
-	case addrOK && !dp.Address.Contains(a):
-		v.addf(p, "%s %s is outside %s, the on-link prefix of dataplane.address", what, a, dp.Address.Masked())
-	case addrOK && a == dp.Address.Addr():
+	case err != nil:
+		switch fam {
+		case 4:
+			v.addf(p, "%s %q is not an IPv4 address", what, s)
+		case 6:
+			v.addf(p, "%s %q is not an IPv6 address", what, s)
+		default:
+			v.addf(p, "%s %q is not an IP address", what, s)
+		}
+	case a.Zone() != "" || a.Is4In6():
+		_, msg := parseAddr(what, s)
+		v.add(p, msg)
+	case fam == 4 && !a.Is4(), fam == 6 && !a.Is6():
+		v.addf(p, "%s %s %s", what, a, wrongFamily)
+	case a.Is6() && a.IsLinkLocalUnicast():
+		v.addf(p, "%s %s is a link-local address: give the router's address inside the on-link prefix of dataplane.address6", what, a)
+	case badUnicast(a) != "":
+		v.addf(p, "%s %s %s", what, a, badUnicast(a))
+	case a.Is6() && own.v6Missing:
+		v.addf(p, "%s %s needs dataplane.address6: a next hop must be inside its on-link prefix (neighbour discovery is sent from it)", what, a)
+	case own.ok(a) && !dp.ownPrefix(a).Contains(a):
+		v.addf(p, "%s %s is outside %s, the on-link prefix of %s", what, a, dp.ownPrefix(a).Masked(), ownKey(a))
+	case own.ok(a) && a == dp.ownPrefix(a).Addr():
 		v.addf(p, "%s %s is the balancer's own address", what, a)
 	default:
 		return a, true
@@ -376,7 +467,10 @@ func parseMethod(name string) Method {
 // unknownMethod is the error for an unknown method name.
 const unknownMethod = "unknown method %q (valid: \"l2dsr\", \"dscp\", \"ipip\", \"gre\", \"gue\")"
 
-func (v *validator) neighbor(p fieldPath, r *rawNeighbor, dp *Dataplane, addrOK bool, ports map[string]int, seen map[netip.Addr]int, i int) (Neighbor, bool) {
+// neighbor validates one [[dataplane.neighbor]]: an IPv4 neighbour is
+// inside the on-link prefix of dataplane.address, an IPv6 one inside that
+// of dataplane.address6.
+func (v *validator) neighbor(p fieldPath, r *rawNeighbor, dp *Dataplane, own ownAddrs, ports map[string]int, seen map[netip.Addr]int, i int) (Neighbor, bool) {
 	var n Neighbor
 	ok := true
 	ap := p.key("address")
@@ -385,15 +479,18 @@ func (v *validator) neighbor(p fieldPath, r *rawNeighbor, dp *Dataplane, addrOK 
 		v.missing(ap)
 		ok = false
 	default:
-		a, err := netip.ParseAddr(*r.Address)
+		a, msg := parseAddr("neighbour", *r.Address)
 		switch {
-		case err != nil || !a.Is4():
-			v.addf(ap, "invalid IPv4 address %q", *r.Address)
+		case msg != "":
+			v.add(ap, msg)
 			ok = false
-		case addrOK && !dp.Address.Masked().Contains(a):
-			v.addf(ap, "neighbour %s is outside %s, the on-link prefix of dataplane.address", a, dp.Address.Masked())
+		case a.Is6() && own.v6Missing:
+			v.addf(ap, "IPv6 neighbour %s needs dataplane.address6: a static neighbour must be inside its on-link prefix", a)
 			ok = false
-		case addrOK && a == dp.Address.Addr():
+		case own.ok(a) && !dp.ownPrefix(a).Masked().Contains(a):
+			v.addf(ap, "neighbour %s is outside %s, the on-link prefix of %s", a, dp.ownPrefix(a).Masked(), ownKey(a))
+			ok = false
+		case own.ok(a) && a == dp.ownPrefix(a).Addr():
 			v.addf(ap, "neighbour %s is the balancer's own address", a)
 			ok = false
 		default:
@@ -500,6 +597,51 @@ func parseOwnPrefix6(s string) (netip.Prefix, string) {
 		return pfx, fmt.Sprintf("address6 %s is not a unicast host address", a)
 	}
 	return pfx, ""
+}
+
+// parseAddr parses an IPv4 or IPv6 address written in the form of its own
+// family: no zone, no IPv4-mapped IPv6. what names the key in messages;
+// msg says what is wrong, "" if nothing.
+func parseAddr(what, s string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil && strings.Contains(s, ":"):
+		return a, fmt.Sprintf("invalid IPv6 address %q", s)
+	case err != nil && strings.Contains(s, "."):
+		return a, fmt.Sprintf("invalid IPv4 address %q", s)
+	case err != nil:
+		return a, fmt.Sprintf("invalid IP address %q: expected IPv4 (\"192.0.2.21\") or IPv6 (\"2001:db8::21\")", s)
+	case a.Zone() != "":
+		return a, fmt.Sprintf("%s %q: zones are not allowed (remove %q)", what, s, "%"+a.Zone())
+	case a.Is4In6():
+		return a, fmt.Sprintf("%s %q: write IPv4 addresses in dotted form (%s), not as IPv4-mapped IPv6", what, s, a.Unmap())
+	}
+	return a, ""
+}
+
+// badUnicast says why address a cannot be a VIP's or a real server's
+// address, "" if it can.
+func badUnicast(a netip.Addr) string {
+	if a.Is4() {
+		return badUnicast4(a)
+	}
+	return badUnicast6(a)
+}
+
+// badUnicast6 says why IPv6 address a cannot be a VIP's or a real
+// server's address, "" if it can.
+func badUnicast6(a netip.Addr) string {
+	switch {
+	case a.IsUnspecified():
+		return "is unspecified"
+	case a.IsLoopback():
+		return "is a loopback address"
+	case a.IsMulticast():
+		return "is a multicast address"
+	case a.IsLinkLocalUnicast():
+		return "is a link-local address (fe80::/10 is not routed and is ambiguous without a zone): use a global or unique local address"
+	}
+	return ""
 }
 
 // badUnicast4 says why IPv4 address a cannot be a host's address, "" if it can.
@@ -657,13 +799,13 @@ type serviceKey struct {
 	port  uint16
 }
 
-func (v *validator) services(raws []rawService, dp *Dataplane, addrOK bool, c *Config) {
+func (v *validator) services(raws []rawService, dp *Dataplane, own ownAddrs, c *Config) {
 	base := fieldPath{}.key("service")
 	names := map[string]int{}
 	keys := map[serviceKey]int{}
 	for i := range raws {
 		p := base.idx(i)
-		s, keyOK := v.service(p, &raws[i], dp, addrOK)
+		s, keyOK := v.service(p, &raws[i], dp, own)
 		if s.Name != "" {
 			if j, dup := names[s.Name]; dup {
 				v.addf(p.key("name"), "service name %q already used by service[%d] (line %s)", s.Name, j, v.lineOf(base.idx(j).key("name")))
@@ -691,7 +833,8 @@ func (v *validator) services(raws []rawService, dp *Dataplane, addrOK bool, c *C
 
 // dscpMap checks that each real server of method dscp sees every code for
 // one VIP only and every VIP under one code only: the real server's rule
-// maps the code back to the VIP.
+// maps the code back to the VIP. (dscp is IPv4-only; IPv6 VIPs and real
+// servers with it are reported elsewhere.)
 func (v *validator) dscpMap(c *Config) {
 	type use struct {
 		vip  netip.Addr
@@ -701,12 +844,12 @@ func (v *validator) dscpMap(c *Config) {
 	byServer := map[netip.Addr][]use{}
 	for i := range c.Services {
 		s := &c.Services[i]
-		if s.DSCP == 0 {
+		if s.DSCP == 0 || !s.VIP.Is4() {
 			continue
 		}
 		for j := range s.Backends {
 			b := &s.Backends[j]
-			if s.EffectiveMethod(b) != MethodDSCP || !b.Address.IsValid() {
+			if s.EffectiveMethod(b) != MethodDSCP || !b.Address.Is4() {
 				continue
 			}
 			for _, u := range byServer[b.Address] {
@@ -723,7 +866,7 @@ func (v *validator) dscpMap(c *Config) {
 
 // service validates one [[service]]; keyOK reports whether VIP, protocol
 // and port are all valid (for the uniqueness check).
-func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bool) (s Service, keyOK bool) {
+func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, own ownAddrs) (s Service, keyOK bool) {
 	keyOK = true
 	np := p.key("name")
 	switch {
@@ -744,8 +887,11 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bo
 		keyOK = false
 	} else {
 		s.VIP = a
-		if addrOK && a == dp.Address.Addr() {
-			v.addf(vp, "vip %s is the balancer's own address (dataplane.address)", a)
+		switch {
+		case own.ok(a) && a == dp.ownPrefix(a).Addr():
+			v.addf(vp, "vip %s is the balancer's own address (%s)", a, ownKey(a))
+		case a.Is6() && own.v6Missing:
+			v.addf(vp, "vip %s: an IPv6 service needs dataplane.address6 (neighbour discovery and ICMPv6 errors are sent from it)", a)
 		}
 	}
 
@@ -772,6 +918,8 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bo
 		if s.Method = parseMethod(*r.Method); s.Method == 0 {
 			v.addf(mp, unknownMethod, *r.Method)
 			s.Method = MethodL2DSR // check the rest as l2dsr
+		} else if s.Method == MethodDSCP && s.VIP.Is6() {
+			v.add(mp, dscpIPv4Only)
 		}
 	}
 	if r.DSCP != nil {
@@ -827,7 +975,7 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bo
 	bp := p.key("backend")
 	seen := map[netip.Addr]int{}
 	for i := range r.Backend {
-		b := v.backend(bp.idx(i), &r.Backend[i], &s, dp, addrOK, seen, i)
+		b := v.backend(bp.idx(i), &r.Backend[i], &s, dp, own, seen, i)
 		if r.Backend[i].Check != nil {
 			b.Check, b.OwnCheck = v.check(bp.idx(i).key("check"), r.Backend[i].Check, s.Port, ok), true
 		} else {
@@ -835,7 +983,7 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, addrOK bo
 		}
 		s.Backends = append(s.Backends, b)
 	}
-	v.healthPolicy(p, r, &s, dp, addrOK, seen)
+	v.healthPolicy(p, r, &s, dp, own, seen)
 	v.methodKeys(p, r, &s)
 	return s, keyOK
 }
@@ -848,7 +996,7 @@ func (v *validator) methodKeys(p fieldPath, r *rawService, s *Service) {
 		uses[s.EffectiveMethod(&s.Backends[i])] = true
 	}
 	switch {
-	case uses[MethodDSCP] && r.DSCP == nil:
+	case uses[MethodDSCP] && r.DSCP == nil && !s.VIP.Is6(): // IPv6: the method is the error
 		v.addf(p.key("dscp"), "method dscp needs the service's dscp code (1..63) that names the VIP on the real servers")
 	case !uses[MethodDSCP] && r.DSCP != nil:
 		v.addf(p.key("dscp"), "dscp applies to method dscp only")
@@ -864,7 +1012,7 @@ func (v *validator) methodKeys(p fieldPath, r *rawService, s *Service) {
 // healthPolicy validates the service keys dsrlb-ctrl acts on:
 // inhibit_on_failure, sorry_server, quorum, hysteresis, alpha. seen maps
 // the service's backend addresses to their index.
-func (v *validator) healthPolicy(p fieldPath, r *rawService, s *Service, dp *Dataplane, addrOK bool, seen map[netip.Addr]int) {
+func (v *validator) healthPolicy(p fieldPath, r *rawService, s *Service, dp *Dataplane, own ownAddrs, seen map[netip.Addr]int) {
 	if r.InhibitOnFailure != nil {
 		s.InhibitOnFailure = *r.InhibitOnFailure
 	}
@@ -874,26 +1022,17 @@ func (v *validator) healthPolicy(p fieldPath, r *rawService, s *Service, dp *Dat
 
 	if r.SorryServer != nil {
 		sp := p.key("sorry_server")
-		a, err := netip.ParseAddr(*r.SorryServer)
+		a, msg := parseAddr("sorry_server", *r.SorryServer)
 		switch {
-		case err != nil || !a.Is4():
-			if err == nil && a.Is6() && !a.Is4In6() {
-				v.addf(sp, "sorry_server %s: IPv6 servers are not supported yet", a)
-			} else {
-				v.addf(sp, "invalid IPv4 address %q", *r.SorryServer)
-			}
-		case badUnicast4(a) != "":
-			v.addf(sp, "sorry_server %s %s", a, badUnicast4(a))
+		case msg != "":
+			v.add(sp, msg)
+		case badUnicast(a) != "":
+			v.addf(sp, "sorry_server %s %s", a, badUnicast(a))
 		case s.VIP.IsValid() && a == s.VIP:
 			v.addf(sp, "sorry_server %s is the service's own VIP", a)
-		case addrOK && a == dp.Address.Addr():
-			v.addf(sp, "sorry_server %s is the balancer's own address (dataplane.address)", a)
-		case addrOK && s.Method == MethodL2DSR && !dp.Address.Contains(a):
-			v.addf(sp, "sorry_server %s is outside %s, the on-link prefix of dataplane.address: method l2dsr only rewrites the destination MAC address, so it must be on the balancer's L2 segment", a, dp.Address.Masked())
-		case addrOK && dp.Address.Contains(a) && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
-			v.addf(sp, "sorry_server %s is the network or broadcast address of %s", a, dp.Address.Masked())
-		case addrOK && !dp.Reachable(a):
-			v.addf(sp, "no route to sorry_server %s (method %s): add a [[dataplane.route]] or dataplane.gateway", a, s.Method)
+		case own.ok(a) && a == dp.ownPrefix(a).Addr():
+			v.addf(sp, "sorry_server %s is the balancer's own address (%s)", a, ownKey(a))
+		case !v.forwardable(sp, "sorry_server", a, s.Method, s.VIP, dp, own):
 		default:
 			if j, dup := seen[a]; dup {
 				v.addf(sp, "sorry_server %s is also a backend of this service (line %s): the sorry server stands in for the real servers", a, v.lineOf(p.key("backend").idx(j).key("address")))
@@ -1105,42 +1244,37 @@ func (v *validator) check(p fieldPath, r *rawCheck, svcPort uint16, portOK bool)
 	return c
 }
 
-// parseVIP parses a service's virtual IPv4 address.
+// parseVIP parses a service's virtual IPv4 or IPv6 address.
 func parseVIP(str string) (netip.Addr, string) {
-	a, err := netip.ParseAddr(str)
-	if err != nil {
-		return a, fmt.Sprintf("invalid IPv4 address %q", str)
+	a, msg := parseAddr("vip", str)
+	if msg != "" {
+		return a, msg
 	}
-	if a.Is6() {
-		if a.Is4In6() {
-			return a, fmt.Sprintf("vip %q: write IPv4 addresses in dotted form (%s)", str, a.Unmap())
-		}
-		return a, fmt.Sprintf("vip %s: IPv6 VIPs are not supported yet", a)
-	}
-	if msg := badUnicast4(a); msg != "" {
+	if msg := badUnicast(a); msg != "" {
 		return a, fmt.Sprintf("vip %s %s", a, msg)
 	}
 	return a, ""
 }
 
-func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplane, addrOK bool, seen map[netip.Addr]int, i int) Backend {
+// dscpIPv4Only is the error for method dscp with an IPv6 VIP.
+const dscpIPv4Only = "method dscp is IPv4-only (L3DSR carries the VIP in the IPv4 DSCP field); use ipip, gre or gue for IPv6"
+
+func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplane, own ownAddrs, seen map[netip.Addr]int, i int) Backend {
 	var b Backend
 	if r.Method != nil {
 		if b.Method = parseMethod(*r.Method); b.Method == 0 {
 			v.addf(p.key("method"), unknownMethod, *r.Method)
+		} else if b.Method == MethodDSCP && s.VIP.Is6() {
+			v.add(p.key("method"), dscpIPv4Only)
 		}
 	}
 	method := s.EffectiveMethod(&b)
 	ap := p.key("address")
 	if r.Address == nil {
 		v.missing(ap)
-	} else if a, err := netip.ParseAddr(*r.Address); err != nil || !a.Is4() {
-		if err == nil && a.Is6() && !a.Is4In6() {
-			v.addf(ap, "backend %s: IPv6 real servers are not supported yet", a)
-		} else {
-			v.addf(ap, "invalid IPv4 address %q", *r.Address)
-		}
-	} else if msg := badUnicast4(a); msg != "" {
+	} else if a, msg := parseAddr("backend", *r.Address); msg != "" {
+		v.add(ap, msg)
+	} else if msg := badUnicast(a); msg != "" {
 		v.addf(ap, "backend %s %s", a, msg)
 	} else {
 		b.Address = a
@@ -1149,14 +1283,10 @@ func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplan
 			v.addf(ap, "backend %s is listed twice in this service (see line %s)", a, v.lineOf(p.idxSibling(j).key("address")))
 		case s.VIP.IsValid() && a == s.VIP:
 			v.addf(ap, "backend %s is the service's own VIP", a)
-		case addrOK && a == dp.Address.Addr():
-			v.addf(ap, "backend %s is the balancer's own address (dataplane.address)", a)
-		case addrOK && method == MethodL2DSR && !dp.Address.Contains(a):
-			v.addf(ap, "backend %s is outside %s, the on-link prefix of dataplane.address: method l2dsr only rewrites the destination MAC address, so real servers must be on the balancer's L2 segment (or use an L3 method: dscp, ipip, gre, gue)", a, dp.Address.Masked())
-		case addrOK && dp.Address.Contains(a) && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
-			v.addf(ap, "backend %s is the network or broadcast address of %s", a, dp.Address.Masked())
-		case addrOK && !dp.Reachable(a):
-			v.addf(ap, "no route to backend %s (method %s): add a [[dataplane.route]] or dataplane.gateway", a, method)
+		case own.ok(a) && a == dp.ownPrefix(a).Addr():
+			v.addf(ap, "backend %s is the balancer's own address (%s)", a, ownKey(a))
+		default:
+			v.forwardable(ap, "backend", a, method, s.VIP, dp, own)
 		}
 		if _, dup := seen[a]; !dup {
 			seen[a] = i
@@ -1165,6 +1295,64 @@ func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplan
 	w, _ := v.intIn(p.key("weight"), r.Weight, defWeight, 0, 65535)
 	b.Weight = uint32(w)
 	return b
+}
+
+// forwardable checks that method m can carry the packets of a service with
+// VIP vip (invalid if it was not valid) to server a, a real server or the
+// sorry server (called what in messages), and that the balancer reaches a
+// with it. It reports the first problem at p and returns false, or returns
+// true.
+//
+// Address families: l2dsr forwards the client's packet unchanged, so the
+// server is of the VIP's family; dscp is IPv4 only; ipip carries IPv4 in
+// IPv4 or IPv6 and IPv6 in IPv6, not IPv6 in IPv4; gre and gue carry
+// either in either. An IPv6 server needs dataplane.address6.
+func (v *validator) forwardable(p fieldPath, what string, a netip.Addr, m Method, vip netip.Addr, dp *Dataplane, own ownAddrs) bool {
+	switch {
+	case m == MethodDSCP && vip.Is6():
+		return false // reported at the method
+	case m == MethodDSCP && a.Is6():
+		v.addf(p, "%s %s: method dscp is IPv4-only (L3DSR carries the VIP in the IPv4 DSCP field); use ipip, gre or gue for IPv6 real servers", what, a)
+	case m == MethodL2DSR && vip.IsValid() && vip.Is4() != a.Is4():
+		alt := "ipip, gre or gue" // IPv4 VIP, IPv6 server
+		if vip.Is6() {
+			alt = "gre or gue"
+		}
+		v.addf(p, "%s %s is %s but VIP %s is %s: method l2dsr forwards the client's packet unchanged, so the server must be of the VIP's address family (or use %s)",
+			what, a, family(a), vip, family(vip), alt)
+	case m == MethodIPIP && vip.Is6() && a.Is4():
+		v.addf(p, "%s %s: ipip cannot carry IPv6 inside IPv4; use gre or gue, or an IPv6 real server", what, a)
+	case a.Is6() && own.v6Missing:
+		if vip.Is6() {
+			return false // reported at the VIP
+		}
+		role, why := "real server", "neighbour discovery is sent from it"
+		if what == "sorry_server" {
+			role = "sorry server"
+		}
+		if m != MethodL2DSR {
+			why = fmt.Sprintf("it is the outer source address of method %s", m)
+		}
+		v.addf(p, "%s %s: an IPv6 %s needs dataplane.address6 (%s)", what, a, role, why)
+	case !own.ok(a):
+		return false // the own address of a's family is invalid: reported
+	case m == MethodL2DSR && !dp.OnLink(a):
+		l3 := "dscp, ipip, gre, gue"
+		if a.Is6() {
+			l3 = "ipip, gre, gue"
+		}
+		v.addf(p, "%s %s is outside %s, the on-link prefix of %s: method l2dsr only rewrites the destination MAC address, so the server must be on the balancer's L2 segment (inside that prefix or an on-link [[dataplane.route]]), or use an L3 method: %s",
+			what, a, dp.ownPrefix(a).Masked(), ownKey(a), l3)
+	case a.Is4() && dp.Address.Contains(a) && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
+		v.addf(p, "%s %s is the network or broadcast address of %s", what, a, dp.Address.Masked())
+	case !dp.Reachable(a) && a.Is4():
+		v.addf(p, "no route to %s %s (method %s): add a [[dataplane.route]] or dataplane.gateway", what, a, m)
+	case !dp.Reachable(a):
+		v.addf(p, "no route to %s %s (method %s): add an IPv6 [[dataplane.route]] or dataplane.gateway6", what, a, m)
+	default:
+		return true
+	}
+	return false
 }
 
 // isPrime reports whether n is prime (trial division; n <= maxTableSize).

@@ -504,6 +504,7 @@ func (d *Daemon) onEvent(kind uint32, payload []byte, now time.Time) {
 			bad(err)
 			return
 		}
+		m.Addr = m.Addr.Unmap() // keyed like the configuration: IPv4 never IPv4-mapped
 		d.neighbors[m.Addr] = m
 		d.log.Debug("real server neighbour", "addr", m.Addr, "mac", m.MAC, "port", m.Port, "resolved", m.Resolved)
 	default:

@@ -182,7 +182,9 @@ func Seed(c *conf.Config, a *Applied) Health {
 		if a != nil && !a.FromConfig {
 			for _, b := range a.Backends[s.Name] {
 				if b.State == proto.StateUp {
-					up[b.Addr] = true
+					// Configured addresses are never IPv4-mapped; a data
+					// plane that keeps IPv4 in 16 bytes may send them so.
+					up[b.Addr.Unmap()] = true
 				}
 			}
 		}

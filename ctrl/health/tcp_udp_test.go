@@ -18,8 +18,7 @@ func TestTCPUp(t *testing.T) {
 		l, err := net.Listen(tc.network, tc.addr)
 		if err != nil {
 			if tc.network == "tcp6" {
-				t.Logf("skipping ::1: %v", err)
-				continue
+				t.Skipf("no IPv6 loopback here, the ::1 case is not tested: %v", err)
 			}
 			t.Fatal(err)
 		}
