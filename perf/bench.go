@@ -108,7 +108,7 @@ func (c *BenchConfig) defaults() error {
 	}
 	for _, m := range c.Methods {
 		if _, ok := methodVIP[m]; !ok {
-			return fmt.Errorf("method %q has no benchmark (have: l2dsr, dscp, ipip, gre, gue)", m)
+			return fmt.Errorf("method %q has no benchmark (have: l2dsr, dscp, ipip, gre, gue, l2dsr6, ipip6, gue6)", m)
 		}
 	}
 	if c.Duration < time.Second {
@@ -123,13 +123,17 @@ func (c *BenchConfig) defaults() error {
 	return nil
 }
 
-// methodVIP is the VIP each method's capture is sent to.
+// methodVIP is the VIP each method's capture is sent to. The methods
+// ending in 6 are IPv6 VIPs and real servers.
 var methodVIP = map[string]netip.Addr{
-	"l2dsr": netip.MustParseAddr("192.0.2.100"),
-	"dscp":  netip.MustParseAddr("192.0.2.100"),
-	"ipip":  netip.MustParseAddr("192.0.2.100"),
-	"gre":   netip.MustParseAddr("192.0.2.100"),
-	"gue":   netip.MustParseAddr("192.0.2.100"),
+	"l2dsr":  netip.MustParseAddr("192.0.2.100"),
+	"dscp":   netip.MustParseAddr("192.0.2.100"),
+	"ipip":   netip.MustParseAddr("192.0.2.100"),
+	"gre":    netip.MustParseAddr("192.0.2.100"),
+	"gue":    netip.MustParseAddr("192.0.2.100"),
+	"l2dsr6": netip.MustParseAddr("2001:db8::100"),
+	"ipip6":  netip.MustParseAddr("2001:db8::100"),
+	"gue6":   netip.MustParseAddr("2001:db8::100"),
 }
 
 // Run benchmarks every method: Pairs times dsrlb then testpmd, alternately.
@@ -222,11 +226,18 @@ var methodKeys = map[string]string{"dscp": "dscp = 10"}
 // capture in, a null device out, two real servers with static MACs behind
 // the null device.
 func dsrlbConfig(c *BenchConfig, method, pcap string, mbufs, memMB int) string {
+	rs1, rs2 := "192.0.2.21", "192.0.2.22"
+	vip := methodVIP[method]
+	if vip.Is6() {
+		rs1, rs2 = "2001:db8::21", "2001:db8::22"
+		method = strings.TrimSuffix(method, "6")
+	}
 	return fmt.Sprintf(`[dataplane]
 workers = [%d]
 main_cpu = %d
 eal_args = ["--no-huge", "-m", "%d", "--no-shconf", "--log-level=lib.eal:warning"]
 address = "192.0.2.10/24"
+address6 = "2001:db8::10/64"
 mbufs = %d
 burst_size = %d
 stats_interval = "500ms"
@@ -241,28 +252,28 @@ name = "out"
 device = "net_null0,no-rx=1"
 
 [[dataplane.neighbor]]
-address = "192.0.2.21"
+address = %[11]q
 mac = "02:00:00:00:00:21"
 port = "out"
 
 [[dataplane.neighbor]]
-address = "192.0.2.22"
+address = %[12]q
 mac = "02:00:00:00:00:22"
 port = "out"
 
 [[service]]
 name = "bench"
-vip = %q
+vip = %[8]q
 protocol = "tcp"
 port = 80
-method = %q
-%s
+method = %[9]q
+%[10]s
   [[service.backend]]
-  address = "192.0.2.21"
+  address = %[11]q
 
   [[service.backend]]
-  address = "192.0.2.22"
-`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, methodVIP[method], method, methodKeys[method])
+  address = %[12]q
+`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, vip, method, methodKeys[method], rs1, rs2)
 }
 
 var counterLine = regexp.MustCompile(`time=(\S+) level=INFO msg=counters rx=(\d+) .* forward=(\d+)`)
