@@ -245,8 +245,8 @@ func Encap(b []byte, off, n, l3 int, innerV6 bool, m Method, o *Outer, flowHash 
 		u := header.UDP(l4)
 		u.Encode(GUESourcePort(flowHash), guePort, uint16(len(l4)), 0)
 		if o.V6 {
-			s := header.Checksum(l4, header.PseudoHeaderSum6(o.Src6, o.Dst6, header.IPProtoUDP, uint32(len(l4))))
-			ck := header.FoldChecksum(s)
+			s := header.Checksum(l4[:header.UDPLen], header.PseudoHeaderSum6(o.Src6, o.Dst6, header.IPProtoUDP, uint32(len(l4))))
+			ck := header.FoldChecksum(add32(s, innerSum(l4[header.UDPLen:], innerV6)))
 			if ck == 0 {
 				ck = 0xffff
 			}
@@ -254,6 +254,51 @@ func Encap(b []byte, off, n, l3 int, innerV6 bool, m Method, o *Outer, flowHash 
 		}
 	}
 	return newOff, l3 + hdr + innerLen, true
+}
+
+// innerSum returns the ones' complement sum (unfolded) of the IP packet p,
+// for the UDP checksum of GUE over IPv6. When p is an unfragmented TCP or
+// UDP packet, its own L4 checksum already covers the segment: a correct
+// checksum makes segment plus pseudo header sum to 0xffff, so the segment
+// sums to the complement of the pseudo header, and only the IP header (with
+// any IPv6 extension headers) is read. This is Linux's local checksum
+// offload (Documentation/networking/checksum-offloads.rst); a packet whose
+// inner checksum is wrong gets an outer checksum that is wrong too, and is
+// dropped by whichever of the two the receiver checks. Other packets are
+// summed in full.
+func innerSum(p []byte, v6 bool) uint32 {
+	var hl int
+	var proto uint8
+	var pseudo uint32
+	if v6 {
+		ip := header.IPv6(p)
+		pr, off, res := ip.SkipExtensions()
+		if res != header.ExtOK {
+			return header.Checksum(p, 0)
+		}
+		hl, proto = off, pr
+		pseudo = header.PseudoHeaderSum6(ip.Src(), ip.Dst(), pr, uint32(len(p)-off))
+	} else {
+		ip := header.IPv4(p)
+		if ip.IsFragment() {
+			return header.Checksum(p, 0)
+		}
+		hl, proto = ip.HeaderLen(), ip.Protocol()
+		pseudo = header.PseudoHeaderSum4(ip.Src(), ip.Dst(), proto, uint16(len(p)-hl))
+	}
+	switch {
+	case proto == header.IPProtoTCP && len(p)-hl >= header.TCPMinLen:
+	case proto == header.IPProtoUDP && len(p)-hl >= header.UDPLen && header.UDP(p[hl:]).Checksum() != 0:
+	default:
+		return header.Checksum(p, 0)
+	}
+	return header.Checksum(p[:hl], uint32(header.FoldChecksum(pseudo)))
+}
+
+// add32 adds two unfolded ones' complement sums.
+func add32(a, b uint32) uint32 {
+	s := uint64(a) + uint64(b)
+	return uint32(s>>32 + s&0xffffffff)
 }
 
 // putIPv4 writes the 20-byte outer IPv4 header (TTL 64, no options) into h

@@ -456,3 +456,40 @@ func TestPutIPv4(t *testing.T) {
 		}
 	}
 }
+
+// The UDP checksum of GUE over IPv6 takes the inner packet's sum from its
+// own TCP/UDP checksum when it can; whichever way, the result must verify
+// over the bytes on the wire.
+func TestGUE6ChecksumVerifies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := []pkt{
+		{}, {udp: true}, {v6: true}, {v6: true, udp: true}, {proto: header.IPProtoICMP},
+		{v6: true, proto: header.IPProtoICMPv6}, {opts: []byte{1, 1, 1, 0}}, {vlan: true, v6: true},
+	}
+	for i := 0; i < 200; i++ {
+		c := cases[i%len(cases)]
+		c.payload = rng.IntN(1400)
+		c.tos = uint8(rng.IntN(256))
+		binary.BigEndian.PutUint64(c.src6[:8], 0x20010db8<<32|rng.Uint64()&0xffffffff)
+		binary.BigEndian.PutUint64(c.src6[8:], rng.Uint64())
+		c.src4 = [4]byte{198, 51, 100, byte(rng.IntN(256))}
+		frame, l3 := build(t, c)
+		if i%5 == 4 && !c.v6 {
+			// A fragment: no L4 checksum to lean on.
+			header.IPv4(frame[l3:]).SetFlagsFragment(0, 185)
+		}
+		off := 64
+		b := make([]byte, off+len(frame))
+		copy(b[off:], frame)
+		no, nn, ok := Encap(b, off, len(frame), l3, c.v6, GUE, &testOuter6, rng.Uint64(), testGUEPort)
+		if !ok {
+			t.Fatalf("case %d (%+v): Encap failed", i, c)
+		}
+		outer := header.IPv6(b[no+l3 : no+nn])
+		seg := outer[header.IPv6Len:]
+		sum := header.Checksum(seg, header.PseudoHeaderSum6(outer.Src(), outer.Dst(), header.IPProtoUDP, uint32(len(seg))))
+		if header.FoldChecksum(sum) != 0 || header.UDP(seg).Checksum() == 0 {
+			t.Fatalf("case %d (%+v): outer UDP checksum %#04x does not verify", i, c, header.UDP(seg).Checksum())
+		}
+	}
+}
