@@ -25,7 +25,7 @@ func TestL3Methods(t *testing.T) {
 }
 
 func testL3Method(t *testing.T, method string) {
-	topo := setupL3(t, method)
+	topo := setupL3(t, method, false)
 	filter := map[string]string{"dscp": "tcp port 80", "ipip": "ip proto 4", "gre": "ip proto 47", "gue": "udp port 6080"}[method]
 	rsCap, err := topo.StartCapture(testbed.ServerRole(0), "rs1-"+method, filter)
 	if err != nil {
@@ -39,7 +39,7 @@ func testL3Method(t *testing.T, method string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := fmt.Sprintf(`for i in $(seq 60); do curl -sS -m 3 http://%s/ 2>&1 || echo "FAIL request $i"; done`, topo.VIP)
+	script := fmt.Sprintf(`for i in $(seq 200); do curl -sS -m 3 http://%s/ 2>&1 || echo "FAIL request $i"; done`, topo.VIP)
 	out, err := topo.Exec(120*time.Second, testbed.RoleClient, "bash", "-c", script)
 	if err != nil {
 		t.Fatalf("curl loop: %v\n%s", err, out)
@@ -49,7 +49,7 @@ func testL3Method(t *testing.T, method string) {
 		count[line]++
 	}
 	t.Logf("%s answers: %v", method, count)
-	if count["rs1"]+count["rs2"] != 60 || count["rs1"] == 0 || count["rs2"] == 0 {
+	if count["rs1"]+count["rs2"] != 200 || count["rs1"] == 0 || count["rs2"] == 0 {
 		t.Fatalf("%s: %v", method, count)
 	}
 
@@ -132,8 +132,9 @@ func testL3Method(t *testing.T, method string) {
 			sports[uint16(udp.SrcPort)] = true
 			inner = udp.Payload
 		}
-		if !outer.SrcIP.Equal(topo.LB.Addr().AsSlice()) || outer.TTL == 0 {
-			t.Fatalf("%s outer source %v TTL %d, want the balancer %v", method, outer.SrcIP, outer.TTL, topo.LB.Addr())
+		// The balancer sends TTL 64; the router takes one.
+		if !outer.SrcIP.Equal(topo.LB.Addr().AsSlice()) || outer.TTL != 63 {
+			t.Fatalf("%s outer source %v TTL %d, want the balancer %v and TTL 63", method, outer.SrcIP, outer.TTL, topo.LB.Addr())
 		}
 		in := gopacket.NewPacket(inner, layers.LayerTypeIPv4, gopacket.Default)
 		tcp, _ := in.Layer(layers.LayerTypeTCP).(*layers.TCP)
@@ -160,8 +161,9 @@ func testL3Method(t *testing.T, method string) {
 }
 
 // setupL3 builds the routed topology for method: real servers set up by
-// dsrlbctl realserver, nginx on them, the data plane running.
-func setupL3(t *testing.T, method string) *testbed.L3 {
+// dsrlbctl realserver, nginx on them, the data plane running. With ipv6 the
+// service, its VIP and its real servers are IPv6 (the bed gets IPv6 too).
+func setupL3(t *testing.T, method string, ipv6 bool) *testbed.L3 {
 	t.Helper()
 	b, err := testbed.New(t.TempDir(), t.Logf)
 	if err != nil {
@@ -176,37 +178,42 @@ func setupL3(t *testing.T, method string) *testbed.L3 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	vip, servers := topo.VIP, topo.Servers
+	if ipv6 {
+		if err := topo.EnableIPv6(); err != nil {
+			t.Fatal(err)
+		}
+		topo.ServiceIPv6 = true
+		vip, servers = topo.IPv6.VIP, topo.IPv6.Servers
+	}
 	var extra []string
-	for i, s := range topo.Servers {
+	for i, s := range servers {
 		role := testbed.ServerRole(i)
 		args := []string{ctlBin, "realserver", "-method", method, "-iface", "eth0", "-self", s.String(), "-apply"}
 		if method == "dscp" {
-			args = append(args, "-dscp", topo.VIP.String()+"=10")
+			args = append(args, "-dscp", vip.String()+"=10")
 		} else {
-			args = append(args, "-vip", topo.VIP.String(), "-decap", "ebpf", "-bpf-object", decapObj)
+			args = append(args, "-vip", vip.String(), "-decap", "ebpf", "-bpf-object", decapObj)
 		}
 		if out, err := topo.Exec(60*time.Second, role, args...); err != nil {
 			t.Fatalf("dsrlbctl realserver on %s: %v\n%s", role, err, out)
 		}
-		if _, err := topo.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n")}, topo.VIP, s); err != nil {
-			t.Fatal(err)
+	}
+	if ipv6 {
+		startServers6(t, topo.Bed, topo.IPv6)
+	} else {
+		for i, s := range servers {
+			role := testbed.ServerRole(i)
+			if _, err := topo.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n")}, vip, s); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if method == "dscp" {
 		extra = append(extra, "dscp = 10")
 	}
-	dp, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(method, extra...))
-	if dp != nil {
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("data plane log:\n%s", dp.Output())
-			}
-		})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	p, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(method, extra...))
+	watchDataplane(t, p, err)
 	return topo
 }
 
@@ -215,7 +222,7 @@ func setupL3(t *testing.T, method string) *testbed.L3 {
 // needed (MTU 1480); the client's kernel lowers its path MTU and the
 // request goes through.
 func TestTunnelMTU(t *testing.T) {
-	topo := setupL3(t, "ipip")
+	topo := setupL3(t, "ipip", false)
 	c, err := topo.StartCapture(testbed.RoleClient, "client-icmp", "icmp")
 	if err != nil {
 		t.Fatal(err)

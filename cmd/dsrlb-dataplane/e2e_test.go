@@ -88,6 +88,13 @@ func newL2(t *testing.T, n int) *testbed.L2 {
 func startDataplane(t *testing.T, topo *testbed.L2, extra ...string) *testbed.Proc {
 	t.Helper()
 	p, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(extra...))
+	return watchDataplane(t, p, err)
+}
+
+// watchDataplane fails t when the data plane did not start, and prints its
+// log at the end of a failed test.
+func watchDataplane(t *testing.T, p *testbed.Proc, err error) *testbed.Proc {
+	t.Helper()
 	if p != nil {
 		t.Cleanup(func() {
 			if t.Failed() {

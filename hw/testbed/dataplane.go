@@ -13,15 +13,21 @@ import (
 // shared memory in the bed's directory, the exception path when t.TAP is
 // set, and one TCP service on port 80 of the VIP over every real server.
 // extra lines are added to the [[service]] table (e.g. policy keys or a
-// [service.check] table), before the real servers.
+// [service.check] table), before the real servers. After EnableIPv6 the
+// balancer has address6 too; with ServiceIPv6 the service is on the IPv6
+// VIP over the real servers' IPv6 addresses.
 func (t *L2) DataplaneConfig(extra ...string) string {
+	vip, servers := t.VIP, t.Servers
+	if t.ServiceIPv6 {
+		vip, servers = t.IPv6.VIP, t.IPv6.Servers
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `[dataplane]
 workers = [1]
 main_cpu = 0
 eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
 address = %q
-arp_refresh = "1s"
+%sarp_refresh = "1s"
 arp_expiry = "5s"
 stats_interval = "2s"
 idle_sleep = "50us"
@@ -40,11 +46,10 @@ name = "web"
 vip = %q
 protocol = "tcp"
 port = 80
-`, t.LB.String(), filepath.Join(t.Dir, "dsrlb.shm"), t.TAP, t.CtrlSocket(), t.VIP.String())
+`, t.LB.String(), t.IPv6.config6(), filepath.Join(t.Dir, "dsrlb.shm"), t.TAP, t.CtrlSocket(), vip.String())
 	for _, e := range extra {
 		b.WriteString(e + "\n")
 	}
-	servers := t.Servers
 	if t.Backends > 0 {
 		servers = servers[:t.Backends]
 	}
@@ -120,7 +125,10 @@ func (t *L2) StartCtrl(bin string, dataplane *Proc) (*Proc, error) {
 func (t *L2) ConfigPath() string { return filepath.Join(t.Dir, "dsrlb.toml") }
 
 // LBMAC is the MAC address of the balancer's eth0 (which DPDK uses).
-func (t *L2) LBMAC() (string, error) {
-	out, err := t.Exec(5*time.Second, RoleLB, "cat", "/sys/class/net/eth0/address")
+func (t *L2) LBMAC() (string, error) { return t.MAC(RoleLB, "eth0") }
+
+// MAC is the MAC address of role's interface dev ("aa:bb:...").
+func (b *Bed) MAC(role, dev string) (string, error) {
+	out, err := b.Exec(5*time.Second, role, "cat", "/sys/class/net/"+dev+"/address")
 	return strings.TrimSpace(out), err
 }

@@ -30,6 +30,11 @@ type L2 struct {
 	// Backends is how many of the Servers are the service's real servers
 	// in DataplaneConfig (0: all of them).
 	Backends int
+	// IPv6 is the topology's IPv6 addressing, zero until EnableIPv6.
+	IPv6 IPv6Addrs
+	// ServiceIPv6 makes DataplaneConfig's service the IPv6 one: IPv6.VIP
+	// over IPv6.Servers.
+	ServiceIPv6 bool
 }
 
 // L2 roles.
@@ -136,10 +141,12 @@ func SetupRealServerL2(b *Bed, role, addr string, vip netip.Addr) error {
 	return b.IP(role, "addr", "add", vip.String()+"/32", "dev", "lo")
 }
 
+// listens is nginx's listen directives for port 80 of addrs
+// ("192.0.2.100:80", "[2001:db8::100]:80").
 func listens(addrs []netip.Addr) string {
 	var s string
 	for _, a := range addrs {
-		s += fmt.Sprintf("        listen %s:80;\n", a)
+		s += fmt.Sprintf("        listen %s;\n", netip.AddrPortFrom(a, 80))
 	}
 	return s
 }
@@ -192,7 +199,7 @@ http {
 		if p.Exited() {
 			return nil, fmt.Errorf("nginx in %s exited: %s", role, p.Output())
 		}
-		out, _ := b.Exec(2*time.Second, role, "ss", "-Hltn", "src", addr.String()+":80")
+		out, _ := b.Exec(2*time.Second, role, "ss", "-Hltn", "src", netip.AddrPortFrom(addr, 80).String())
 		if strings.Contains(out, "LISTEN") {
 			return p, nil
 		}

@@ -25,7 +25,15 @@ type L3 struct {
 	LB      netip.Prefix
 	Router  netip.Addr // on the balancer's segment
 	Servers []netip.Addr
+	// IPv6 is the topology's IPv6 addressing, zero until EnableIPv6.
+	IPv6 IPv6Addrs
+	// ServiceIPv6 makes DataplaneConfig's service the IPv6 one: IPv6.VIP
+	// over IPv6.Servers.
+	ServiceIPv6 bool
 }
+
+// RoleRouter is the L3 topology's router.
+const RoleRouter = "router"
 
 // SetupL3 builds the routed topology with n real servers. The real
 // servers get their own address and default route only; the method's
@@ -66,7 +74,7 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 		}
 		return b.IP(role, "link", "set", ifname, "up")
 	}
-	for _, role := range []string{RoleClient, RoleLB, "router"} {
+	for _, role := range []string{RoleClient, RoleLB, RoleRouter} {
 		if err := b.AddNS(role); err != nil {
 			return nil, err
 		}
@@ -74,7 +82,7 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 			return nil, err
 		}
 	}
-	if err := link("router", "eth1", "br1"); err != nil {
+	if err := link(RoleRouter, "eth1", "br1"); err != nil {
 		return nil, err
 	}
 	steps := []struct {
@@ -82,8 +90,8 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 		args []string
 	}{
 		{RoleClient, []string{"addr", "add", t.Client.String() + "/24", "dev", "eth0"}},
-		{"router", []string{"addr", "add", "192.0.2.1/24", "dev", "eth0"}},
-		{"router", []string{"addr", "add", "198.51.100.1/24", "dev", "eth1"}},
+		{RoleRouter, []string{"addr", "add", "192.0.2.1/24", "dev", "eth0"}},
+		{RoleRouter, []string{"addr", "add", "198.51.100.1/24", "dev", "eth1"}},
 	}
 	for _, s := range steps {
 		if err := b.IP(s.role, s.args...); err != nil {
@@ -99,7 +107,7 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 		{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"},
 		{"net.ipv4.conf.eth0.rp_filter", "0"}, {"net.ipv4.conf.eth1.rp_filter", "0"},
 	} {
-		if err := b.Sysctl("router", kv[0], kv[1]); err != nil {
+		if err := b.Sysctl(RoleRouter, kv[0], kv[1]); err != nil {
 			return nil, err
 		}
 	}
@@ -127,15 +135,21 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 }
 
 // DataplaneConfig is the balancer's configuration for method over the
-// routed topology: the real servers through the router.
+// routed topology: the real servers through the router. After EnableIPv6
+// it has address6 and gateway6 (the router) too; with ServiceIPv6 the
+// service is on the IPv6 VIP over the real servers' IPv6 addresses.
 func (t *L3) DataplaneConfig(method string, extra ...string) string {
+	vip, servers := t.VIP, t.Servers
+	if t.ServiceIPv6 {
+		vip, servers = t.IPv6.VIP, t.IPv6.Servers
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `[dataplane]
 workers = [1]
 main_cpu = 0
 eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
 address = %q
-arp_refresh = "1s"
+%sarp_refresh = "1s"
 arp_expiry = "5s"
 stats_interval = "2s"
 idle_sleep = "50us"
@@ -155,11 +169,11 @@ vip = %q
 protocol = "tcp"
 port = 80
 method = %q
-`, t.LB.String(), filepath.Join(t.Dir, "dsrlb.shm"), t.Router.String(), t.VIP.String(), method)
+`, t.LB.String(), t.IPv6.config6(), filepath.Join(t.Dir, "dsrlb.shm"), t.Router.String(), vip.String(), method)
 	for _, e := range extra {
 		b.WriteString(e + "\n")
 	}
-	for _, s := range t.Servers {
+	for _, s := range servers {
 		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n", s)
 	}
 	return b.String()
