@@ -74,9 +74,12 @@ func start(cfg *conf.Config, log *slog.Logger) (dp *dataplane, err error) {
 	if replaced != "" {
 		log.Info("shared memory rebuilt", "path", cfg.Dataplane.SHM, "replaced", replaced)
 	}
+	// The error returns below set the named dp to nil: tear down through a
+	// copy of the pointer.
+	started := dp
 	defer func() {
 		if err != nil {
-			_ = dp.teardown()
+			_ = started.teardown()
 		}
 	}()
 
