@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -266,4 +267,56 @@ func TestTunnelMTU(t *testing.T) {
 		t.Errorf("the client's route to the VIP does not carry the learnt MTU: %s", route)
 	}
 	t.Logf("%d ICMP fragmentation needed with MTU 1480; the request then went through (client route: %s)", len(mtus), strings.TrimSpace(route))
+}
+
+// TestTunnelMTU6: the same over IPv6 (ipip: IPv6 in IPv6, 40 bytes): the
+// balancer answers full-size segments with ICMPv6 Packet Too Big (MTU 1460)
+// from its own IPv6 address, and the request goes through.
+func TestTunnelMTU6(t *testing.T) {
+	topo := setupL3(t, "ipip", true)
+	v6 := topo.IPv6
+	c, err := topo.StartCapture(testbed.RoleClient, "client-icmp6", "icmp6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 6000)
+	out, err := topo.Exec(30*time.Second, testbed.RoleClient, "curl", "-g", "-sS", "-m", "20", "-H", "X-Pad: "+pad, url6(v6.VIP))
+	if err != nil {
+		t.Fatalf("request with full-size segments: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(out); got != "rs1" && got != "rs2" {
+		t.Fatalf("answer %q", got)
+	}
+	pkts, err := c.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range pkts {
+		ip, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+		icmp, _ := p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
+		if ip == nil || icmp == nil || icmp.TypeCode.Type() != layers.ICMPv6TypePacketTooBig {
+			continue
+		}
+		if !ip.SrcIP.Equal(v6.LB.Addr().AsSlice()) || !ip.DstIP.Equal(v6.Client.AsSlice()) {
+			t.Fatalf("Packet Too Big %v -> %v, want the balancer to the client", ip.SrcIP, ip.DstIP)
+		}
+		// gopacket leaves the 4 bytes after the checksum (the MTU) in
+		// the payload.
+		if len(icmp.Payload) < 4 {
+			t.Fatalf("Packet Too Big of %d bytes", len(icmp.Payload))
+		}
+		if mtu := binary.BigEndian.Uint32(icmp.Payload); mtu != 1460 {
+			t.Fatalf("Packet Too Big MTU %d, want 1460 (1500 - 40 bytes of IPv6 in IPv6)", mtu)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatalf("no ICMPv6 Packet Too Big reached the client:\n%s", c.Dump("-v"))
+	}
+	route, _ := topo.Exec(5*time.Second, testbed.RoleClient, "ip", "-6", "route", "get", v6.VIP.String())
+	if !strings.Contains(route, "mtu 1460") {
+		t.Errorf("the client's route to the VIP does not carry the learnt MTU: %s", route)
+	}
+	t.Logf("%d ICMPv6 Packet Too Big with MTU 1460; the request then went through (client route: %s)", n, strings.TrimSpace(route))
 }
