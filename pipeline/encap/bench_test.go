@@ -1,6 +1,7 @@
 package encap
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -110,15 +111,27 @@ func BenchmarkEncap(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			e := newEncapBench(b, c.inner6, 1500)
-			var h uint64
-			for b.Loop() {
-				e.reset()
-				h++
-				if !e.run(c.m, c.o, h) {
-					b.Fatal("Encap failed")
-				}
-			}
+			benchEncap(b, e, c.m, c.o)
 		})
+	}
+	// GUE over IPv6 by frame size: below lcoMinPacket the UDP checksum
+	// sums the bytes, above it the inner TCP checksum stands in for the
+	// segment.
+	for _, size := range []int{74, 160, 200, 260, 400} {
+		b.Run(fmt.Sprintf("gue6-%dB", size), func(b *testing.B) {
+			benchEncap(b, newEncapBench(b, true, size), GUE, &testOuter6)
+		})
+	}
+}
+
+func benchEncap(b *testing.B, e *encapBench, m Method, o *Outer) {
+	var h uint64
+	for b.Loop() {
+		e.reset()
+		h++
+		if !e.run(m, o, h) {
+			b.Fatal("Encap failed")
+		}
 	}
 }
 

@@ -116,7 +116,11 @@ func PseudoHeaderSum4(src, dst [4]byte, proto uint8, length uint16) uint32 {
 // next-header value of the fixed header when extension headers are present,
 // and length excludes extension headers.
 func PseudoHeaderSum6(src, dst [16]byte, proto uint8, length uint32) uint32 {
-	return Checksum(src[:], Checksum(dst[:], length>>16+length&0xffff+uint32(proto)))
+	var s uint32
+	for i := 0; i < 16; i += 2 {
+		s += uint32(binary.BigEndian.Uint16(src[i:i+2])) + uint32(binary.BigEndian.Uint16(dst[i:i+2]))
+	}
+	return s + length>>16 + length&0xffff + uint32(proto)
 }
 
 // UpdateChecksum16 returns checksum cksum updated for a 16-bit word of the
