@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,22 +23,8 @@ func (t *L2) DataplaneConfig(extra ...string) string {
 		vip, servers = t.IPv6.VIP, t.IPv6.Servers
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `[dataplane]
-workers = [1]
-main_cpu = 0
-eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
-address = %q
-%sarp_refresh = "1s"
-arp_expiry = "5s"
-stats_interval = "2s"
-idle_sleep = "50us"
-shm = %q
-tap = %q
-
-[[dataplane.port]]
-name = "lan0"
-device = "net_af_packet0,iface=eth0"
-
+	writeDataplaneTable(&b, t.Bed, t.LB, t.IPv6, t.TAP)
+	fmt.Fprintf(&b, `
 [ctrl]
 socket = %q
 
@@ -46,7 +33,7 @@ name = "web"
 vip = %q
 protocol = "tcp"
 port = 80
-`, t.LB.String(), t.IPv6.config6(), filepath.Join(t.Dir, "dsrlb.shm"), t.TAP, t.CtrlSocket(), vip.String())
+`, t.CtrlSocket(), vip.String())
 	for _, e := range extra {
 		b.WriteString(e + "\n")
 	}
@@ -57,6 +44,33 @@ port = 80
 		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
 	}
 	return b.String()
+}
+
+// writeDataplaneTable writes the [dataplane] table and port both
+// topologies use: one worker on CPU 1, the balancer's eth0 through
+// af_packet, no hugepages, quick neighbour refresh, the shared memory in
+// the bed's directory, address6 (and gateway6) once IPv6 is enabled, and
+// the exception path when tap is set.
+func writeDataplaneTable(w *strings.Builder, b *Bed, lb netip.Prefix, v6 IPv6Addrs, tap string) {
+	fmt.Fprintf(w, `[dataplane]
+workers = [1]
+main_cpu = 0
+eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
+address = %q
+%sarp_refresh = "1s"
+arp_expiry = "5s"
+stats_interval = "2s"
+idle_sleep = "50us"
+shm = %q
+`, lb.String(), v6.config6(), filepath.Join(b.Dir, "dsrlb.shm"))
+	if tap != "" {
+		fmt.Fprintf(w, "tap = %q\n", tap)
+	}
+	w.WriteString(`
+[[dataplane.port]]
+name = "lan0"
+device = "net_af_packet0,iface=eth0"
+`)
 }
 
 // StartDataplane writes config, checks it with -check, runs the data plane

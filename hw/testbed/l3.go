@@ -3,7 +3,6 @@ package testbed
 import (
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -144,21 +143,8 @@ func (t *L3) DataplaneConfig(method string, extra ...string) string {
 		vip, servers = t.IPv6.VIP, t.IPv6.Servers
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `[dataplane]
-workers = [1]
-main_cpu = 0
-eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
-address = %q
-%sarp_refresh = "1s"
-arp_expiry = "5s"
-stats_interval = "2s"
-idle_sleep = "50us"
-shm = %q
-
-[[dataplane.port]]
-name = "lan0"
-device = "net_af_packet0,iface=eth0"
-
+	writeDataplaneTable(&b, t.Bed, t.LB, t.IPv6, "")
+	fmt.Fprintf(&b, `
 [[dataplane.route]]
 prefix = "198.51.100.0/24"
 gateway = %q
@@ -169,7 +155,7 @@ vip = %q
 protocol = "tcp"
 port = 80
 method = %q
-`, t.LB.String(), t.IPv6.config6(), filepath.Join(t.Dir, "dsrlb.shm"), t.Router.String(), vip.String(), method)
+`, t.Router.String(), vip.String(), method)
 	for _, e := range extra {
 		b.WriteString(e + "\n")
 	}
