@@ -15,12 +15,19 @@ type table4 struct {
 }
 
 func newTable4(n int) table4 {
-	size, bits := 8, uint8(3)
+	size, bits := tableSize(n)
+	return table4{keys: make([]uint64, size), vals: make([]uint32, size), mask: uint64(size - 1), shift: 64 - bits}
+}
+
+// tableSize is the slot count for n keys (a power of two, at least 8, at
+// most half full) and its log2.
+func tableSize(n int) (size int, bits uint8) {
+	size, bits = 8, 3
 	for size < 2*n {
 		size <<= 1
 		bits++
 	}
-	return table4{keys: make([]uint64, size), vals: make([]uint32, size), mask: uint64(size - 1), shift: 64 - bits}
+	return size, bits
 }
 
 // slot is Fibonacci hashing: one multiply, the top bits index the table.
@@ -76,11 +83,7 @@ type table6 struct {
 }
 
 func newTable6(n int) table6 {
-	size, bits := 8, uint8(3)
-	for size < 2*n {
-		size <<= 1
-		bits++
-	}
+	size, bits := tableSize(n)
 	return table6{hi: make([]uint64, size), lo: make([]uint64, size), vals: make([]uint32, size), mask: uint64(size - 1), shift: 64 - bits}
 }
 

@@ -356,32 +356,16 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 // Big with the usable MTU, so path MTU discovery shrinks the flow; an IPv4
 // packet without DF is dropped.
 func (w *Worker) tunnel(s *Snapshot, p *Packet, hop *nextHop) Verdict {
+	inner := p.Buf[p.Off+int(p.l3) : p.Off+p.Len]
 	if p.v6 {
-		ip := header.IPv6(p.Buf[p.Off+int(p.l3) : p.Off+p.Len])
-		if header.IPv6Len+int(ip.PayloadLen()) > hop.maxInner {
-			if !w.icmpAllowed() {
-				return DropICMPRateLimit
-			}
-			off, n, ok := encap.PacketTooBig6(p.Buf, p.Off, p.Len, int(p.l3), s.own6, s.portMACs[p.inPort&(MaxPorts-1)], uint32(hop.maxInner))
-			if !ok {
-				return DropTooBig
-			}
-			p.Off, p.Len, p.OutPort = off, n, p.inPort
-			return PacketTooBig
+		if header.IPv6Len+int(header.IPv6(inner).PayloadLen()) > hop.maxInner {
+			return w.tooBig(s, p, hop.maxInner)
 		}
-	} else if ip := header.IPv4(p.Buf[p.Off+int(p.l3) : p.Off+p.Len]); int(ip.TotalLen()) > hop.maxInner {
+	} else if ip := header.IPv4(inner); int(ip.TotalLen()) > hop.maxInner {
 		if !ip.DontFragment() {
 			return DropTooBig
 		}
-		if !w.icmpAllowed() {
-			return DropICMPRateLimit
-		}
-		off, n, ok := encap.FragNeeded4(p.Buf, p.Off, p.Len, int(p.l3), s.own4b, s.portMACs[p.inPort&(MaxPorts-1)], uint16(hop.maxInner))
-		if !ok {
-			return DropTooBig
-		}
-		p.Off, p.Len, p.OutPort = off, n, p.inPort
-		return FragNeeded
+		return w.tooBig(s, p, hop.maxInner)
 	}
 	off, n, ok := encap.Encap(p.Buf, p.Off, p.Len, int(p.l3), p.v6, hop.method.tunnel(), &hop.outer, p.flow, hop.guePort)
 	if !ok {
@@ -389,6 +373,30 @@ func (w *Worker) tunnel(s *Snapshot, p *Packet, hop *nextHop) Verdict {
 	}
 	p.Off, p.Len = off, n
 	return Forward
+}
+
+// tooBig turns p, too large for its tunnel, into the ICMP error that tells
+// its sender the usable MTU, sent back out of the port it came in on:
+// "fragmentation needed" for IPv4, Packet Too Big for IPv6.
+func (w *Worker) tooBig(s *Snapshot, p *Packet, mtu int) Verdict {
+	if !w.icmpAllowed() {
+		return DropICMPRateLimit
+	}
+	mac := s.portMACs[p.inPort&(MaxPorts-1)]
+	v := FragNeeded
+	var off, n int
+	var ok bool
+	if p.v6 {
+		v = PacketTooBig
+		off, n, ok = encap.PacketTooBig6(p.Buf, p.Off, p.Len, int(p.l3), s.own6, mac, uint32(mtu))
+	} else {
+		off, n, ok = encap.FragNeeded4(p.Buf, p.Off, p.Len, int(p.l3), s.own4b, mac, uint16(mtu))
+	}
+	if !ok {
+		return DropTooBig
+	}
+	p.Off, p.Len, p.OutPort = off, n, p.inPort
+	return v
 }
 
 // icmpRate is how many ICMP errors a worker sends per second at most
