@@ -455,6 +455,7 @@ func TestBuildIPv6Errors(t *testing.T) {
 			c.Services[5].DSCP = 5
 		}},
 		{"l2dsr across families", func(c *Config) { c.Services[0].Backends[0].Addr = rs1 }},
+		{"l2dsr real server behind the gateway", func(c *Config) { c.Services[0].Backends[0].Addr = remote6 }},
 		{"ipip of IPv6 inside IPv4", func(c *Config) { c.Services[4].Method = MethodIPIP }},
 		{"IPv6 real server unreachable", func(c *Config) { c.Gateway6 = netip.Addr{} }},
 	} {

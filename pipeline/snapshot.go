@@ -261,6 +261,13 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			}
 			ids[a] = b.Addr
 			via, reachable := cfg.NextHop(b.Addr)
+			if m == MethodL2DSR && via != b.Addr {
+				own := cfg.Own4
+				if !b.Addr.Is4() {
+					own = cfg.Own6
+				}
+				return nil, nil, fmt.Errorf("service %s: real server %s is not on-link in %s (l2dsr)", sc.Name, b.Addr, own.Masked())
+			}
 			if !reachable {
 				return nil, nil, fmt.Errorf("service %s: no route to real server %s", sc.Name, b.Addr)
 			}

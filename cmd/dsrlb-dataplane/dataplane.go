@@ -181,8 +181,9 @@ func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
 		if !ok {
 			return nil, fmt.Errorf("service %s: method %q is not supported", s.Name, s.Method)
 		}
-		if !s.VIP.IsValid() || s.VIP.Is4In6() || s.VIP.Zone() != "" || s.VIP == d.Address.Addr() || (d.Address6.IsValid() && s.VIP == d.Address6.Addr()) {
-			return nil, fmt.Errorf("service %s: VIP %s is not a usable address", s.Name, s.VIP)
+		// pipeline.Build refuses VIPs of no usable family.
+		if s.VIP == d.Address.Addr() || (d.Address6.IsValid() && s.VIP == d.Address6.Addr()) {
+			return nil, fmt.Errorf("service %s: VIP %s is the balancer's own address", s.Name, s.VIP)
 		}
 		if s.Proto != header.IPProtoTCP && s.Proto != header.IPProtoUDP {
 			return nil, fmt.Errorf("service %s: protocol %d is neither TCP nor UDP", s.Name, s.Proto)
@@ -196,17 +197,7 @@ func (dp *dataplane) compile(model []appliedService) (*pipeline.Config, error) {
 					return nil, fmt.Errorf("service %s: real server %s: method %q is not supported", s.Name, b.Addr, b.Method)
 				}
 			}
-			hop, ok := pc.NextHop(b.Addr)
-			if bm == pipeline.MethodL2DSR && hop != b.Addr {
-				own := d.Address.Masked()
-				if !b.Addr.Is4() {
-					own = d.Address6.Masked()
-				}
-				return nil, fmt.Errorf("service %s: real server %s is not on-link in %s (l2dsr)", s.Name, b.Addr, own)
-			}
-			if !ok {
-				return nil, fmt.Errorf("service %s: no route to real server %s", s.Name, b.Addr)
-			}
+			// Families, on-link and reachability: pipeline.Build.
 			var override pipeline.Method
 			if b.Method != "" {
 				override = bm
