@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -228,20 +229,7 @@ func TestTunnelMTU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A 6000-byte header makes the request several 1500-byte DF packets.
-	pad := strings.Repeat("x", 6000)
-	out, err := topo.Exec(30*time.Second, testbed.RoleClient, "curl", "-sS", "-m", "20", "-H", "X-Pad: "+pad,
-		"http://"+topo.VIP.String()+"/")
-	if err != nil {
-		t.Fatalf("request with full-size segments: %v\n%s", err, out)
-	}
-	if got := strings.TrimSpace(out); got != "rs1" && got != "rs2" {
-		t.Fatalf("answer %q", got)
-	}
-	pkts, err := c.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkts := fullSizeRequest(t, topo, c, topo.VIP)
 	var mtus []uint16
 	for _, p := range pkts {
 		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
@@ -279,18 +267,7 @@ func TestTunnelMTU6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pad := strings.Repeat("x", 6000)
-	out, err := topo.Exec(30*time.Second, testbed.RoleClient, "curl", "-g", "-sS", "-m", "20", "-H", "X-Pad: "+pad, url6(v6.VIP))
-	if err != nil {
-		t.Fatalf("request with full-size segments: %v\n%s", err, out)
-	}
-	if got := strings.TrimSpace(out); got != "rs1" && got != "rs2" {
-		t.Fatalf("answer %q", got)
-	}
-	pkts, err := c.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	pkts := fullSizeRequest(t, topo, c, v6.VIP)
 	n := 0
 	for _, p := range pkts {
 		ip, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
@@ -319,4 +296,24 @@ func TestTunnelMTU6(t *testing.T) {
 		t.Errorf("the client's route to the VIP does not carry the learnt MTU: %s", route)
 	}
 	t.Logf("%d ICMPv6 Packet Too Big with MTU 1460; the request then went through (client route: %s)", n, strings.TrimSpace(route))
+}
+
+// fullSizeRequest sends one request to vip from the client whose 6000-byte
+// header makes it several full-size (1500-byte, DF) packets, checks that a
+// real server answered, and returns what capture c saw meanwhile.
+func fullSizeRequest(t *testing.T, topo *testbed.L3, c *testbed.Capture, vip netip.Addr) []gopacket.Packet {
+	t.Helper()
+	pad := strings.Repeat("x", 6000)
+	out, err := topo.Exec(30*time.Second, testbed.RoleClient, "curl", "-g", "-sS", "-m", "20", "-H", "X-Pad: "+pad, urlOf(vip))
+	if err != nil {
+		t.Fatalf("request with full-size segments: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(out); got != "rs1" && got != "rs2" {
+		t.Fatalf("answer %q", got)
+	}
+	pkts, err := c.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkts
 }

@@ -280,8 +280,9 @@ func testIPv6Tunnel(t *testing.T, tun tunnel6) {
 		tun.method, checked, v6.LB.Addr(), replies)
 }
 
-// url6 is the URL of port 80 of a; curl needs -g for the brackets.
-func url6(a netip.Addr) string { return "http://" + netip.AddrPortFrom(a, 80).String() + "/" }
+// urlOf is the URL of port 80 of a (IPv4 or IPv6); curl needs -g for
+// IPv6 brackets.
+func urlOf(a netip.Addr) string { return "http://" + netip.AddrPortFrom(a, 80).String() + "/" }
 
 // startServers6 runs nginx on every real server, answering its name on
 // the IPv6 VIP and on its own IPv6 address, and proves the bed before the
@@ -296,7 +297,7 @@ func startServers6(t *testing.T, b *testbed.Bed, v6 testbed.IPv6Addrs) {
 		}
 	}
 	for i, s := range v6.Servers {
-		out, err := b.Exec(20*time.Second, testbed.RoleClient, "curl", "-6", "-g", "-sS", "-m", "5", url6(s))
+		out, err := b.Exec(20*time.Second, testbed.RoleClient, "curl", "-6", "-g", "-sS", "-m", "5", urlOf(s))
 		if want := testbed.ServerRole(i); err != nil || strings.TrimSpace(out) != want {
 			t.Fatalf("client -> %s's own address %s: %v %q, want %q", want, s, err, out, want)
 		}
@@ -308,7 +309,7 @@ func startServers6(t *testing.T, b *testbed.Bed, v6 testbed.IPv6Addrs) {
 // answered, by every real server.
 func requests(t *testing.T, b *testbed.Bed, n int, vip netip.Addr) map[string]int {
 	t.Helper()
-	script := fmt.Sprintf(`for i in $(seq %d); do curl -g -sS -m 3 %s 2>&1 || echo "FAIL request $i"; done`, n, url6(vip))
+	script := fmt.Sprintf(`for i in $(seq %d); do curl -g -sS -m 3 %s 2>&1 || echo "FAIL request $i"; done`, n, urlOf(vip))
 	out, err := b.Exec(time.Duration(n)*time.Second, testbed.RoleClient, "bash", "-c", script)
 	if err != nil {
 		t.Fatalf("curl loop: %v\n%s", err, out)
