@@ -2,118 +2,23 @@ package conf
 
 import (
 	"net/netip"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
-
-	"dsrlb/ctrl/proto"
 )
 
-// mixed is a configuration with IPv4 and IPv6 services over every method
-// and family combination the data plane forwards.
-const mixed = `[dataplane]
-workers = [1]
-address = "192.0.2.10/24"
-address6 = "2001:db8::10/64"
-gateway = "192.0.2.1"
-gateway6 = "2001:db8::1"
-
-[[dataplane.port]]
-name = "p"
-device = "net_ring0"
-
-[[dataplane.route]]
-prefix = "198.51.100.0/24"
-gateway = "192.0.2.2"
-
-[[dataplane.route]]
-prefix = "2001:db8:100::/48"
-gateway = "2001:db8::2"
-
-[[dataplane.route]]
-prefix = "2001:db8:200::/64"   # on-link
-
-[[dataplane.neighbor]]
-address = "2001:db8::21"
-mac = "02:00:00:00:00:21"
-port = "p"
-
-[[dataplane.neighbor]]
-address = "192.0.2.21"
-mac = "02:00:00:00:01:21"
-port = "p"
-
-[[service]]
-name = "web4"
-vip = "192.0.2.100"
-port = 80
-  [[service.backend]]
-  address = "192.0.2.21"
-
-[[service]]
-name = "web6-l2dsr"
-vip = "2001:db8::100"
-port = 80
-sorry_server = "2001:db8::30"
-  [service.check]
-  type = "http"
-  [[service.backend]]
-  address = "2001:db8::21"
-  [[service.backend]]
-  address = "2001:db8:200::21"   # on-link route
-
-[[service]]
-name = "ipip-6in6"
-vip = "2001:db8::101"
-method = "ipip"
-  [[service.backend]]
-  address = "2001:db8:100::21"   # route
-  [[service.backend]]
-  address = "2001:db8:ffff::21"  # gateway6
-  [[service.backend]]
-  address = "2001:db8::22"       # on-link
-
-[[service]]
-name = "ipip-4in6"
-vip = "192.0.2.101"
-method = "ipip"
-sorry_server = "2001:db8:100::30"
-  [[service.backend]]
-  address = "2001:db8:100::22"
-  [[service.backend]]
-  address = "198.51.100.22"      # 4in4 in the same service
-
-[[service]]
-name = "gre-6in4"
-vip = "2001:db8::102"
-protocol = "udp"
-method = "gre"
-  [[service.backend]]
-  address = "198.51.100.23"
-  [[service.backend]]
-  address = "203.0.113.23"       # gateway
-  [[service.backend]]
-  address = "2001:db8::23"
-  method = "gue"
-
-[[service]]
-name = "gue-4in6"
-vip = "192.0.2.102"
-method = "gue"
-gue_port = 6081
-dscp = 12
-  [[service.backend]]
-  address = "2001:db8:100::24"
-  [[service.backend]]
-  address = "198.51.100.24"
-  method = "dscp"
-  [[service.backend]]
-  address = "192.0.2.24"
-  method = "l2dsr"
-    [service.backend.check]
-    type = "icmp"
-`
+// mixed (testdata/mixed.toml) is a configuration with IPv4 and IPv6
+// services over every method and family combination the data plane
+// forwards.
+var mixed = func() string {
+	b, err := os.ReadFile("testdata/mixed.toml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func TestIPv6MixedConfig(t *testing.T) {
 	c, err := Parse("t.toml", []byte(mixed))
@@ -412,45 +317,4 @@ name = "web4"`, 1)
 	// gue-4in6 gives 198.51.100.24 code 12 for 192.0.2.102 and dscp-a
 	// code 12 for 192.0.2.110: a code for two VIPs.
 	expect(t, "code reused", src, wantAt(t, src, "dscp = 12\n  [[service.backend]]\n  address = \"2001:db8:100::24\"", "service[6].dscp: real server 198.51.100.24 would get DSCP 12 for VIP 192.0.2.102 and DSCP 12 for VIP 192.0.2.110"))
-}
-
-// The control protocol carries IPv6 addresses as text; an IPv6 service
-// and its real servers survive the trip to the data plane.
-func TestIPv6WireRoundTrip(t *testing.T) {
-	c, err := Parse("t.toml", []byte(mixed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range c.Services {
-		s := &c.Services[i]
-		ws := s.Wire()
-		b, err := proto.Encode(ws)
-		if err != nil {
-			t.Fatalf("%s: %v", s.Name, err)
-		}
-		if !strings.Contains(string(b), `"vip":"`+s.VIP.String()+`"`) {
-			t.Errorf("%s: VIP not as text in %s", s.Name, b)
-		}
-		var got proto.Service
-		if err := proto.Decode(b, &got); err != nil || got != ws || got.VIP != s.VIP {
-			t.Errorf("%s: service round trip: %+v (%v), want %+v", s.Name, got, err, ws)
-		}
-		for j := range s.Backends {
-			wb := s.WireBackend(&s.Backends[j], s.Backends[j].Weight, proto.StateUp)
-			b, err := proto.Encode(wb)
-			if err != nil {
-				t.Fatalf("%s: %v", s.Name, err)
-			}
-			var got proto.Backend
-			if err := proto.Decode(b, &got); err != nil || got != wb || got.Addr != s.Backends[j].Address {
-				t.Errorf("%s: backend round trip: %+v (%v), want %+v", s.Name, got, err, wb)
-			}
-		}
-	}
-	// The longest possible IPv6 text still fits a ring slot.
-	long := proto.Backend{Service: strings.Repeat("n", 32), Addr: netip.MustParseAddr("2001:db8:1234:5678:9abc:def0:1234:5678"),
-		Weight: 65535, State: proto.StateInhibited, Method: "l2dsr"}
-	if _, err := proto.Encode(long); err != nil {
-		t.Error(err)
-	}
 }
