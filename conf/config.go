@@ -106,27 +106,6 @@ func deviceArg(device, key string) (string, bool) {
 	return "", false
 }
 
-// Method is the way packets are forwarded to real servers.
-type Method uint8
-
-// Forwarding methods.
-const (
-	MethodL2DSR Method = iota + 1 // rewrite the destination MAC (zero value is invalid)
-	MethodDSCP
-	MethodIPIP
-	MethodGRE
-	MethodGUE
-)
-
-var methodNames = []string{MethodL2DSR: "l2dsr", MethodDSCP: "dscp", MethodIPIP: "ipip", MethodGRE: "gre", MethodGUE: "gue"}
-
-func (m Method) String() string {
-	if int(m) < len(methodNames) && methodNames[m] != "" {
-		return methodNames[m]
-	}
-	return "method(" + strconv.Itoa(int(m)) + ")"
-}
-
 // Protocol is an IP protocol number.
 type Protocol uint8
 

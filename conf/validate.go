@@ -456,16 +456,12 @@ func (v *validator) nextHop(p fieldPath, what, s string, fam int, wrongFamily st
 
 // parseMethod maps a method name onto a Method (0 when unknown).
 func parseMethod(name string) Method {
-	for m, n := range methodNames {
-		if n != "" && n == name {
-			return Method(m)
-		}
-	}
-	return 0
+	m, _ := ParseMethod(name)
+	return m
 }
 
 // unknownMethod is the error for an unknown method name.
-const unknownMethod = "unknown method %q (valid: \"l2dsr\", \"dscp\", \"ipip\", \"gre\", \"gue\")"
+var unknownMethod = "unknown method %q (valid: " + methodNameList() + ")"
 
 // neighbor validates one [[dataplane.neighbor]]: an IPv4 neighbour is
 // inside the on-link prefix of dataplane.address, an IPv6 one inside that
@@ -918,8 +914,8 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, own ownAd
 		if s.Method = parseMethod(*r.Method); s.Method == 0 {
 			v.addf(mp, unknownMethod, *r.Method)
 			s.Method = MethodL2DSR // check the rest as l2dsr
-		} else if s.Method == MethodDSCP && s.VIP.Is6() {
-			v.add(mp, dscpIPv4Only)
+		} else if s.VIP.IsValid() && !s.Method.CarriesVIP(s.VIP.Is6()) {
+			v.add(mp, vipFamilyError(s.Method, s.VIP))
 		}
 	}
 	if r.DSCP != nil {
@@ -1256,16 +1252,19 @@ func parseVIP(str string) (netip.Addr, string) {
 	return a, ""
 }
 
-// dscpIPv4Only is the error for method dscp with an IPv6 VIP.
-const dscpIPv4Only = "method dscp is IPv4-only (L3DSR carries the VIP in the IPv4 DSCP field); use ipip, gre or gue for IPv6"
+// vipFamilyError is the error for a method that carries no packet to a VIP
+// of vip's family (dscp and IPv6).
+func vipFamilyError(m Method, vip netip.Addr) string {
+	return m.Why() + "; use " + m.Alternatives(vip.Is6(), vip.Is6()) + " for " + family(vip)
+}
 
 func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplane, own ownAddrs, seen map[netip.Addr]int, i int) Backend {
 	var b Backend
 	if r.Method != nil {
 		if b.Method = parseMethod(*r.Method); b.Method == 0 {
 			v.addf(p.key("method"), unknownMethod, *r.Method)
-		} else if b.Method == MethodDSCP && s.VIP.Is6() {
-			v.add(p.key("method"), dscpIPv4Only)
+		} else if s.VIP.IsValid() && !b.Method.CarriesVIP(s.VIP.Is6()) {
+			v.add(p.key("method"), vipFamilyError(b.Method, s.VIP))
 		}
 	}
 	method := s.EffectiveMethod(&b)
@@ -1309,19 +1308,10 @@ func (v *validator) backend(p fieldPath, r *rawBackend, s *Service, dp *Dataplan
 // either in either. An IPv6 server needs dataplane.address6.
 func (v *validator) forwardable(p fieldPath, what string, a netip.Addr, m Method, vip netip.Addr, dp *Dataplane, own ownAddrs) bool {
 	switch {
-	case m == MethodDSCP && vip.Is6():
+	case vip.IsValid() && !m.CarriesVIP(vip.Is6()):
 		return false // reported at the method
-	case m == MethodDSCP && a.Is6():
-		v.addf(p, "%s %s: method dscp is IPv4-only (L3DSR carries the VIP in the IPv4 DSCP field); use ipip, gre or gue for IPv6 real servers", what, a)
-	case m == MethodL2DSR && vip.IsValid() && vip.Is4() != a.Is4():
-		alt := "ipip, gre or gue" // IPv4 VIP, IPv6 server
-		if vip.Is6() {
-			alt = "gre or gue"
-		}
-		v.addf(p, "%s %s is %s but VIP %s is %s: method l2dsr forwards the client's packet unchanged, so the server must be of the VIP's address family (or use %s)",
-			what, a, family(a), vip, family(vip), alt)
-	case m == MethodIPIP && vip.Is6() && a.Is4():
-		v.addf(p, "%s %s: ipip cannot carry IPv6 inside IPv4; use gre or gue, or an IPv6 real server", what, a)
+	case !m.CarriesTo(vip, a):
+		v.add(p, familyError(what, a, m, vip))
 	case a.Is6() && own.v6Missing:
 		if vip.Is6() {
 			return false // reported at the VIP
@@ -1337,10 +1327,7 @@ func (v *validator) forwardable(p fieldPath, what string, a netip.Addr, m Method
 	case !own.ok(a):
 		return false // the own address of a's family is invalid: reported
 	case m == MethodL2DSR && !dp.OnLink(a):
-		l3 := "dscp, ipip, gre, gue"
-		if a.Is6() {
-			l3 = "ipip, gre, gue"
-		}
+		l3 := joinMethods(m.alternatives(a.Is6(), a.Is6()), ", ")
 		v.addf(p, "%s %s is outside %s, the on-link prefix of %s: method l2dsr only rewrites the destination MAC address, so the server must be on the balancer's L2 segment (inside that prefix or an on-link [[dataplane.route]]), or use an L3 method: %s",
 			what, a, dp.ownPrefix(a).Masked(), ownKey(a), l3)
 	case a.Is4() && dp.Address.Contains(a) && dp.Address.Bits() <= 30 && (a == dp.Address.Masked().Addr() || a == broadcast4(dp.Address)):
@@ -1353,6 +1340,19 @@ func (v *validator) forwardable(p fieldPath, what string, a netip.Addr, m Method
 		return true
 	}
 	return false
+}
+
+// familyError says why method m does not carry packets for vip (invalid:
+// not known) to server a, a real server or the sorry server (called what).
+func familyError(what string, a netip.Addr, m Method, vip netip.Addr) string {
+	switch {
+	case m == MethodL2DSR:
+		return fmt.Sprintf("%s %s is %s but VIP %s is %s: %s (or use %s)",
+			what, a, family(a), vip, family(vip), m.Why(), m.Alternatives(vip.Is6(), a.Is6()))
+	case m == MethodIPIP:
+		return fmt.Sprintf("%s %s: %s; use %s, or an %s real server", what, a, m.Why(), m.Alternatives(vip.Is6(), a.Is6()), family(vip))
+	}
+	return fmt.Sprintf("%s %s: %s; use %s for %s real servers", what, a, m.Why(), m.Alternatives(vip.Is6(), a.Is6()), family(a))
 }
 
 // isPrime reports whether n is prime (trial division; n <= maxTableSize).

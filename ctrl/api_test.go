@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"dsrlb/ctrl/proto"
-	"dsrlb/ctrl/shm"
+	"dsrlb/perf/counters"
+	"dsrlb/perf/shm"
 )
 
 func TestSocketCreation(t *testing.T) {
@@ -66,10 +66,18 @@ func TestSocketCreation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	time.Sleep(20 * time.Millisecond)
+	if !eventually(func() bool {
+		h.d.connMu.Lock()
+		defer h.d.connMu.Unlock()
+		return len(h.d.active) == 1
+	}) {
+		t.Fatal("the idle connection was never accepted")
+	}
+	// Without closeConns the handler would wait for the client up to
+	// apiTimeout; half of it is far more than a loaded machine needs.
 	start := time.Now()
 	h.stop()
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > apiTimeout/2 {
 		t.Errorf("exit took %v with an idle client connected", d)
 	}
 }
@@ -154,25 +162,24 @@ func TestStatusCountersAndText(t *testing.T) {
 	h.config(strings.Replace(web("sorry_server = \"192.0.2.30\"\nquorum = 3\nhysteresis = 1", b1.port, b2.port),
 		"address = \"192.0.2.22\"\n", "address = \"192.0.2.22\"\n  weight = 3\n", 1))
 	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
-	idx := func(names []string, n string) int {
-		for i, x := range names {
-			if x == n {
-				return 8 * i
-			}
+	idx := func(s counters.Scope, n string) int {
+		i := counters.Index(s, n)
+		if i < 0 {
+			t.Fatalf("no counter %s", n)
 		}
-		t.Fatalf("no counter %s", n)
-		return 0
+		return 8 * i
 	}
-	shm.Counter(f.r.Worker(0), idx(proto.WorkerCounters, "rx_packets")).Store(5)
-	shm.Counter(f.r.Worker(0), idx(proto.WorkerCounters, "no_backend")).Store(2)
-	shm.Counter(f.r.Global(), idx(proto.GlobalCounters, "commits")).Store(7)
+	shm.Counter(f.r.Worker(0), idx(counters.Worker, "rx_packets")).Store(5)
+	shm.Counter(f.r.Worker(0), idx(counters.Worker, "no_backend")).Store(2)
+	shm.Counter(f.r.Port(0), idx(counters.Port, "tx_refused")).Store(4)
+	shm.Counter(f.r.Global(), idx(counters.Global, "commits")).Store(7)
 	h.start()
-	f.waitCommit(t, "state", 3*time.Second, func(s fakeState) bool {
+	f.waitCommit(t, "state", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.21:1:up", "192.0.2.22:3:up"})
 	})
-	h.waitLog("msg=applied", time.Second)
+	h.waitLog("msg=applied")
 	b2.stop()
-	f.waitCommit(t, "sorry", 3*time.Second, func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.30:1:sorry"}) })
+	f.waitCommit(t, "sorry", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.30:1:sorry"}) })
 
 	s := h.status()
 	get := func(cs []Counter, name string) uint64 {
@@ -184,8 +191,11 @@ func TestStatusCountersAndText(t *testing.T) {
 		t.Errorf("counter %s missing", name)
 		return 0
 	}
-	if get(s.Counters, "rx_packets") != 5 || get(s.Counters, "no_backend") != 2 || get(s.Global, "commits") != 7 || len(s.Counters) != len(proto.WorkerCounters) {
+	if get(s.Counters, "rx_packets") != 5 || get(s.Counters, "no_backend") != 2 || get(s.Global, "commits") != 7 || len(s.Counters) != len(counters.Workers) {
 		t.Errorf("counters %v global %v", s.Counters, s.Global)
+	}
+	if len(s.Ports) != 1 || s.Ports[0].Port != "p0" || get(s.Ports[0].Counters, "tx_refused") != 4 || len(s.Ports[0].Counters) != len(counters.Ports) {
+		t.Errorf("port counters %+v", s.Ports)
 	}
 	sv := s.Services[0]
 	if sv.Name != "web" || sv.VIP != "192.0.2.100" || sv.Protocol != "tcp" || sv.Port != 80 || sv.Method != "l2dsr" ||
@@ -199,7 +209,7 @@ func TestStatusCountersAndText(t *testing.T) {
 	b, _ := json.Marshal(s)
 	for _, k := range []string{`"config":`, `"dataplane":{`, `"boot_id":`, `"heartbeat_age_seconds":`, `"applied_gen":`, `"snapshot":`,
 		`"quorum_up":false`, `"healthy_weight":1`, `"sorry_active":true`, `"real_servers":[`, `"effective_weight":`, `"consecutive_fail":`,
-		`"last_error":`, `"last_check":`, `"checks":`, `"check":"tcp :`, `"counters":[{"name":"rx_packets","value":5}`, `"global_counters":`,
+		`"last_error":`, `"last_check":`, `"checks":`, `"check":"tcp :`, `"counters":[{"name":"rx_packets","value":5}`, `"global_counters":`, `"port_counters":[{"port":"p0","counters":[`,
 		`{"address":"192.0.2.30","sorry_server":true,"weight":0,"effective_weight":1,"state":"sorry"}`, `"last_reload_ok":false`} {
 		if !bytes.Contains(b, []byte(k)) {
 			t.Errorf("status JSON lacks %s:\n%s", k, b)
@@ -216,7 +226,7 @@ func TestStatusCountersAndText(t *testing.T) {
 		"1 worker (" + h.shmPath + ")",
 		"\nservice web: 192.0.2.100 tcp port 80, l2dsr, quorum down (healthy weight 1, quorum 3 ±1), 1 of 2 real servers healthy",
 		"\n  REAL SERVER  WEIGHT  EFFECTIVE  STATE    HEALTH", "\n  192.0.2.21   1       0          removed  up", "\n  192.0.2.30   -       1          sorry    sorry server", "connection refused",
-		"rx_packets", "no_backend", "commits",
+		"rx_packets", "no_backend", "commits", "p0_tx_refused",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("status text lacks %q:\n%s", want, text)

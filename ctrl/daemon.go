@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"dsrlb/conf"
+	"dsrlb/conf/wire"
 	"dsrlb/ctrl/health"
-	"dsrlb/ctrl/proto"
-	"dsrlb/ctrl/shm"
+	"dsrlb/perf/shm"
 )
 
 // Timing holds the daemon's periods and limits. Zero fields take the
@@ -119,7 +119,7 @@ type Daemon struct {
 	lastBeat    time.Time
 	everMapped  bool
 	evbuf       []byte
-	neighbors   map[netip.Addr]proto.Neighbor
+	neighbors   map[netip.Addr]wire.Neighbor
 	seeded      bool // the initial Dump was answered and the monitor runs
 	tokenSeq    uint64
 	dumpToken   uint64    // token of the outstanding Dump
@@ -133,7 +133,7 @@ type Daemon struct {
 	pushedGen   uint64
 	pushedAt    time.Time
 	applyWarned bool
-	applied     proto.Applied
+	applied     wire.Applied
 	appliedAt   time.Time
 }
 
@@ -183,7 +183,7 @@ func New(opts Options) (*Daemon, error) {
 		startUp:   map[string]bool{},
 		quorum:    QuorumState{},
 		shmPath:   cfg.Dataplane.SHM,
-		neighbors: map[netip.Addr]proto.Neighbor{},
+		neighbors: map[netip.Addr]wire.Neighbor{},
 	}
 	d.mon = health.NewMonitor(d.events, log)
 	return d, nil
@@ -344,6 +344,8 @@ func (d *Daemon) connect(now time.Time) {
 		if d.waitingLog.IsZero() || now.Sub(d.waitingLog) >= d.timing.WaitLog || reason != d.waitReason && !errors.Is(err, errStale) && !errors.Is(err, shm.ErrNotReady) {
 			d.waitingLog, d.waitReason = now, reason
 			d.log.Info("waiting for the data plane", "shm", d.shmPath, "reason", reason)
+		} else {
+			d.log.Debug("data plane not there yet", "shm", d.shmPath, "reason", reason)
 		}
 		return
 	}
@@ -365,7 +367,7 @@ func (d *Daemon) adopt(r *shm.Region, id fileID, now time.Time) {
 	d.evbuf = make([]byte, r.Events().MaxPayload())
 	d.sentKey, d.sentValid = nil, false
 	d.pushedGen, d.applyWarned = 0, false
-	d.neighbors = map[netip.Addr]proto.Neighbor{}
+	d.neighbors = map[netip.Addr]wire.Neighbor{}
 	d.log.Info("data plane found", "shm", d.shmPath, "pid", r.DataplanePID(), "boot_id", bootIDString(d.bootID), "geometry", r.Geometry().String())
 	if restarted && d.seeded {
 		d.log.Info("data plane restarted, pushing full state", "pid", r.DataplanePID(), "boot_id", bootIDString(d.bootID))
@@ -446,16 +448,16 @@ func (d *Daemon) pollEvents(now time.Time) {
 func (d *Daemon) onEvent(kind uint32, payload []byte, now time.Time) {
 	bad := func(err error) { d.log.Warn("bad message from the data plane", "kind", kind, "err", err) }
 	switch kind {
-	case proto.KindHello:
-		var m proto.Hello
-		if err := proto.Decode(payload, &m); err != nil {
+	case wire.KindHello:
+		var m wire.Hello
+		if err := wire.Decode(payload, &m); err != nil {
 			bad(err)
 			return
 		}
 		d.log.Info("data plane hello", "pid", m.PID, "boot_id", bootIDString(m.BootID))
-	case proto.KindApplied:
-		var m proto.Applied
-		if err := proto.Decode(payload, &m); err != nil {
+	case wire.KindApplied:
+		var m wire.Applied
+		if err := wire.Decode(payload, &m); err != nil {
 			bad(err)
 			return
 		}
@@ -465,42 +467,42 @@ func (d *Daemon) onEvent(kind uint32, payload []byte, now time.Time) {
 			return
 		}
 		d.log.Info("applied", "gen", m.Gen, "snapshot", m.Snapshot)
-	case proto.KindDumpService:
-		var m proto.Service
-		if err := proto.Decode(payload, &m); err != nil {
+	case wire.KindDumpService:
+		var m wire.Service
+		if err := wire.Decode(payload, &m); err != nil {
 			bad(err)
 			return
 		}
 		if d.dumpToken != 0 {
 			d.dumped.Services[m.Name] = m
 		}
-	case proto.KindDumpBackend:
-		var m proto.Backend
-		if err := proto.Decode(payload, &m); err != nil {
+	case wire.KindDumpBackend:
+		var m wire.Backend
+		if err := wire.Decode(payload, &m); err != nil {
 			bad(err)
 			return
 		}
 		if d.dumpToken != 0 {
 			d.dumped.Backends[m.Service] = append(d.dumped.Backends[m.Service], m)
 		}
-	case proto.KindDumpEnd:
-		var m proto.DumpEnd
-		if err := proto.Decode(payload, &m); err != nil {
+	case wire.KindDumpEnd:
+		var m wire.DumpEnd
+		if err := wire.Decode(payload, &m); err != nil {
 			bad(err)
 			return
 		}
 		if m.Token == 0 || m.Token != d.dumpToken || d.dumpSent.IsZero() {
 			// What was collected so far belonged to that old dump.
 			d.log.Debug("ignoring the end of an old dump", "token", m.Token)
-			d.dumped = Applied{Services: map[string]proto.Service{}, Backends: map[string][]proto.Backend{}}
+			d.dumped = Applied{Services: map[string]wire.Service{}, Backends: map[string][]wire.Backend{}}
 			return
 		}
 		d.dumped.Snapshot, d.dumped.FromConfig = m.Snapshot, m.FromConfig
 		d.dumpSent, d.dumpToken = time.Time{}, 0
 		d.onDump(now)
-	case proto.KindNeighbor:
-		var m proto.Neighbor
-		if err := proto.Decode(payload, &m); err != nil {
+	case wire.KindNeighbor:
+		var m wire.Neighbor
+		if err := wire.Decode(payload, &m); err != nil {
 			bad(err)
 			return
 		}
@@ -520,10 +522,10 @@ func (d *Daemon) sendDump(now time.Time) {
 	d.tokenSeq++
 	tok := d.tokenSeq
 	d.dumpToken = tok
-	d.dumped = Applied{Services: map[string]proto.Service{}, Backends: map[string][]proto.Backend{}}
-	b, _ := proto.Encode(proto.Dump{Token: tok})
+	d.dumped = Applied{Services: map[string]wire.Service{}, Backends: map[string][]wire.Backend{}}
+	b, _ := wire.Encode(wire.Dump{Token: tok})
 	d.dumpSent = now // the timeout runs from here; a push that fails clears it
-	d.startJob(&pushJob{token: tok}, []msg{{proto.KindDump, b}})
+	d.startJob(&pushJob{token: tok}, []msg{{wire.KindDump, b}})
 }
 
 // onDump seeds the health state from the data plane's applied state and
@@ -601,7 +603,7 @@ func (d *Daemon) evaluate() {
 	for i := range p.Services {
 		sp := &p.Services[i]
 		add := func(kind uint32, v any) {
-			b, err := proto.Encode(v)
+			b, err := wire.Encode(v)
 			if err != nil {
 				d.log.Error("cannot encode a message for the data plane", "service", sp.Service.Name, "err", err)
 				return
@@ -611,9 +613,9 @@ func (d *Daemon) evaluate() {
 			key.Write(b)
 			key.WriteByte('\n')
 		}
-		add(proto.KindService, sp.Service)
+		add(wire.KindService, sp.Service)
 		for _, b := range sp.Backends {
-			add(proto.KindBackend, b)
+			add(wire.KindBackend, b)
 		}
 	}
 	d.body, d.bodyKey = body, key.Bytes()
@@ -679,12 +681,12 @@ func (d *Daemon) push(now time.Time) {
 	}
 	d.gen++
 	gen := d.gen
-	begin, _ := proto.Encode(proto.SyncBegin{Gen: gen})
-	commit, _ := proto.Encode(proto.SyncCommit{Gen: gen})
+	begin, _ := wire.Encode(wire.SyncBegin{Gen: gen})
+	commit, _ := wire.Encode(wire.SyncCommit{Gen: gen})
 	msgs := make([]msg, 0, len(d.body)+2)
-	msgs = append(msgs, msg{proto.KindSyncBegin, begin})
+	msgs = append(msgs, msg{wire.KindSyncBegin, begin})
 	msgs = append(msgs, d.body...)
-	msgs = append(msgs, msg{proto.KindSyncCommit, commit})
+	msgs = append(msgs, msg{wire.KindSyncCommit, commit})
 	d.log.Debug("pushing state", "gen", gen, "messages", len(msgs))
 	d.startJob(&pushJob{gen: gen, key: d.bodyKey}, msgs)
 }

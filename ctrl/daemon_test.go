@@ -13,18 +13,23 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"dsrlb/ctrl/proto"
-	"dsrlb/ctrl/shm"
+	"dsrlb/conf/wire"
+	"dsrlb/perf/shm"
 )
 
-// testTiming keeps the daemon tests fast.
+// testTiming keeps the daemon tests fast. Nothing a test asserts depends
+// on these periods being kept: on a loaded machine the tests only take
+// longer. The dump timeout is long so that a slow fake is not asked twice
+// (the first commands are asserted); the push timeout is short for the
+// ring-full tests, and a push that times out is retried whole.
 var testTiming = Timing{
 	Retry:       20 * time.Millisecond,
 	Stale:       time.Second,
 	Heartbeat:   40 * time.Millisecond,
-	DumpTimeout: 300 * time.Millisecond,
+	DumpTimeout: testPatience,
 	PushTimeout: 300 * time.Millisecond,
 	PushRetry:   100 * time.Millisecond,
 	Debounce:    20 * time.Millisecond,
@@ -194,19 +199,22 @@ func (h *harness) stop() {
 		if err != nil {
 			h.t.Errorf("Run: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(testPatience):
 		h.t.Fatal("Run did not return after cancel")
 	}
 }
 
-func (h *harness) waitLog(what string, timeout time.Duration) {
+// waitLog waits until the daemon has logged what.
+func (h *harness) waitLog(what string) {
 	h.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(h.logs.String(), what) {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for log %q", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	h.waitLogged(what, 1)
+}
+
+// waitLogged waits until the daemon has logged what n times.
+func (h *harness) waitLogged(what string, n int) {
+	h.t.Helper()
+	if !eventually(func() bool { return logged(h.logs, what) >= n }) {
+		h.t.Fatalf("timed out waiting for log %q (%d times, seen %d)", what, n, logged(h.logs, what))
 	}
 }
 
@@ -233,32 +241,34 @@ func TestDaemonDumpThenFullStateThenHealthChanges(t *testing.T) {
 	h.start()
 
 	both := []string{"192.0.2.21:1:up", "192.0.2.22:1:up"}
-	st := f.waitCommit(t, "both real servers up", 3*time.Second, func(s fakeState) bool { return eq(s.backends("web"), both) })
-	if len(st.Services) != 1 || st.Services[0] != (proto.Service{Name: "web", VIP: netip.MustParseAddr("192.0.2.100"), Proto: 6, Port: 80, Method: "l2dsr", TableSize: 65537}) {
+	st := f.waitCommit(t, "both real servers up", func(s fakeState) bool { return eq(s.backends("web"), both) })
+	if len(st.Services) != 1 || st.Services[0] != (wire.Service{Name: "web", VIP: netip.MustParseAddr("192.0.2.100"), Proto: 6, Port: 80, Method: "l2dsr", TableSize: 65537}) {
 		t.Errorf("service sent: %+v", st.Services)
 	}
 	_, _, kinds, _, _ := f.snapshotState()
 	// The ctrl asks for the applied state before it changes anything; then
 	// a complete transaction.
-	want := []uint32{proto.KindDump, proto.KindSyncBegin, proto.KindService, proto.KindBackend, proto.KindBackend, proto.KindSyncCommit}
+	want := []uint32{wire.KindDump, wire.KindSyncBegin, wire.KindService, wire.KindBackend, wire.KindBackend, wire.KindSyncCommit}
 	if !slices.Equal(kinds[:min(len(kinds), len(want))], want) {
 		t.Errorf("first commands %v, want %v", kinds, want)
 	}
 	if f.r.PID(shm.Ctrl) != os.Getpid() {
 		t.Errorf("ctrl pid in shm = %d", f.r.PID(shm.Ctrl))
 	}
-	if hb := f.r.Heartbeat(shm.Ctrl); time.Since(hb) > time.Second {
-		t.Errorf("ctrl heartbeat %v", hb)
+	// The ctrl beats: its heartbeat moves on.
+	hb := f.r.Heartbeat(shm.Ctrl)
+	if hb.IsZero() || !eventually(func() bool { return f.r.Heartbeat(shm.Ctrl).After(hb) }) {
+		t.Errorf("ctrl heartbeat %v does not move", hb)
 	}
-	h.waitLog("msg=applied gen=1 snapshot=1", 2*time.Second)
+	h.waitLog("msg=applied gen=1 snapshot=1")
 
 	// A real server fails its check: it is removed (no inhibit_on_failure).
 	b2.stop()
-	f.waitCommit(t, "192.0.2.22 removed", 3*time.Second, func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
-	h.waitLog("msg=\"service health\" service=web healthy=1 total=2", time.Second)
+	f.waitCommit(t, "192.0.2.22 removed", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
+	h.waitLog("msg=\"service health\" service=web healthy=1 total=2")
 	// It comes back.
 	b2.start()
-	f.waitCommit(t, "192.0.2.22 back", 3*time.Second, func(s fakeState) bool { return eq(s.backends("web"), both) })
+	f.waitCommit(t, "192.0.2.22 back", func(s fakeState) bool { return eq(s.backends("web"), both) })
 
 	// Status reflects it.
 	s := h.status()
@@ -275,10 +285,13 @@ func TestDaemonDumpThenFullStateThenHealthChanges(t *testing.T) {
 	}
 	f.checkClean(t)
 
-	// Stopping sends nothing and removes the socket.
+	// Stopping sends nothing and removes the socket: once Run has
+	// returned, whatever it sent is in the ring.
+	f.setPaused(true)
+	f.drain()
 	_, _, before, _, _ := f.snapshotState()
 	h.stop()
-	time.Sleep(50 * time.Millisecond)
+	f.drain()
 	_, _, after, _, _ := f.snapshotState()
 	if len(after) != len(before) {
 		t.Errorf("commands sent on exit: %v", after[len(before):])
@@ -295,28 +308,28 @@ func TestDaemonInhibitAndSorry(t *testing.T) {
 	h.config(web("inhibit_on_failure = true\nsorry_server = \"192.0.2.30\"", b1.port, b2.port))
 	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
 	h.start()
-	f.waitCommit(t, "both up", 3*time.Second, func(s fakeState) bool {
+	f.waitCommit(t, "both up", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.21:1:up", "192.0.2.22:1:up"})
 	})
 	b1.stop()
-	f.waitCommit(t, "192.0.2.21 inhibited", 3*time.Second, func(s fakeState) bool {
+	f.waitCommit(t, "192.0.2.21 inhibited", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.21:0:inhibited", "192.0.2.22:1:up"})
 	})
 	b2.stop()
-	f.waitCommit(t, "sorry server alone", 3*time.Second, func(s fakeState) bool {
+	f.waitCommit(t, "sorry server alone", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.30:1:sorry"})
 	})
-	h.waitLog("quorum lost", time.Second)
+	h.waitLog("quorum lost")
 	s := h.status()
 	if sv := s.Services[0]; !sv.SorryActive || sv.QuorumUp || sv.SorryServer != "192.0.2.30" || sv.RealServers[0].State != StateRemoved ||
 		len(sv.RealServers) != 3 || sv.RealServers[2] != (RealServerStatus{Address: "192.0.2.30", SorryServer: true, EffectiveWeight: 1, State: "sorry"}) {
 		t.Errorf("status %+v", sv)
 	}
 	b1.start()
-	f.waitCommit(t, "192.0.2.21 back, sorry server gone", 3*time.Second, func(s fakeState) bool {
+	f.waitCommit(t, "192.0.2.21 back, sorry server gone", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.21:1:up", "192.0.2.22:0:inhibited"})
 	})
-	h.waitLog("quorum restored", time.Second)
+	h.waitLog("quorum restored")
 	f.checkClean(t)
 }
 
@@ -336,18 +349,16 @@ func TestDaemonSeedsFromDump(t *testing.T) {
 	h.config(svc)
 	a := netip.MustParseAddr
 	boot := fakeState{
-		Services: []proto.Service{{Name: "web", VIP: a("192.0.2.100"), Proto: 6, Port: 80, Method: "l2dsr", TableSize: 65537}},
-		Backends: map[string][]proto.Backend{"web": {
+		Services: []wire.Service{{Name: "web", VIP: a("192.0.2.100"), Proto: 6, Port: 80, Method: "l2dsr", TableSize: 65537}},
+		Backends: map[string][]wire.Backend{"web": {
 			{Service: "web", Addr: a("192.0.2.21"), Weight: 1, State: "up"},
 			{Service: "web", Addr: a("192.0.2.22"), Weight: 0, State: "inhibited"},
 		}},
 	}
 	f := startFakeDP(t, h.shmPath, testSlots, boot)
-	f.mu.Lock()
-	f.fromConfig = false
-	f.mu.Unlock()
+	f.commitDirect(boot)
 	h.start()
-	f.waitCommit(t, ".22 up after rise", 5*time.Second, func(s fakeState) bool {
+	f.waitCommit(t, ".22 up after rise", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.21:1:up", "192.0.2.22:1:up"})
 	})
 	_, commits, _, _, _ := f.snapshotState()
@@ -366,7 +377,7 @@ func TestDaemonAlphaFromConfig(t *testing.T) {
 	h.config(web("alpha = true", b1.port))
 	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
 	h.start()
-	f.waitCommit(t, ".21 up after its first check", 3*time.Second, func(s fakeState) bool {
+	f.waitCommit(t, ".21 up after its first check", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.21:1:up"})
 	})
 	_, commits, _, _, _ := f.snapshotState()
@@ -382,8 +393,8 @@ func TestDaemonReload(t *testing.T) {
 	h.config(web("", b1.port))
 	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
 	h.start()
-	f.waitCommit(t, "one backend", 3*time.Second, func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
-	h.waitLog("msg=applied gen=1", time.Second)
+	f.waitCommit(t, "one backend", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
+	h.waitLog("msg=applied gen=1")
 
 	// A broken file: nothing changes, the errors come back with their lines.
 	good, _ := os.ReadFile(h.cfgPath)
@@ -391,6 +402,7 @@ func TestDaemonReload(t *testing.T) {
 	if err := os.WriteFile(h.cfgPath, broken, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	gen := h.status().Dataplane.PushedGen
 	_, before, _, _, _ := f.snapshotState()
 	r, err := Call(h.sock, Request{Cmd: "reload"})
 	if err != nil {
@@ -404,11 +416,17 @@ func TestDaemonReload(t *testing.T) {
 	if err := h.d.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "192.0.2.300") {
 		t.Errorf("Reload() = %v", err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// A failed reload returns before anything is evaluated or pushed, and
+	// the loop answers requests in order: status sees what it did.
+	s := h.status()
+	if s.Dataplane.PushedGen != gen || !s.Dataplane.InSync {
+		t.Errorf("a failed reload pushed: gen %d -> %d, in sync %v", gen, s.Dataplane.PushedGen, s.Dataplane.InSync)
+	}
+	f.drain()
 	if _, after, _, _, _ := f.snapshotState(); len(after) != len(before) {
 		t.Errorf("a failed reload pushed %d transactions", len(after)-len(before))
 	}
-	if s := h.status(); len(s.ReloadErrors) != 1 || s.LastReload.IsZero() || s.ReloadOK {
+	if len(s.ReloadErrors) != 1 || s.LastReload.IsZero() || s.ReloadOK {
 		t.Errorf("status after failed reload: %v %v", s.ReloadErrors, s.LastReload)
 	}
 
@@ -419,14 +437,14 @@ func TestDaemonReload(t *testing.T) {
 	if err != nil || !r.OK {
 		t.Fatalf("reload: %v %+v", err, r)
 	}
-	st := f.waitCommit(t, "new backend and service", 3*time.Second, func(s fakeState) bool {
+	st := f.waitCommit(t, "new backend and service", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.21:1:up", "192.0.2.22:1:up"}) && eq(s.backends("dns"), []string{"192.0.2.31:1:up"})
 	})
 	if len(st.Services) != 2 || !st.Services[1].SourceIP || st.Services[1].Proto != 17 || st.Services[1].TableSize != 251 {
 		t.Errorf("services %+v", st.Services)
 	}
-	h.waitLog("msg=reloaded", time.Second)
-	s := h.status()
+	h.waitLog("msg=reloaded")
+	s = h.status()
 	if got := s.Services[0].RealServers[0].Health.Checks; got < checksBefore {
 		t.Errorf("reload restarted the check of an unchanged real server: %d checks, had %d", got, checksBefore)
 	}
@@ -440,7 +458,7 @@ func TestDaemonReload(t *testing.T) {
 	if err := h.d.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.waitLog("the [dataplane] table changed", time.Second)
+	h.waitLog("the [dataplane] table changed")
 	f.checkClean(t)
 }
 
@@ -451,29 +469,34 @@ func TestDaemonDataplaneRestart(t *testing.T) {
 	h.config(web("", b1.port))
 	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
 	h.start()
-	f.waitCommit(t, "first state", 3*time.Second, func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
+	f.waitCommit(t, "first state", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
 	oldBoot := f.r.BootID()
 
 	// The data plane dies (its file stays, heartbeat stops) ...
 	f.close()
-	h.waitLog("data plane not responding", 3*time.Second)
+	if !eventually(func() bool { return !h.status().Dataplane.Connected }) {
+		t.Fatal("the ctrl still sees the data plane connected")
+	}
+	h.waitLog("data plane not responding")
 	// ... health checks go on ...
 	n := h.status().Services[0].RealServers[0].Health.Checks
-	time.Sleep(250 * time.Millisecond)
-	if s := h.status(); s.Services[0].RealServers[0].Health.Checks <= n || s.Dataplane.Connected {
-		t.Errorf("checks %d -> %d, connected %v", n, s.Services[0].RealServers[0].Health.Checks, s.Dataplane.Connected)
+	if !eventually(func() bool { return h.status().Services[0].RealServers[0].Health.Checks > n }) {
+		t.Errorf("checks stopped at %d without a data plane", n)
+	}
+	if s := h.status(); s.Dataplane.Connected {
+		t.Errorf("connected %v", s.Dataplane.Connected)
 	}
 	// ... and a new one starts: new file, new boot id, boot state.
 	f2 := startFakeDP(t, h.shmPath, testSlots, fakeState{})
 	if f2.r.BootID() == oldBoot {
 		t.Fatal("same boot id")
 	}
-	f2.waitCommit(t, "full state on the new data plane", 3*time.Second, func(s fakeState) bool {
+	f2.waitCommit(t, "full state on the new data plane", func(s fakeState) bool {
 		return eq(s.backends("web"), []string{"192.0.2.21:1:up"})
 	})
-	h.waitLog("data plane restarted, pushing full state", time.Second)
+	h.waitLog("data plane restarted, pushing full state")
 	_, _, kinds, _, _ := f2.snapshotState()
-	if kinds[0] != proto.KindSyncBegin {
+	if kinds[0] != wire.KindSyncBegin {
 		t.Errorf("first command to the new data plane: %d, want SyncBegin (no dump needed)", kinds[0])
 	}
 	if s := h.status(); s.Dataplane.BootID != bootIDString(f2.r.BootID()) || !s.Dataplane.Connected {
@@ -488,13 +511,14 @@ func TestDaemonWaitsForDataplane(t *testing.T) {
 	b1 := newBackend(t)
 	h.config(web("", b1.port))
 	h.start()
-	h.waitLog("waiting for the data plane", time.Second)
+	h.waitLog("waiting for the data plane")
 	if s := h.status(); s.Dataplane.State != "waiting" || s.Dataplane.Connected || s.Services[0].RealServers[0].State != "" {
 		t.Errorf("status before the data plane: %+v %+v", s.Dataplane, s.Services[0].RealServers[0])
 	}
-	time.Sleep(100 * time.Millisecond)
+	// It keeps trying (debug lines), and says so at info level once.
+	h.waitLogged("data plane not there yet", 3)
 	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
-	f.waitCommit(t, "state", 3*time.Second, func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
+	f.waitCommit(t, "state", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
 	if n := strings.Count(h.logs.String(), "waiting for the data plane"); n != 1 {
 		t.Errorf("%q logged %d times, want once", "waiting for the data plane", n)
 	}
@@ -527,7 +551,7 @@ func TestDaemonRingFull(t *testing.T) {
 		f.popEvery = 20 * time.Millisecond
 		f.mu.Unlock()
 		h.start()
-		f.waitCommit(t, "full state through a 4-slot ring", 5*time.Second, func(s fakeState) bool {
+		f.waitCommit(t, "full state through a 4-slot ring", func(s fakeState) bool {
 			return eq(s.backends("a"), all(1)) && eq(s.backends("b"), all(1))
 		})
 		f.checkClean(t)
@@ -540,7 +564,7 @@ func TestDaemonRingFull(t *testing.T) {
 		h.config(svcs(1, b1.port, b2.port, b3.port))
 		f := startFakeDP(t, h.shmPath, 16, fakeState{})
 		h.start()
-		f.waitCommit(t, "full state", 3*time.Second, func(s fakeState) bool { return eq(s.backends("a"), all(1)) && eq(s.backends("b"), all(1)) })
+		f.waitCommit(t, "full state", func(s fakeState) bool { return eq(s.backends("a"), all(1)) && eq(s.backends("b"), all(1)) })
 		// The data plane stops consuming. The first change (10 messages)
 		// fits in the 16-slot ring, the second does not: the push waits,
 		// gives up after PushTimeout without pushing any of it, and is
@@ -551,15 +575,15 @@ func TestDaemonRingFull(t *testing.T) {
 			if err := h.d.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			h.waitLog(fmt.Sprintf("gen=%d messages=10", w), 2*time.Second)
+			h.waitLog(fmt.Sprintf("gen=%d messages=10", w))
 		}
-		h.waitLog("command ring full, waiting", 3*time.Second)
-		h.waitLog("pushing the state to the data plane failed, will retry the whole transaction", 3*time.Second)
+		h.waitLog("command ring full, waiting")
+		h.waitLog("pushing the state to the data plane failed, will retry the whole transaction")
 		if n := f.r.Commands().Len(); n != 10 {
 			t.Errorf("%d messages in the ring, want the 10 of the one transaction that fitted", n)
 		}
 		f.setPaused(false)
-		f.waitCommit(t, "final state after the ring drained", 5*time.Second, func(s fakeState) bool {
+		f.waitCommit(t, "final state after the ring drained", func(s fakeState) bool {
 			return eq(s.backends("a"), all(3)) && eq(s.backends("b"), all(3))
 		})
 		// Only whole transactions went into the ring: none was cut short.
@@ -589,10 +613,10 @@ func TestDaemonHalfTransactionDiscarded(t *testing.T) {
 		kind uint32
 		v    any
 	}{
-		{proto.KindSyncBegin, proto.SyncBegin{Gen: 99}},
-		{proto.KindService, proto.Service{Name: "stale", VIP: netip.MustParseAddr("192.0.2.200"), Proto: 6, Method: "l2dsr", TableSize: 7}},
+		{wire.KindSyncBegin, wire.SyncBegin{Gen: 99}},
+		{wire.KindService, wire.Service{Name: "stale", VIP: netip.MustParseAddr("192.0.2.200"), Proto: 6, Method: "l2dsr", TableSize: 7}},
 	} {
-		b, _ := proto.Encode(m.v)
+		b, _ := wire.Encode(m.v)
 		if err := producer.Commands().TryPush(m.kind, b); err != nil {
 			t.Fatal(err)
 		}
@@ -600,7 +624,7 @@ func TestDaemonHalfTransactionDiscarded(t *testing.T) {
 	producer.Close()
 	f.setPaused(false)
 	h.start()
-	st := f.waitCommit(t, "state", 3*time.Second, func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
+	st := f.waitCommit(t, "state", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
 	if len(st.Services) != 1 || st.Services[0].Name != "web" {
 		t.Errorf("applied services %+v: the half transaction leaked in", st.Services)
 	}
@@ -608,13 +632,19 @@ func TestDaemonHalfTransactionDiscarded(t *testing.T) {
 	if !slices.Equal(discarded, []uint64{99}) {
 		t.Errorf("discarded %v, want [99]", discarded)
 	}
-	if kinds[len(kinds)-1] != proto.KindSyncCommit {
+	if kinds[len(kinds)-1] != wire.KindSyncCommit {
 		t.Errorf("last command %d, want SyncCommit", kinds[len(kinds)-1])
 	}
 	f.checkClean(t)
 }
 
+// TestPushAllNeverHalf runs on synctest's fake clock: the waits for room
+// last exactly their timeouts, whatever the machine is doing.
 func TestPushAllNeverHalf(t *testing.T) {
+	synctest.Test(t, testPushAllNeverHalf)
+}
+
+func testPushAllNeverHalf(t *testing.T) {
 	dir := t.TempDir()
 	r, _, err := shm.Create(filepath.Join(dir, "s"), shm.Geometry{SlotSize: 64, Slots: 4})
 	if err != nil {
@@ -634,7 +664,11 @@ func TestPushAllNeverHalf(t *testing.T) {
 	}
 	// Fits in the ring but not in the free space: nothing is pushed.
 	var full int
+	start := time.Now()
 	err = pushAll(context.Background(), q, mk(4), 150*time.Millisecond, func(time.Duration) { full++ })
+	if waited := time.Since(start); waited != 150*time.Millisecond {
+		t.Errorf("gave up after %v, want the 150ms timeout", waited)
+	}
 	if err == nil || q.Len() != 1 || full != 1 {
 		t.Fatalf("pushAll into a full ring: err %v, %d messages in the ring (want 1), onFull %d times", err, q.Len(), full)
 	}

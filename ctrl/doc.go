@@ -3,7 +3,8 @@
 // the effective state of every service (Evaluate: up, inhibited or removed
 // real servers, quorum with hysteresis, sorry server), and keeps the data
 // plane's forwarding state equal to it over the shared-memory command ring
-// (packages shm and proto). It reloads its configuration on request and
+// (packages perf/shm and conf/wire; it reads the counters there through
+// perf/counters). It imports nothing of the data plane. It reloads its configuration on request and
 // answers dsrlbctl on a Unix socket (Request, Response, Status, Call).
 //
 // # Talking to the data plane

@@ -1,36 +1,38 @@
 package ctrl
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"dsrlb/ctrl/proto"
-	"dsrlb/ctrl/shm"
+	"dsrlb/conf/wire"
+	"dsrlb/perf/shm"
 )
 
 // fakeDP plays the data plane's side of the protocol in-process: it
-// creates the shared-memory file, beats its heartbeat, consumes commands
-// (staging a transaction and applying it on commit, answering Dump) and
-// answers with Hello, Applied and Dump* events, as the real data plane
-// does (see package proto).
+// creates the shared-memory file, beats its heartbeat and feeds the
+// commands to the same wire.Receiver the data plane runs, applying a
+// transaction by recording it. Only forwarding is missing.
 type fakeDP struct {
 	t    *testing.T
 	path string
 	r    *shm.Region
 
 	mu         sync.Mutex
-	paused     bool          // consume nothing
-	popEvery   time.Duration // consume one message per period (0: everything, every 2ms)
-	fromConfig bool
-	current    fakeState   // applied
-	staging    *fakeState  // open transaction
-	commits    []fakeState // every applied state, in order
-	kinds      []uint32    // every command received, in order
-	discarded  []uint64    // gens of transactions discarded by a new SyncBegin
-	violations []string    // protocol errors seen
+	rx         *wire.Receiver
+	rxLog      *syncBuffer
+	stats      wire.ReceiverStats // as of the last command
+	paused     bool               // consume nothing
+	popEvery   time.Duration      // consume one message per period (0: everything, every 2ms)
+	current    fakeState          // applied
+	commits    []fakeState        // every applied state, in order
+	kinds      []uint32           // every command received, in order
+	discarded  []uint64           // gens of transactions discarded by a new SyncBegin
+	violations []string           // protocol errors seen
 	snapshot   uint64
 
 	stop chan struct{}
@@ -39,9 +41,25 @@ type fakeDP struct {
 
 // fakeState is a forwarding state as the data plane sees it.
 type fakeState struct {
-	Gen      uint64
-	Services []proto.Service
-	Backends map[string][]proto.Backend
+	Services []wire.Service
+	Backends map[string][]wire.Backend
+}
+
+func stateOf(m wire.Model) fakeState {
+	s := fakeState{Backends: map[string][]wire.Backend{}}
+	for _, sm := range m {
+		s.Services = append(s.Services, sm.Service)
+		s.Backends[sm.Service.Name] = append(s.Backends[sm.Service.Name], sm.Backends...)
+	}
+	return s
+}
+
+func (s fakeState) model() wire.Model {
+	var m wire.Model
+	for _, svc := range s.Services {
+		m = append(m, wire.ServiceModel{Service: svc, Backends: s.Backends[svc.Name]})
+	}
+	return m
 }
 
 // backends lists "ADDR:WEIGHT:STATE" of service svc, sorted.
@@ -61,21 +79,54 @@ const testSlots = 64
 // file: FromConfig until a ctrl commits).
 func startFakeDP(t *testing.T, path string, slots int, boot fakeState) *fakeDP {
 	t.Helper()
-	r, _, err := shm.Create(path, shm.Geometry{
-		SlotSize: proto.SlotSize, Slots: slots, Workers: 1,
-		WorkerBytes: proto.WorkerBytes, GlobalBytes: proto.GlobalBytes,
-	})
+	g := wire.Geometry(1, 1)
+	g.Slots = slots
+	r, _, err := shm.Create(path, g)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if boot.Backends == nil {
-		boot.Backends = map[string][]proto.Backend{}
+		boot.Backends = map[string][]wire.Backend{}
 	}
-	f := &fakeDP{t: t, path: path, r: r, fromConfig: true, current: boot, stop: make(chan struct{}), done: make(chan struct{})}
-	f.event(proto.KindHello, proto.Hello{BootID: r.BootID(), PID: 1})
+	logs := &syncBuffer{}
+	f := &fakeDP{t: t, path: path, r: r, rxLog: logs, current: boot, stop: make(chan struct{}), done: make(chan struct{}),
+		rx: wire.NewReceiver(boot.model(), slog.New(slog.NewTextHandler(logs, nil)))}
+	f.event(wire.KindHello, wire.Hello{BootID: r.BootID(), PID: 1})
 	go f.run()
 	t.Cleanup(f.close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("fake data plane's receiver log:\n%s", logs)
+		}
+	})
 	return f
+}
+
+// commitDirect applies st as a transaction of an earlier control process
+// would have, before the one under test connects: FromConfig is false
+// afterwards. It leaves no trace in the recorded commands and commits.
+func (f *fakeDP) commitDirect(st fakeState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	feed := func(kind uint32, v any) {
+		b, err := wire.Encode(v)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.rx.Handle(f, kind, b)
+	}
+	feed(wire.KindSyncBegin, wire.SyncBegin{Gen: 1000})
+	for _, sm := range st.model() {
+		feed(wire.KindService, sm.Service)
+		for _, b := range sm.Backends {
+			feed(wire.KindBackend, b)
+		}
+	}
+	feed(wire.KindSyncCommit, wire.SyncCommit{Gen: 1000})
+	if _, fromConfig := f.rx.Applied(); fromConfig {
+		f.t.Fatal("fake data plane: direct commit not applied")
+	}
+	f.commits, f.stats = nil, f.rx.Stats()
 }
 
 // close stops the fake and unmaps the file (the file stays, like a data
@@ -113,17 +164,23 @@ func (f *fakeDP) run() {
 				continue
 			}
 			lastPop = now
-			for range f.r.Commands().Cap() {
-				kind, payload, ok := f.r.Commands().Pop(buf)
-				if !ok {
-					break
-				}
-				f.handle(kind, payload)
-				if every > 0 {
-					break
-				}
+			max := f.r.Commands().Cap()
+			if every > 0 {
+				max = 1
 			}
+			f.consume(buf, max)
 		}
+	}
+}
+
+// consume handles up to max commands from the ring.
+func (f *fakeDP) consume(buf []byte, max int) {
+	for range max {
+		kind, payload, ok := f.r.Commands().Pop(buf)
+		if !ok {
+			return
+		}
+		f.handle(kind, payload)
 	}
 }
 
@@ -131,90 +188,71 @@ func (f *fakeDP) handle(kind uint32, payload []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.kinds = append(f.kinds, kind)
-	bad := func(format string, args ...any) { f.violations = append(f.violations, fmt.Sprintf(format, args...)) }
-	switch kind {
-	case proto.KindSyncBegin:
-		var m proto.SyncBegin
-		f.decode(payload, &m)
-		if f.staging != nil {
-			f.discarded = append(f.discarded, f.staging.Gen)
-		}
-		f.staging = &fakeState{Gen: m.Gen, Backends: map[string][]proto.Backend{}}
-	case proto.KindService:
-		var m proto.Service
-		f.decode(payload, &m)
-		if f.staging == nil {
-			bad("service %s outside a transaction", m.Name)
-			return
-		}
-		f.staging.Services = append(f.staging.Services, m)
-	case proto.KindBackend:
-		var m proto.Backend
-		f.decode(payload, &m)
-		switch {
-		case f.staging == nil:
-			bad("backend %s outside a transaction", m.Addr)
-		case len(f.staging.Services) == 0 || f.staging.Services[len(f.staging.Services)-1].Name != m.Service:
-			bad("backend %s of %s does not follow its service", m.Addr, m.Service)
-		default:
-			f.staging.Backends[m.Service] = append(f.staging.Backends[m.Service], m)
-		}
-	case proto.KindSyncCommit:
-		var m proto.SyncCommit
-		f.decode(payload, &m)
-		if f.staging == nil || f.staging.Gen != m.Gen {
-			bad("commit of gen %d without its SyncBegin", m.Gen)
-			f.event(proto.KindApplied, proto.Applied{Gen: m.Gen, Error: "no such transaction", Snapshot: f.snapshot})
-			return
-		}
-		f.current = *f.staging
-		f.commits = append(f.commits, f.current)
-		f.staging = nil
-		f.fromConfig = false
-		f.snapshot++
-		f.event(proto.KindApplied, proto.Applied{Gen: m.Gen, Snapshot: f.snapshot})
-	case proto.KindDump:
-		var m proto.Dump
-		f.decode(payload, &m)
-		for _, s := range f.current.Services {
-			f.event(proto.KindDumpService, s)
-			for _, b := range f.current.Backends[s.Name] {
-				f.event(proto.KindDumpBackend, b)
-			}
-		}
-		f.event(proto.KindDumpEnd, proto.DumpEnd{Token: m.Token, Snapshot: f.snapshot, FromConfig: f.fromConfig})
-	default:
-		bad("unknown command kind %d", kind)
+	f.rx.Handle(f, kind, payload)
+	st := f.rx.Stats()
+	if st.Discarded > f.stats.Discarded {
+		f.discarded = append(f.discarded, st.LastDiscarded)
 	}
+	if st.Ignored > f.stats.Ignored {
+		f.violations = append(f.violations, fmt.Sprintf("command of kind %d ignored (see the receiver's log)", kind))
+	}
+	f.stats = st
 }
 
-func (f *fakeDP) decode(payload []byte, v any) {
-	if err := proto.Decode(payload, v); err != nil {
-		f.violations = append(f.violations, err.Error())
-	}
+// Apply records the transaction (wire.Handler; called with f.mu held).
+func (f *fakeDP) Apply(m wire.Model) error {
+	f.current = stateOf(m)
+	f.commits = append(f.commits, f.current)
+	f.snapshot++
+	return nil
 }
 
-// event pushes a message into the event ring (the ctrl polls it often, so
-// a short wait is enough).
+// Snapshot counts the applied transactions (wire.Handler).
+func (f *fakeDP) Snapshot() uint64 { return f.snapshot }
+
+// DumpNeighbors: the fake tracks no neighbours (wire.Handler).
+func (f *fakeDP) DumpNeighbors() {}
+
+// Send pushes an event (wire.Handler). A rejected transaction is a
+// protocol violation of the control process under test.
+func (f *fakeDP) Send(kind uint32, msg any) {
+	if a, ok := msg.(wire.Applied); ok && a.Error != "" {
+		f.violations = append(f.violations, fmt.Sprintf("transaction %d rejected: %s", a.Gen, a.Error))
+	}
+	f.event(kind, msg)
+}
+
+// event pushes a message into the event ring; the ctrl polls it often,
+// and a full ring is waited out for a bounded time.
 func (f *fakeDP) event(kind uint32, v any) {
-	b, err := proto.Encode(v)
+	b, err := wire.Encode(v)
 	if err != nil {
 		f.t.Errorf("fake data plane: %v", err)
 		return
 	}
-	for range 1000 {
+	deadline := time.Now().Add(testPatience)
+	for {
 		if err := f.r.Events().TryPush(kind, b); err != shm.ErrFull {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Errorf("fake data plane: event ring stays full for %v", testPatience)
 			return
 		}
 		time.Sleep(time.Millisecond)
 	}
-	f.t.Errorf("fake data plane: event ring stays full")
 }
 
 func (f *fakeDP) setPaused(p bool) {
 	f.mu.Lock()
 	f.paused = p
 	f.mu.Unlock()
+}
+
+// drain handles every command in the ring now, paused or not (for a test
+// that has stopped the control process and wants to see all it sent).
+func (f *fakeDP) drain() {
+	f.consume(make([]byte, f.r.Commands().MaxPayload()), f.r.Commands().Cap())
 }
 
 // snapshotState returns copies of what the fake recorded.
@@ -224,20 +262,19 @@ func (f *fakeDP) snapshotState() (cur fakeState, commits []fakeState, kinds []ui
 	return f.current, slices.Clone(f.commits), slices.Clone(f.kinds), slices.Clone(f.violations), slices.Clone(f.discarded)
 }
 
-// waitCommit waits until the applied state satisfies ok.
-func (f *fakeDP) waitCommit(t *testing.T, what string, timeout time.Duration, ok func(fakeState) bool) fakeState {
+// waitCommit waits until the applied state satisfies ok. The deadline is
+// only reached when the control process never gets there.
+func (f *fakeDP) waitCommit(t *testing.T, what string, ok func(fakeState) bool) fakeState {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		cur, commits, _, _, _ := f.snapshotState()
-		if len(commits) > 0 && ok(cur) {
-			return cur
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; applied state %+v after %d commits", what, cur, len(commits))
-		}
-		time.Sleep(10 * time.Millisecond)
+	var cur fakeState
+	var commits []fakeState
+	if !eventually(func() bool {
+		cur, commits, _, _, _ = f.snapshotState()
+		return len(commits) > 0 && ok(cur)
+	}) {
+		t.Fatalf("timed out waiting for %s; applied state %+v after %d commits", what, cur, len(commits))
 	}
+	return cur
 }
 
 // checkClean fails the test on protocol violations.
@@ -247,4 +284,27 @@ func (f *fakeDP) checkClean(t *testing.T) {
 	for _, s := range v {
 		t.Errorf("protocol violation: %s", s)
 	}
+}
+
+// testPatience bounds every wait of the tests here: long enough that only
+// a real failure reaches it on a loaded machine, so a test never fails
+// because the machine is slow.
+const testPatience = 60 * time.Second
+
+// eventually polls cond until it holds (true) or testPatience passes
+// (false).
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(testPatience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
+}
+
+// logged reports how many times what appears in logs.
+func logged(logs *syncBuffer, what string) int {
+	return bytes.Count([]byte(logs.String()), []byte(what))
 }

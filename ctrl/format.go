@@ -101,12 +101,19 @@ func (s *Status) WriteText(w io.Writer, now time.Time) error {
 			nz = append(nz, c)
 		}
 	}
+	for _, pc := range s.Ports {
+		for _, c := range pc.Counters {
+			if c.Value != 0 {
+				nz = append(nz, Counter{pc.Port + "_" + c.Name, c.Value})
+			}
+		}
+	}
 	for _, c := range s.Global {
 		if c.Value != 0 {
 			nz = append(nz, c)
 		}
 	}
-	if len(s.Counters)+len(s.Global) > 0 {
+	if len(s.Counters)+len(s.Ports)+len(s.Global) > 0 {
 		p("\n")
 		if len(nz) == 0 {
 			p("counters\tall zero\n")

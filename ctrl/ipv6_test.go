@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"dsrlb/conf"
-	"dsrlb/ctrl/proto"
+	"dsrlb/conf/wire"
 )
 
 // ipv6Config has an IPv6 service (real servers and sorry server IPv6) and
@@ -78,7 +78,7 @@ func TestIPv6EvaluateAndSeed(t *testing.T) {
 	a := netip.MustParseAddr
 	h := Health{"web6/2001:db8::21": true, "web6/2001:db8::22": false, "mixed/2001:db8::23": true, "mixed/192.0.2.24": true}
 	p := Evaluate(c, h, nil)
-	if got, want := p.Services[0].Backends, []proto.Backend{{Service: "web6", Addr: a("2001:db8::21"), Weight: 1, State: "up"}}; !reflect.DeepEqual(got, want) {
+	if got, want := p.Services[0].Backends, []wire.Backend{{Service: "web6", Addr: a("2001:db8::21"), Weight: 1, State: "up"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("web6 sends %+v, want %+v", got, want)
 	}
 	if got := p.Services[0].Service; got.VIP != a("2001:db8::100") || got.Method != "l2dsr" {
@@ -92,13 +92,13 @@ func TestIPv6EvaluateAndSeed(t *testing.T) {
 	// sorry server stands in.
 	h["web6/2001:db8::21"] = false
 	p = Evaluate(c, h, nil)
-	if got, want := p.Services[0].Backends, []proto.Backend{{Service: "web6", Addr: a("2001:db8::30"), Weight: 1, State: "sorry"}}; !reflect.DeepEqual(got, want) {
+	if got, want := p.Services[0].Backends, []wire.Backend{{Service: "web6", Addr: a("2001:db8::30"), Weight: 1, State: "sorry"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("web6 without healthy real servers sends %+v, want %+v", got, want)
 	}
 
 	// A dump with IPv6 real servers seeds their health; an IPv4 real
 	// server reported IPv4-mapped is recognised too.
-	seeded := Seed(c, &Applied{Backends: map[string][]proto.Backend{
+	seeded := Seed(c, &Applied{Backends: map[string][]wire.Backend{
 		"web6":  {{Service: "web6", Addr: a("2001:db8::22"), Weight: 2, State: "up"}},
 		"mixed": {{Service: "mixed", Addr: a("2001:db8::23"), Weight: 1, State: "inhibited"}, {Service: "mixed", Addr: a("::ffff:192.0.2.24"), Weight: 1, State: "up"}},
 	}})

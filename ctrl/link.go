@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"dsrlb/ctrl/shm"
+	"dsrlb/perf/shm"
 )
 
 // fileID identifies a file (device and inode), to notice that the path of

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 
 	"dsrlb/conf"
-	"dsrlb/ctrl/proto"
+	"dsrlb/conf/wire"
 )
 
 // StateRemoved is the state of a real server that is not sent to the data
@@ -35,14 +35,14 @@ type RealServer struct {
 	Checked         bool   // has a health check
 	Healthy         bool   // up, or not checked
 	EffectiveWeight uint32 // as sent; 0 when inhibited or removed
-	State           string // proto.StateUp, proto.StateInhibited or StateRemoved
+	State           string // wire.StateUp, wire.StateInhibited or StateRemoved
 }
 
 // ServicePlan is the effective state of one service.
 type ServicePlan struct {
-	Service  proto.Service
-	Backends []proto.Backend // what the data plane gets, in configuration order
-	Real     []RealServer    // every configured real server, in configuration order
+	Service  wire.Service
+	Backends []wire.Backend // what the data plane gets, in configuration order
+	Real     []RealServer   // every configured real server, in configuration order
 
 	Healthy       int    // healthy real servers
 	HealthyWeight uint64 // sum of the configured weights of the healthy real servers
@@ -96,7 +96,7 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 	for i := range c.Services {
 		s := &c.Services[i]
 		sp := ServicePlan{
-			Service:     s.Wire(),
+			Service:     wire.ServiceOf(s),
 			Quorum:      s.Quorum,
 			Hysteresis:  s.Hysteresis,
 			SorryServer: s.SorryServer,
@@ -140,18 +140,18 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 			case sp.SorryActive:
 				r.State = StateRemoved
 			case r.Healthy && r.Weight > 0:
-				r.State, r.EffectiveWeight = proto.StateUp, r.Weight
+				r.State, r.EffectiveWeight = wire.StateUp, r.Weight
 			case r.Healthy || s.InhibitOnFailure:
-				r.State = proto.StateInhibited
+				r.State = wire.StateInhibited
 			default:
 				r.State = StateRemoved
 			}
 			if r.State != StateRemoved {
-				sp.Backends = append(sp.Backends, s.WireBackend(&s.Backends[j], r.EffectiveWeight, r.State))
+				sp.Backends = append(sp.Backends, wire.BackendOf(s, &s.Backends[j], r.EffectiveWeight, r.State))
 			}
 		}
 		if sp.SorryActive {
-			sp.Backends = []proto.Backend{{Service: s.Name, Addr: s.SorryServer, Weight: 1, State: proto.StateSorry}}
+			sp.Backends = []wire.Backend{{Service: s.Name, Addr: s.SorryServer, Weight: 1, State: wire.StateSorry}}
 		}
 		p.Services = append(p.Services, sp)
 	}
@@ -160,8 +160,8 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 
 // Applied is the data plane's applied state as a Dump reports it.
 type Applied struct {
-	Services   map[string]proto.Service
-	Backends   map[string][]proto.Backend // by service name
+	Services   map[string]wire.Service
+	Backends   map[string][]wire.Backend // by service name
 	Snapshot   uint64
 	FromConfig bool // the data plane runs its boot configuration (no ctrl has committed)
 }
@@ -181,7 +181,7 @@ func Seed(c *conf.Config, a *Applied) Health {
 		up := map[netip.Addr]bool{}
 		if a != nil && !a.FromConfig {
 			for _, b := range a.Backends[s.Name] {
-				if b.State == proto.StateUp {
+				if b.State == wire.StateUp {
 					// Configured addresses are never IPv4-mapped; a data
 					// plane that keeps IPv4 in 16 bytes may send them so.
 					up[b.Addr.Unmap()] = true

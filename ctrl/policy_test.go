@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"dsrlb/conf"
-	"dsrlb/ctrl/proto"
+	"dsrlb/conf/wire"
 )
 
 // policyConfig parses a configuration with the given services.
@@ -125,8 +125,8 @@ type = "icmp"
 	p := Evaluate(c, Health{}, nil)
 	a := netip.MustParseAddr
 	want := ServicePlan{
-		Service:  proto.Service{Name: "dns", VIP: a("192.0.2.101"), Proto: 17, Port: 0, Method: "l2dsr", SourceIP: true, TableSize: 251},
-		Backends: []proto.Backend{{Service: "dns", Addr: a("192.0.2.31"), Weight: 3, State: "up"}},
+		Service:  wire.Service{Name: "dns", VIP: a("192.0.2.101"), Proto: 17, Port: 0, Method: "l2dsr", SourceIP: true, TableSize: 251},
+		Backends: []wire.Backend{{Service: "dns", Addr: a("192.0.2.31"), Weight: 3, State: "up"}},
 		Real: []RealServer{
 			{Addr: a("192.0.2.31"), Weight: 3, Checked: false, Healthy: true, EffectiveWeight: 3, State: "up"},
 			{Addr: a("192.0.2.32"), Weight: 1, Checked: true, Healthy: false, State: "removed"},
@@ -200,7 +200,7 @@ func TestSeed(t *testing.T) {
 	key := func(svc, last string) string { return TargetKey(svc, a("192.0.2."+last)) }
 
 	// Boot configuration (or no dump at all): alpha decides.
-	for _, applied := range []*Applied{nil, {FromConfig: true, Backends: map[string][]proto.Backend{
+	for _, applied := range []*Applied{nil, {FromConfig: true, Backends: map[string][]wire.Backend{
 		"s": {{Service: "s", Addr: a("192.0.2.21"), State: "inhibited"}},
 	}}} {
 		h := Seed(c, applied)
@@ -212,7 +212,7 @@ func TestSeed(t *testing.T) {
 
 	// A committed state: up stays up, inhibited and absent start down,
 	// whatever alpha says.
-	h := Seed(c, &Applied{Backends: map[string][]proto.Backend{
+	h := Seed(c, &Applied{Backends: map[string][]wire.Backend{
 		"s": {
 			{Service: "s", Addr: a("192.0.2.21"), Weight: 1, State: "up"},
 			{Service: "s", Addr: a("192.0.2.22"), Weight: 0, State: "inhibited"},
@@ -232,7 +232,7 @@ func TestSeed(t *testing.T) {
 	// The sorry server standing in: every real server starts down and the
 	// sorry server stays.
 	cs := policyConfig(t, svcWith(`sorry_server = "192.0.2.30"`, 1, 1))
-	h = Seed(cs, &Applied{Backends: map[string][]proto.Backend{"s": {{Service: "s", Addr: a("192.0.2.30"), Weight: 1, State: "sorry"}}}})
+	h = Seed(cs, &Applied{Backends: map[string][]wire.Backend{"s": {{Service: "s", Addr: a("192.0.2.30"), Weight: 1, State: "sorry"}}}})
 	if got := sent(Evaluate(cs, h, nil), 0); got != "30:1:sorry" {
 		t.Errorf("seeded plan with the sorry server active sends %q", got)
 	}

@@ -4,9 +4,10 @@ import (
 	"strconv"
 	"time"
 
+	"dsrlb/conf/wire"
 	"dsrlb/ctrl/health"
-	"dsrlb/ctrl/proto"
-	"dsrlb/ctrl/shm"
+	"dsrlb/perf/counters"
+	"dsrlb/perf/shm"
 )
 
 // Status is the answer to the "status" request.
@@ -19,10 +20,12 @@ type Status struct {
 	Dataplane    DataplaneStatus `json:"dataplane"`
 	Services     []ServiceStatus `json:"services"`
 	// Counters are the data plane's per-worker counters summed over the
-	// workers, in proto.WorkerCounters order; Global its global block, in
-	// proto.GlobalCounters order. Empty without a data plane.
-	Counters []Counter `json:"counters,omitempty"`
-	Global   []Counter `json:"global_counters,omitempty"`
+	// workers, in counters.Workers order; Ports each port's, in
+	// counters.Ports order; Global its global block, in counters.Globals
+	// order. Empty without a data plane.
+	Counters []Counter      `json:"counters,omitempty"`
+	Ports    []PortCounters `json:"port_counters,omitempty"`
+	Global   []Counter      `json:"global_counters,omitempty"`
 }
 
 // DataplaneStatus is what dsrlb-ctrl knows of the data plane.
@@ -123,7 +126,7 @@ func (d *Daemon) status(now time.Time) Status {
 		dp.BootID = bootIDString(d.bootID)
 		dp.HeartbeatAge = heartbeatAge(d.region, now).Seconds()
 		dp.Workers = d.region.Geometry().Workers
-		st.Counters, st.Global = readCounters(d.region)
+		st.Counters, st.Ports, st.Global = d.readCounters(d.region)
 	}
 	dp.PushedGen = d.pushedGen
 	dp.AppliedGen, dp.Snapshot, dp.ApplyError, dp.AppliedAt = d.applied.Gen, d.applied.Snapshot, d.applied.Error, d.appliedAt
@@ -175,7 +178,7 @@ func (d *Daemon) status(now time.Time) Status {
 		if s.SorryServer.IsValid() {
 			rs := RealServerStatus{Address: s.SorryServer.String(), SorryServer: true, State: "standby"}
 			if ss.SorryActive {
-				rs.State, rs.EffectiveWeight = proto.StateSorry, 1
+				rs.State, rs.EffectiveWeight = wire.StateSorry, 1
 			}
 			if n, ok := d.neighbors[s.SorryServer]; ok && n.Resolved {
 				rs.MAC = n.MAC
@@ -187,30 +190,33 @@ func (d *Daemon) status(now time.Time) Status {
 	return st
 }
 
-// readCounters sums the per-worker counter blocks and reads the global
-// block, with atomic loads. Counters beyond the blocks' size (a data plane
-// with a shorter layout) are left out.
-func readCounters(r *shm.Region) (workers, global []Counter) {
-	g := r.Geometry()
-	for i, name := range proto.WorkerCounters {
-		off := 8 * i
-		if off+8 > g.WorkerBytes || g.Workers == 0 {
-			break
+// readCounters reads the counters of the data plane's shared memory
+// (counters.Read): the workers' summed, each port's (named after the
+// configuration's ports, "port<N>" past them) and the global block.
+func (d *Daemon) readCounters(r *shm.Region) (workers []Counter, ports []PortCounters, global []Counter) {
+	v := counters.Read(r)
+	named := func(table []counters.Desc, vals []uint64) []Counter {
+		out := make([]Counter, len(vals))
+		for i, x := range vals {
+			out[i] = Counter{table[i].Name, x}
 		}
-		var sum uint64
-		for w := range g.Workers {
-			sum += shm.Counter(r.Worker(w), off).Load()
-		}
-		workers = append(workers, Counter{name, sum})
+		return out
 	}
-	for i, name := range proto.GlobalCounters {
-		off := 8 * i
-		if off+8 > g.GlobalBytes {
-			break
+	workers = named(counters.Workers, v.Workers)
+	for i, pv := range v.Ports {
+		name := "port" + strconv.Itoa(i)
+		if i < len(d.cfg.Dataplane.Ports) {
+			name = d.cfg.Dataplane.Ports[i].Name
 		}
-		global = append(global, Counter{name, shm.Counter(r.Global(), off).Load()})
+		ports = append(ports, PortCounters{Port: name, Counters: named(counters.Ports, pv)})
 	}
-	return workers, global
+	return workers, ports, named(counters.Globals, v.Global)
+}
+
+// PortCounters are one port's counters.
+type PortCounters struct {
+	Port     string    `json:"port"`
+	Counters []Counter `json:"counters"`
 }
 
 // String formats a counter as "name=value".

@@ -62,18 +62,14 @@ func (l *Lcore) Stop() {
 	<-l.done
 }
 
-// TxCounters sums the packets the lcore's queues accepted and refused.
-func (l *Lcore) TxCounters() (sent, refused uint64) {
+// TxCounters returns the packets the lcore's transmit queue of port index
+// port accepted and refused (0, 0 before the lcore runs).
+func (l *Lcore) TxCounters(port int) (sent, refused uint64) {
 	p := l.poller
-	if p == nil {
+	if p == nil || port < 0 || port >= len(l.Ports) {
 		return 0, 0
 	}
-	for i := range l.Ports {
-		s, r := p.TxCounters(i)
-		sent += s
-		refused += r
-	}
-	return sent, refused
+	return p.TxCounters(port)
 }
 
 // pollQueues is the lcore's loop: inject, poll, process, stage. It never

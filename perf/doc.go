@@ -3,7 +3,7 @@
 // runs the throughput benchmark that compares dsrlb-dataplane with
 // dpdk-testpmd on the same core, virtual devices and capture.
 //
-// The shared-memory counter layout, the Prometheus collector and the
-// Grafana dashboard will live here too; today the data plane logs its
-// counters.
+// Its subpackages hold what the two processes share about measuring: shm,
+// the shared-memory file with its rings and counter blocks, and counters,
+// the table of every counter in it.
 package perf

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"dsrlb/conf"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -27,7 +28,7 @@ func allResolved(ip netip.Addr) (Neighbor, bool) {
 
 func webConfig(backends ...BackendConfig) *Config {
 	return &Config{Own4: own, PortMACs: []header.MAC{portMAC}, Services: []ServiceConfig{
-		{Name: "web", VIP: vip, Proto: header.IPProtoTCP, Port: 80, Method: MethodL2DSR, Size: 65537, Backends: backends},
+		{Name: "web", VIP: vip, Proto: header.IPProtoTCP, Port: 80, Method: conf.MethodL2DSR, Size: 65537, Backends: backends},
 	}}
 }
 

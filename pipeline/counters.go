@@ -9,7 +9,7 @@ import "sync/atomic"
 // memory) never race and the hot path never pays for an atomic per packet.
 //
 // The layout is fixed: uint64 fields only, in the order of CounterNames,
-// which is the shared-memory layout of ctrl/proto.WorkerCounters.
+// which is the shared-memory layout of perf/counters.Workers.
 type Counters struct {
 	RxPackets uint64
 	RxBytes   uint64

@@ -2,13 +2,13 @@ package pipeline
 
 import (
 	"bytes"
+	"dsrlb/conf"
 	"net/netip"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"dsrlb/pipeline/encap"
 	"dsrlb/pipeline/header"
 )
 
@@ -30,7 +30,7 @@ var (
 )
 
 func v6Config() *Config {
-	svc := func(name string, v netip.Addr, m Method, backends ...BackendConfig) ServiceConfig {
+	svc := func(name string, v netip.Addr, m conf.Method, backends ...BackendConfig) ServiceConfig {
 		return ServiceConfig{Name: name, VIP: v, Proto: header.IPProtoTCP, Port: 80, Method: m, Size: 251,
 			GUEPort: 6080, Backends: backends}
 	}
@@ -43,13 +43,13 @@ func v6Config() *Config {
 		PortMTUs: []int{1500},
 		Routes:   []Route{{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Gateway: gateway}},
 		Services: []ServiceConfig{
-			svc("web6", vip6, MethodL2DSR, BackendConfig{Addr: rs6a, Weight: 1}, BackendConfig{Addr: rs6b, Weight: 1},
+			svc("web6", vip6, conf.MethodL2DSR, BackendConfig{Addr: rs6a, Weight: 1}, BackendConfig{Addr: rs6b, Weight: 1},
 				BackendConfig{Addr: rs6c, Weight: 1}),
-			svc("ipip6", vip6IPIP, MethodIPIP, one6),
-			svc("gre6", vip6GRE, MethodGRE, one6),
-			svc("gue6", vip6GUE, MethodGUE, one6),
-			svc("gre6in4", vip6GRE4, MethodGRE, BackendConfig{Addr: remote1, Weight: 1}),
-			svc("ipip4in6", vip4In6, MethodIPIP, one6),
+			svc("ipip6", vip6IPIP, conf.MethodIPIP, one6),
+			svc("gre6", vip6GRE, conf.MethodGRE, one6),
+			svc("gue6", vip6GUE, conf.MethodGUE, one6),
+			svc("gre6in4", vip6GRE4, conf.MethodGRE, BackendConfig{Addr: remote1, Weight: 1}),
+			svc("ipip4in6", vip4In6, conf.MethodIPIP, one6),
 		},
 	}
 }
@@ -362,17 +362,17 @@ func TestTunnelMethodsIPv6(t *testing.T) {
 	s := v6Snapshot(t)
 	for _, tc := range []struct {
 		vip      netip.Addr
-		m        encap.Method
+		m        conf.Method
 		outerV6  bool
 		dst      netip.Addr
 		mac      header.MAC
 		protocol layers.IPProtocol
 	}{
-		{vip6IPIP, encap.IPIP, true, remote6, gw6MAC, layers.IPProtocolIPv6},
-		{vip6GRE, encap.GRE, true, remote6, gw6MAC, layers.IPProtocolGRE},
-		{vip6GUE, encap.GUE, true, remote6, gw6MAC, layers.IPProtocolUDP},
-		{vip6GRE4, encap.GRE, false, remote1, gwMAC, layers.IPProtocolGRE},
-		{vip4In6, encap.IPIP, true, remote6, gw6MAC, layers.IPProtocolIPv4},
+		{vip6IPIP, conf.MethodIPIP, true, remote6, gw6MAC, layers.IPProtocolIPv6},
+		{vip6GRE, conf.MethodGRE, true, remote6, gw6MAC, layers.IPProtocolGRE},
+		{vip6GUE, conf.MethodGUE, true, remote6, gw6MAC, layers.IPProtocolUDP},
+		{vip6GRE4, conf.MethodGRE, false, remote1, gwMAC, layers.IPProtocolGRE},
+		{vip4In6, conf.MethodIPIP, true, remote6, gw6MAC, layers.IPProtocolIPv4},
 	} {
 		w := NewWorkerWith(0, WorkerOptions{Conntrack: 64})
 		var in []byte
@@ -397,7 +397,7 @@ func TestTunnelMethodsIPv6(t *testing.T) {
 			if outer == nil || !outer.SrcIP.Equal(own6.Addr().AsSlice()) || !outer.DstIP.Equal(tc.dst.AsSlice()) || outer.NextHeader != tc.protocol {
 				t.Fatalf("%v: outer %v", tc.vip, pkt)
 			}
-			if tc.m == encap.GUE {
+			if tc.m == conf.MethodGUE {
 				udp, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
 				seg := out[14+header.IPv6Len:]
 				if udp == nil || udp.Checksum == 0 || header.FoldChecksum(header.Checksum(seg, header.PseudoHeaderSum6(own6.Addr().As16(), tc.dst.As16(), header.IPProtoUDP, uint32(len(seg))))) != 0 {
@@ -410,7 +410,7 @@ func TestTunnelMethodsIPv6(t *testing.T) {
 				t.Fatalf("%v: outer %v", tc.vip, pkt)
 			}
 		}
-		if len(out) != 14+encap.Overhead(tc.m, tc.outerV6)+len(inner) || !bytes.Equal(out[len(out)-len(inner):], inner) {
+		if len(out) != 14+tc.m.Overhead(tc.outerV6)+len(inner) || !bytes.Equal(out[len(out)-len(inner):], inner) {
 			t.Errorf("%v: inner packet changed or wrong overhead", tc.vip)
 		}
 	}
@@ -449,14 +449,14 @@ func TestBuildIPv6Errors(t *testing.T) {
 		mod  func(*Config)
 	}{
 		{"IPv6 VIP without own IPv6 address", func(c *Config) { c.Own6 = netip.Prefix{} }},
-		{"dscp with an IPv6 VIP", func(c *Config) { c.Services[1].Method = MethodDSCP; c.Services[1].DSCP = 5 }},
+		{"dscp with an IPv6 VIP", func(c *Config) { c.Services[1].Method = conf.MethodDSCP; c.Services[1].DSCP = 5 }},
 		{"dscp with an IPv6 real server", func(c *Config) {
-			c.Services[5].Method = MethodDSCP
+			c.Services[5].Method = conf.MethodDSCP
 			c.Services[5].DSCP = 5
 		}},
 		{"l2dsr across families", func(c *Config) { c.Services[0].Backends[0].Addr = rs1 }},
 		{"l2dsr real server behind the gateway", func(c *Config) { c.Services[0].Backends[0].Addr = remote6 }},
-		{"ipip of IPv6 inside IPv4", func(c *Config) { c.Services[4].Method = MethodIPIP }},
+		{"ipip of IPv6 inside IPv4", func(c *Config) { c.Services[4].Method = conf.MethodIPIP }},
 		{"IPv6 real server unreachable", func(c *Config) { c.Gateway6 = netip.Addr{} }},
 	} {
 		cfg := v6Config()

@@ -2,13 +2,13 @@ package pipeline
 
 import (
 	"bytes"
+	"dsrlb/conf"
 	"net/netip"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"dsrlb/pipeline/encap"
 	"dsrlb/pipeline/header"
 )
 
@@ -24,7 +24,7 @@ var (
 )
 
 func l3Config() *Config {
-	svc := func(name string, v netip.Addr, m Method, backends ...BackendConfig) ServiceConfig {
+	svc := func(name string, v netip.Addr, m conf.Method, backends ...BackendConfig) ServiceConfig {
 		return ServiceConfig{Name: name, VIP: v, Proto: header.IPProtoTCP, Port: 80, Method: m, Size: 251,
 			DSCP: 10, GUEPort: 6080, Backends: backends}
 	}
@@ -35,12 +35,12 @@ func l3Config() *Config {
 		PortMTUs: []int{1500},
 		Routes:   []Route{{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Gateway: gateway}},
 		Services: []ServiceConfig{
-			svc("dscp", vipDSCP, MethodDSCP, one),
-			svc("ipip", vipIPIP, MethodIPIP, one),
-			svc("gre", vipGRE, MethodGRE, one),
-			svc("gue", vipGUE, MethodGUE, one),
+			svc("dscp", vipDSCP, conf.MethodDSCP, one),
+			svc("ipip", vipIPIP, conf.MethodIPIP, one),
+			svc("gre", vipGRE, conf.MethodGRE, one),
+			svc("gue", vipGUE, conf.MethodGUE, one),
 			// l2dsr service with one real server tunnelled instead
-			svc("mix", vipMix, MethodL2DSR, BackendConfig{Addr: rs1, Weight: 1, Method: MethodIPIP}),
+			svc("mix", vipMix, conf.MethodL2DSR, BackendConfig{Addr: rs1, Weight: 1, Method: conf.MethodIPIP}),
 		},
 	}
 }
@@ -130,21 +130,21 @@ func TestTunnelMethods(t *testing.T) {
 		// The inner IP packet is byte for byte what the client sent, right
 		// behind the outer headers.
 		inner := in[14 : 14+int(header.IPv4(in[14:]).TotalLen())]
-		if !bytes.Equal(out[len(out)-len(inner):], inner) || len(out) != 14+encap.Overhead(encapOf(tc.proto), false)+len(inner) {
+		if !bytes.Equal(out[len(out)-len(inner):], inner) || len(out) != 14+encapOf(tc.proto).Overhead(false)+len(inner) {
 			t.Errorf("%v: inner packet changed or wrong overhead (%d bytes for a %d-byte packet)", tc.vip, len(out), len(inner))
 		}
 	}
 }
 
 // encapOf maps an outer protocol back to the method, for the overhead.
-func encapOf(p layers.IPProtocol) encap.Method {
+func encapOf(p layers.IPProtocol) conf.Method {
 	switch p {
 	case layers.IPProtocolGRE:
-		return encap.GRE
+		return conf.MethodGRE
 	case layers.IPProtocolUDP:
-		return encap.GUE
+		return conf.MethodGUE
 	}
-	return encap.IPIP
+	return conf.MethodIPIP
 }
 
 func TestTunnelMTU(t *testing.T) {

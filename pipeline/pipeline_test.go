@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"dsrlb/conf"
 	"net"
 	"net/netip"
 	"testing"
@@ -31,13 +32,13 @@ func testConfig() *Config {
 		Own4:     own,
 		PortMACs: []header.MAC{portMAC},
 		Services: []ServiceConfig{
-			{Name: "web", VIP: vip, Proto: header.IPProtoTCP, Port: 80, Method: MethodL2DSR, Size: 65537,
+			{Name: "web", VIP: vip, Proto: header.IPProtoTCP, Port: 80, Method: conf.MethodL2DSR, Size: 65537,
 				Backends: []BackendConfig{{Addr: rs1, Weight: 1}, {Addr: rs2, Weight: 1}, {Addr: rs3, Weight: 1}}},
-			{Name: "web-any", VIP: vip, Proto: header.IPProtoTCP, Port: 0, Method: MethodL2DSR, Size: 251, SourceIP: true,
+			{Name: "web-any", VIP: vip, Proto: header.IPProtoTCP, Port: 0, Method: conf.MethodL2DSR, Size: 251, SourceIP: true,
 				Backends: []BackendConfig{{Addr: rs1, Weight: 1}, {Addr: rs2, Weight: 1}}},
-			{Name: "dns", VIP: vipUDP, Proto: header.IPProtoUDP, Port: 53, Method: MethodL2DSR, Size: 251,
+			{Name: "dns", VIP: vipUDP, Proto: header.IPProtoUDP, Port: 53, Method: conf.MethodL2DSR, Size: 251,
 				Backends: []BackendConfig{{Addr: rs1, Weight: 0}, {Addr: rs2, Weight: 1}}},
-			{Name: "empty", VIP: vipUDP, Proto: header.IPProtoUDP, Port: 54, Method: MethodL2DSR, Size: 251},
+			{Name: "empty", VIP: vipUDP, Proto: header.IPProtoUDP, Port: 54, Method: conf.MethodL2DSR, Size: 251},
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"dsrlb/conf"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -13,36 +14,6 @@ import (
 
 // MaxPorts is the most ports a data plane drives.
 const MaxPorts = 8
-
-// Method is a forwarding method.
-type Method uint8
-
-// Forwarding methods.
-const (
-	// MethodL2DSR rewrites the destination MAC only.
-	MethodL2DSR Method = 1 + iota
-	// MethodDSCP rewrites the destination address to the real server's
-	// and the DSCP to the service's code (L3DSR).
-	MethodDSCP
-	// MethodIPIP, MethodGRE and MethodGUE encapsulate towards the real
-	// server (package encap has the wire formats).
-	MethodIPIP
-	MethodGRE
-	MethodGUE
-)
-
-// tunnel maps a tunnelling method onto package encap's.
-func (m Method) tunnel() encap.Method {
-	switch m {
-	case MethodIPIP:
-		return encap.IPIP
-	case MethodGRE:
-		return encap.GRE
-	case MethodGUE:
-		return encap.GUE
-	}
-	return 0
-}
 
 // Config is the static forwarding configuration, compiled from TOML by
 // package conf. It holds no runtime state (MACs of real servers).
@@ -73,11 +44,11 @@ type ServiceConfig struct {
 	VIP      netip.Addr // IPv4 or IPv6
 	Proto    uint8      // header.IPProtoTCP or header.IPProtoUDP
 	Port     uint16     // 0: every port
-	Method   Method
+	Method   conf.Method
 	SourceIP bool   // hash on the client address only (persistence)
 	Size     uint32 // Maglev table size (prime)
-	DSCP     uint8  // code of this VIP for MethodDSCP, 1..63
-	GUEPort  uint16 // UDP destination port for MethodGUE
+	DSCP     uint8  // code of this VIP for conf.MethodDSCP, 1..63
+	GUEPort  uint16 // UDP destination port for conf.MethodGUE
 	Backends []BackendConfig
 }
 
@@ -87,7 +58,7 @@ type ServiceConfig struct {
 type BackendConfig struct {
 	Addr   netip.Addr
 	Weight uint32
-	Method Method // 0: the service's
+	Method conf.Method // 0: the service's
 }
 
 // Neighbor is a resolved link-layer next hop.
@@ -139,7 +110,7 @@ type nextHop struct {
 	l2     [12]byte
 	mac    header.MAC
 	port   uint8
-	method Method
+	method conf.Method
 	dscp   uint8
 	addr   uint32 // the real server's id (hopID)
 	// For tunnels: the outer addresses, the GUE port, and the largest
@@ -247,7 +218,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 				m = sc.Method
 			}
 			if m == 0 {
-				m = MethodL2DSR
+				m = conf.MethodL2DSR
 			}
 			if err := checkFamilies(cfg, sc, b.Addr, m); err != nil {
 				return nil, nil, err
@@ -261,7 +232,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			}
 			ids[a] = b.Addr
 			via, reachable := cfg.NextHop(b.Addr)
-			if m == MethodL2DSR && via != b.Addr {
+			if m == conf.MethodL2DSR && via != b.Addr {
 				own := cfg.Own4
 				if !b.Addr.Is4() {
 					own = cfg.Own6
@@ -286,10 +257,10 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 				return nil, nil, fmt.Errorf("service %s: neighbour %s on port %d of %d", sc.Name, b.Addr, n.Port, s.nPorts)
 			}
 			s.hopOf.insert(uint64(i)<<32|uint64(a), uint32(len(svc.hops)))
-			if m == MethodDSCP && (sc.DSCP == 0 || sc.DSCP > encap.MaxDSCPCode) {
+			if m == conf.MethodDSCP && (sc.DSCP == 0 || sc.DSCP > encap.MaxDSCPCode) {
 				return nil, nil, fmt.Errorf("service %s: DSCP code %d out of 1..%d", sc.Name, sc.DSCP, encap.MaxDSCPCode)
 			}
-			if m == MethodGUE && sc.GUEPort == 0 {
+			if m == conf.MethodGUE && sc.GUEPort == 0 {
 				return nil, nil, fmt.Errorf("service %s: GUE needs a UDP port", sc.Name)
 			}
 			mtu := 1500
@@ -302,8 +273,8 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			} else {
 				hop.outer.V6, hop.outer.Src6, hop.outer.Dst6 = true, s.own6, b.Addr.As16()
 			}
-			if t := m.tunnel(); t != 0 {
-				hop.maxInner = mtu - encap.Overhead(t, hop.outer.V6)
+			if m.Tunnels() {
+				hop.maxInner = mtu - m.Overhead(hop.outer.V6)
 			}
 			copy(hop.l2[:6], n.MAC[:])
 			copy(hop.l2[6:], cfg.PortMACs[n.Port][:])
@@ -405,22 +376,21 @@ func hopID(a netip.Addr) uint32 {
 	return id
 }
 
-// checkFamilies refuses address-family combinations no method can carry:
-// dscp is IPv4-only, l2dsr keeps the VIP's family, and ipip cannot carry
-// IPv6 inside IPv4 (use gre or gue). Tunnels need the own address of the
-// real server's family as outer source.
-func checkFamilies(cfg *Config, sc ServiceConfig, rs netip.Addr, m Method) error {
+// checkFamilies refuses address-family combinations method m cannot
+// carry (conf.Method.Carries has the rules) and real servers of a family
+// the balancer has no own address of: that address is the source of
+// neighbour discovery and the outer source of tunnels.
+func checkFamilies(cfg *Config, sc ServiceConfig, rs netip.Addr, m conf.Method) error {
 	if !rs.Is4() && !is6(rs) {
 		return fmt.Errorf("service %s: real server %q is neither IPv4 nor IPv6", sc.Name, rs)
 	}
-	v4 := sc.VIP.Is4()
+	if !m.Valid() {
+		return fmt.Errorf("service %s: real server %s: %v is not a forwarding method", sc.Name, rs, m)
+	}
+	if err := m.FamilyError(sc.VIP, rs); err != nil {
+		return fmt.Errorf("service %s: %w", sc.Name, err)
+	}
 	switch {
-	case m == MethodDSCP && (!v4 || !rs.Is4()):
-		return fmt.Errorf("service %s: method dscp is IPv4-only (VIP %s, real server %s)", sc.Name, sc.VIP, rs)
-	case m == MethodL2DSR && v4 != rs.Is4():
-		return fmt.Errorf("service %s: l2dsr real server %s is not of the VIP's (%s) address family", sc.Name, rs, sc.VIP)
-	case m == MethodIPIP && !v4 && rs.Is4():
-		return fmt.Errorf("service %s: ipip cannot carry IPv6 VIP %s inside IPv4 to %s; use gre or gue", sc.Name, sc.VIP, rs)
 	case rs.Is4() && !cfg.Own4.IsValid():
 		return fmt.Errorf("service %s: IPv4 real server %s needs the balancer's own IPv4 address", sc.Name, rs)
 	case !rs.Is4() && !cfg.Own6.IsValid():

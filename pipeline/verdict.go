@@ -2,7 +2,8 @@ package pipeline
 
 // Verdict is what happened to one packet. Every received packet gets
 // exactly one, and each verdict is a counter, so the counters always add up
-// to the packets received. Drops have reasons (STYLE: "drops have reasons").
+// to the packets received. A drop's verdict is its reason, and each reason
+// is its own counter (perf/counters), so an operator sees why.
 type Verdict uint8
 
 // Transmit verdicts: the packet leaves on Packet.OutPort.

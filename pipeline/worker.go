@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"dsrlb/conf"
 	"encoding/binary"
 	"net/netip"
 	"unsafe"
@@ -334,8 +335,8 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 		return DropNoMAC
 	}
 	switch hop.method {
-	case MethodL2DSR:
-	case MethodDSCP:
+	case conf.MethodL2DSR:
+	case conf.MethodDSCP:
 		if !encap.DSCP(p.Buf[p.Off:p.Off+p.Len], int(p.l3), [4]byte(hop.outer.Dst4), hop.dscp) {
 			return DropMalformed
 		}
@@ -367,7 +368,7 @@ func (w *Worker) tunnel(s *Snapshot, p *Packet, hop *nextHop) Verdict {
 		}
 		return w.tooBig(s, p, hop.maxInner)
 	}
-	off, n, ok := encap.Encap(p.Buf, p.Off, p.Len, int(p.l3), p.v6, hop.method.tunnel(), &hop.outer, p.flow, hop.guePort)
+	off, n, ok := encap.Encap(p.Buf, p.Off, p.Len, int(p.l3), p.v6, hop.method, &hop.outer, p.flow, hop.guePort)
 	if !ok {
 		return DropNoHeadroom
 	}

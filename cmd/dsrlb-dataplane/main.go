@@ -1,7 +1,7 @@
 // Command dsrlb-dataplane is dsrlb's DPDK data plane: it reads the TOML
 // configuration, opens the ports, runs one worker lcore per configured CPU
 // and forwards packets to real servers by Direct Server Return until
-// SIGINT or SIGTERM.
+// SIGINT or SIGTERM. The runtime is package hw/dataplane.
 //
 //	dsrlb-dataplane -c /etc/dsrlb/dsrlb.toml
 //	dsrlb-dataplane -check -c /etc/dsrlb/dsrlb.toml
@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"dsrlb/conf"
+	"dsrlb/hw/dataplane"
 )
 
 func init() {
@@ -75,14 +76,14 @@ func run(args []string) int {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	dp, err := start(cfg, log)
+	dp, err := dataplane.Start(cfg, log)
 	if err != nil {
 		printErr(err)
 		return 1
 	}
-	sig := dp.serve(sigs)
+	sig := dp.Serve(sigs)
 	log.Info("stopping", "signal", sig.String())
-	if err := dp.shutdown(); err != nil {
+	if err := dp.Shutdown(); err != nil {
 		log.Error("shutdown", "err", err)
 		return 1
 	}

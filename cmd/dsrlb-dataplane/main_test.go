@@ -3,12 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
-	"unsafe"
-
-	"dsrlb/ctrl/proto"
-	"dsrlb/pipeline"
 )
 
 // TestExitCodes checks that bad input stops the data plane before DPDK
@@ -75,17 +70,5 @@ device = "net_null0"
 				t.Fatalf("run(%q) = %d, want %d", c.args, got, c.want)
 			}
 		})
-	}
-}
-
-// TestCounterLayout keeps the data plane's counter struct and the shared
-// memory layout the control process reads in step.
-func TestCounterLayout(t *testing.T) {
-	names := pipeline.CounterNames()
-	if !slices.Equal(names, proto.WorkerCounters) {
-		t.Fatalf("pipeline counters %q\nshared-memory layout %q", names, proto.WorkerCounters)
-	}
-	if size := int(unsafe.Sizeof(pipeline.Counters{})); size != proto.WorkerBytes {
-		t.Fatalf("pipeline.Counters is %d bytes, the layout %d", size, proto.WorkerBytes)
 	}
 }

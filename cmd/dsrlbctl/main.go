@@ -5,11 +5,15 @@
 //	dsrlbctl gen-pcap -o FILE [-flows N] [-packets N] [-sizes 64|imix] [-vip ADDR] [-noise F]
 //	dsrlbctl status [-socket PATH | -c FILE] [-json]
 //	dsrlbctl reload [-socket PATH | -c FILE]
+//	dsrlbctl realserver -method M -vip ADDR -iface IF [-self ADDR] [-dscp VIP=N] [-decap auto|kernel|ebpf] [-clamp-mss] [-apply] [-teardown]
 //
 // demo builds a throw-away L2 DSR topology in network namespaces (a client,
 // the balancer, two nginx real servers on one bridge), runs the data plane,
 // shows curl answers alternating between the servers and a capture that
 // proves the replies bypass the balancer, then removes everything.
+// realserver prints (or, with -apply, runs) the commands that prepare a real
+// server for a forwarding method: the VIPs on lo, ARP and ND suppression,
+// the DSCP rule, tunnel decapsulation.
 package main
 
 import (

@@ -122,8 +122,12 @@ flags:
 			vips = append(vips, a)
 		}
 	}
+	m, err := realserver.ParseMethod(*method)
+	if err != nil {
+		return fmt.Errorf("realserver: -method: %w", err)
+	}
 	spec := realserver.Spec{
-		Method:    realserver.Method(*method),
+		Method:    m,
 		VIPs:      vips,
 		Interface: *iface,
 		Self:      self,
@@ -136,7 +140,7 @@ flags:
 	if len(dscp) > 0 {
 		spec.DSCP = dscp
 	}
-	if spec.BPFObject == "" && spec.Method.Tunnel() {
+	if spec.BPFObject == "" && spec.Method.Tunnels() {
 		spec.BPFObject = defaultBPFObject()
 	}
 	if err := spec.Validate(); err != nil {

@@ -11,6 +11,7 @@ package realserver
 import (
 	"bytes"
 	"context"
+	"dsrlb/conf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -380,7 +381,7 @@ func (b *bed) listen(addrs ...netip.Addr) {
 // probe describes one packet the balancer side sends: a TCP SYN from a
 // client to dst:dport, possibly encapsulated.
 type probe struct {
-	encap     Method // "" for a plain packet
+	encap     conf.Method // 0 for a plain packet
 	outerSrc  netip.Addr
 	outerDst  netip.Addr
 	outerTOS  uint8 // traffic class / TOS of the outer header
@@ -424,7 +425,7 @@ func (b *bed) frame(p probe) []byte {
 		dstMAC = b.rsMAC
 	}
 	first := p.src
-	if p.encap != "" {
+	if p.encap != 0 {
 		first = p.outerSrc
 	}
 	eth := &layers.Ethernet{SrcMAC: b.lbMAC, DstMAC: dstMAC, EthernetType: etherType(first)}
@@ -436,17 +437,17 @@ func (b *bed) frame(p probe) []byte {
 	ls := []gopacket.SerializableLayer{eth}
 	udpAt := -1
 	switch p.encap {
-	case "":
-	case IPIP:
+	case 0:
+	case conf.MethodIPIP:
 		proto := layers.IPProtocolIPv4
 		if p.src.Is6() {
 			proto = layers.IPProtocolIPv6
 		}
 		ls = append(ls, ipLayer(p.outerSrc, p.outerDst, proto, p.outerTOS))
-	case GRE:
+	case conf.MethodGRE:
 		ls = append(ls, ipLayer(p.outerSrc, p.outerDst, layers.IPProtocolGRE, p.outerTOS),
 			&layers.GRE{Protocol: etherType(p.src), KeyPresent: p.greKey, Key: 7})
-	case GUE:
+	case conf.MethodGUE:
 		outer := ipLayer(p.outerSrc, p.outerDst, layers.IPProtocolUDP, p.outerTOS)
 		udp := &layers.UDP{SrcPort: layers.UDPPort(50000 + p.sport%1000), DstPort: layers.UDPPort(p.guePort)}
 		udp.SetNetworkLayerForChecksum(outer.(gopacket.NetworkLayer))
@@ -620,7 +621,7 @@ func (b *bed) expectSilence(p probe) {
 
 func describe(p probe) string {
 	s := fmt.Sprintf("SYN %s:%d -> %s:%d", p.src, p.sport, p.dst, p.dport)
-	if p.encap != "" {
+	if p.encap != 0 {
 		s = fmt.Sprintf("%s in %s %s -> %s", s, p.encap, p.outerSrc, p.outerDst)
 	}
 	return s

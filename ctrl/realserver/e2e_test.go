@@ -3,6 +3,7 @@
 package realserver
 
 import (
+	"dsrlb/conf"
 	"net/netip"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ type tunnelCase struct {
 	outerDst, vip netip.Addr
 }
 
-func (c tunnelCase) probe(m Method) probe {
+func (c tunnelCase) probe(m conf.Method) probe {
 	outerSrc, client := lb4, client4
 	if c.outerDst.Is6() {
 		outerSrc = lb6
@@ -38,7 +39,7 @@ var (
 
 // tunnelBed applies the eBPF decap plan of method m with IPv4 and IPv6
 // VIPs and own addresses, and listens on the VIPs.
-func tunnelBed(t *testing.T, m Method, object string, clamp bool) *bed {
+func tunnelBed(t *testing.T, m conf.Method, object string, clamp bool) *bed {
 	b := newBed(t)
 	b.apply(Spec{Method: m, VIPs: []netip.Addr{vip4, vip6}, Interface: rsIf,
 		Self: []netip.Addr{self4, self6}, Decap: DecapEBPF, BPFObject: object, ClampMSS: clamp})
@@ -48,9 +49,9 @@ func tunnelBed(t *testing.T, m Method, object string, clamp bool) *bed {
 
 // checkTunnel sends the SYN of every case encapsulated as m and expects
 // the SYN-ACK from the VIP, not encapsulated, at the balancer side.
-func checkTunnel(t *testing.T, b *bed, m Method, cases ...tunnelCase) {
+func checkTunnel(t *testing.T, b *bed, m conf.Method, cases ...tunnelCase) {
 	for _, c := range cases {
-		b.run(t, string(m)+" "+c.name, func(t *testing.T) {
+		b.run(t, m.String()+" "+c.name, func(t *testing.T) {
 			p := c.probe(m)
 			pkt := b.expectSynAck(p)
 			if pkt.Layer(layers.LayerTypeGRE) != nil || pkt.Layer(layers.LayerTypeUDP) != nil {
@@ -62,7 +63,7 @@ func checkTunnel(t *testing.T, b *bed, m Method, cases ...tunnelCase) {
 
 // checkPassThrough: what is not dsrlb's format, or not addressed to a
 // configured own address, reaches the stack untouched.
-func checkPassThrough(t *testing.T, b *bed, m Method) {
+func checkPassThrough(t *testing.T, b *bed, m conf.Method) {
 	b.run(t, "plain traffic to the server", func(t *testing.T) {
 		for _, dst := range []netip.Addr{self4, self6} {
 			client := client4
@@ -82,36 +83,36 @@ func checkPassThrough(t *testing.T, b *bed, m Method) {
 		}
 	})
 	switch m {
-	case IPIP:
+	case conf.MethodIPIP:
 		b.run(t, "IPv6 in IPv4 is not a format", func(t *testing.T) {
-			b.expectSilence(in6over4.probe(IPIP))
+			b.expectSilence(in6over4.probe(conf.MethodIPIP))
 		})
-	case GRE:
+	case conf.MethodGRE:
 		b.run(t, "GRE with a key is not the format", func(t *testing.T) {
-			p := in4over4.probe(GRE)
+			p := in4over4.probe(conf.MethodGRE)
 			p.greKey = true
 			b.expectSilence(p)
 		})
-	case GUE:
+	case conf.MethodGUE:
 		b.run(t, "another UDP port", func(t *testing.T) {
-			p := in4over4.probe(GUE)
+			p := in4over4.probe(conf.MethodGUE)
 			p.guePort = DefaultGUEPort + 1
 			b.expectSilence(p)
 		})
 	}
 	b.run(t, "another method to a configured address", func(t *testing.T) {
-		other := GRE
-		if m == GRE {
-			other = GUE
+		other := conf.MethodGRE
+		if m == conf.MethodGRE {
+			other = conf.MethodGUE
 		}
 		b.expectSilence(in4over4.probe(other))
 	})
 }
 
 func TestE2EIPIP(t *testing.T) {
-	b := tunnelBed(t, IPIP, objects.normal, true)
-	checkTunnel(t, b, IPIP, in4over4, in6over6, in4over6)
-	checkPassThrough(t, b, IPIP)
+	b := tunnelBed(t, conf.MethodIPIP, objects.normal, true)
+	checkTunnel(t, b, conf.MethodIPIP, in4over4, in6over6, in4over6)
+	checkPassThrough(t, b, conf.MethodIPIP)
 
 	b.run(t, "MSS clamped", func(t *testing.T) {
 		// Self has IPv6: the 40-byte outer header counts.
@@ -120,7 +121,7 @@ func TestE2EIPIP(t *testing.T) {
 			t.Fatalf("ClampedMSS = %d, %d", want4, want6)
 		}
 		for _, c := range []tunnelCase{in4over4, in6over6} {
-			pkt := b.expectSynAck(c.probe(IPIP))
+			pkt := b.expectSynAck(c.probe(conf.MethodIPIP))
 			want := want4
 			if c.vip.Is6() {
 				want = want6
@@ -145,17 +146,17 @@ func TestE2EIPIP(t *testing.T) {
 		const ect0, ce = 2, 3
 		before := b.decapStats()
 		// CE on the outer header is copied into an ECN-capable inner one.
-		p := in4over4.probe(IPIP)
+		p := in4over4.probe(conf.MethodIPIP)
 		p.outerTOS, p.tos = ce, ect0
 		b.expectSynAck(p)
-		p = in6over6.probe(IPIP)
+		p = in6over6.probe(conf.MethodIPIP)
 		p.outerTOS, p.tos = ce, ect0
 		b.expectSynAck(p)
 		if n4, n6 := b.nftCounter("dsrlbtest_ecn", "ce4"), b.nftCounter("dsrlbtest_ecn", "ce6"); n4 != 1 || n6 != 1 {
 			t.Errorf("inner packets marked CE: %d IPv4, %d IPv6; want 1, 1", n4, n6)
 		}
 		// CE around a not-ECT packet: dropped (RFC 6040).
-		p = in4over4.probe(IPIP)
+		p = in4over4.probe(conf.MethodIPIP)
 		p.outerTOS = ce
 		b.expectSilence(p)
 		after := b.decapStats()
@@ -172,9 +173,9 @@ func TestE2EIPIP(t *testing.T) {
 }
 
 func TestE2EGRE(t *testing.T) {
-	b := tunnelBed(t, GRE, objects.normal, false)
-	checkTunnel(t, b, GRE, in4over4, in6over6, in4over6, in6over4)
-	checkPassThrough(t, b, GRE)
+	b := tunnelBed(t, conf.MethodGRE, objects.normal, false)
+	checkTunnel(t, b, conf.MethodGRE, in4over4, in6over6, in4over6, in6over4)
+	checkPassThrough(t, b, conf.MethodGRE)
 
 	b.run(t, "teardown", func(t *testing.T) {
 		b.teardown()
@@ -184,38 +185,38 @@ func TestE2EGRE(t *testing.T) {
 		if out := b.rsRun("ip", "addr", "show", "dev", "lo"); strings.Contains(out, vip4.String()) || strings.Contains(out, vip6.String()) {
 			t.Errorf("VIPs left on lo:\n%s", out)
 		}
-		b.expectSilence(in4over4.probe(GRE))
+		b.expectSilence(in4over4.probe(conf.MethodGRE))
 		// A second teardown finds everything gone and still succeeds.
 		b.teardown()
 	})
 }
 
 func TestE2EGUE(t *testing.T) {
-	b := tunnelBed(t, GUE, objects.normal, false)
-	checkTunnel(t, b, GUE, in4over4, in6over6, in4over6, in6over4)
-	checkPassThrough(t, b, GUE)
+	b := tunnelBed(t, conf.MethodGUE, objects.normal, false)
+	checkTunnel(t, b, conf.MethodGUE, in4over4, in6over6, in4over6, in6over4)
+	checkPassThrough(t, b, conf.MethodGUE)
 	b.run(t, "applied twice", func(t *testing.T) {
 		b.apply(b.spec)
 		out := b.rsRun("tc", "filter", "show", "dev", rsIf, "ingress")
 		if n := strings.Count(out, "dsrlb_decap"); n != 1 {
 			t.Errorf("%d decap filters after a second apply:\n%s", n, out)
 		}
-		checkTunnel(t, b, GUE, in4over4)
+		checkTunnel(t, b, conf.MethodGUE, in4over4)
 	})
 }
 
 // TestE2ECompat runs the cross-family decapsulations through the path for
 // kernels before 6.3 (bpf_skb_change_proto, then adjust_room).
 func TestE2ECompat(t *testing.T) {
-	b := tunnelBed(t, GUE, objects.compat, false)
-	checkTunnel(t, b, GUE, in4over6, in6over4, in4over4, in6over6)
-	b2 := tunnelBed(t, IPIP, objects.compat, false)
-	checkTunnel(t, b2, IPIP, in4over6)
+	b := tunnelBed(t, conf.MethodGUE, objects.compat, false)
+	checkTunnel(t, b, conf.MethodGUE, in4over6, in6over4, in4over4, in6over6)
+	b2 := tunnelBed(t, conf.MethodIPIP, objects.compat, false)
+	checkTunnel(t, b2, conf.MethodIPIP, in4over6)
 }
 
 func TestE2EDSCP(t *testing.T) {
 	b := newBed(t)
-	b.apply(Spec{Method: DSCP, VIPs: []netip.Addr{vip4, vip4b}, Interface: rsIf, Self: []netip.Addr{self4},
+	b.apply(Spec{Method: conf.MethodDSCP, VIPs: []netip.Addr{vip4, vip4b}, Interface: rsIf, Self: []netip.Addr{self4},
 		DSCP: map[netip.Addr]uint8{vip4: 10, vip4b: 11}})
 	b.listen(vip4, vip4b)
 	b.nftScript(`table inet dsrlbtest_ct {
@@ -276,7 +277,7 @@ func TestE2EDSCP(t *testing.T) {
 
 func TestE2EL2DSR(t *testing.T) {
 	b := newBed(t)
-	b.apply(Spec{Method: L2DSR, VIPs: []netip.Addr{vip4, vip6}, Interface: rsIf})
+	b.apply(Spec{Method: conf.MethodL2DSR, VIPs: []netip.Addr{vip4, vip6}, Interface: rsIf})
 	b.listen(vip4, vip6)
 	// The server must resolve its gateway again, so its ARP request's
 	// source address is chosen under arp_announce.

@@ -1,6 +1,7 @@
 package realserver
 
 import (
+	"dsrlb/conf"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -65,9 +66,9 @@ func Plan(spec Spec, host HostInfo) ([]Step, error) {
 	p.header()
 	p.vips()
 	switch spec.Method {
-	case L2DSR:
+	case conf.MethodL2DSR:
 		p.l2dsr()
-	case DSCP:
+	case conf.MethodDSCP:
 		p.dscp()
 	default:
 		if p.decap == DecapKernel {
@@ -95,11 +96,11 @@ func Teardown(spec Spec, host HostInfo) ([]Step, error) {
 		return nil, err
 	}
 	p.header()
-	if spec.Method == DSCP || spec.ClampMSS {
+	if spec.Method == conf.MethodDSCP || spec.ClampMSS {
 		p.undo("remove the nftables table of this set-up",
 			"nft", "delete", "table", "inet", p.table())
 	}
-	if spec.Method.Tunnel() {
+	if spec.Method.Tunnels() {
 		if p.decap == DecapKernel {
 			p.undoKernelDecap()
 		} else {
@@ -162,21 +163,21 @@ func (p *planner) neededModules() []string {
 		}
 	}
 	switch p.spec.Method {
-	case IPIP:
+	case conf.MethodIPIP:
 		if p.self4 {
 			need("ipip")
 		}
 		if p.self6 {
 			need("ip6_tunnel")
 		}
-	case GRE:
+	case conf.MethodGRE:
 		if p.self4 {
 			need("ip_gre")
 		}
 		if p.self6 {
 			need("ip6_gre")
 		}
-	case GUE:
+	case conf.MethodGUE:
 		if p.self4 {
 			need("fou")
 			if p.vip4 {
@@ -195,7 +196,7 @@ func (p *planner) neededModules() []string {
 }
 
 func (p *planner) resolveDecap() error {
-	if !p.spec.Method.Tunnel() {
+	if !p.spec.Method.Tunnels() {
 		return nil
 	}
 	var missing []string
@@ -236,7 +237,7 @@ func (p *planner) header() {
 	if len(s.Self) > 0 {
 		h += ", own addresses " + joinAddrs(s.Self, " ")
 	}
-	if s.Method.Tunnel() {
+	if s.Method.Tunnels() {
 		h += fmt.Sprintf("\ndecapsulation: %s (%s)", p.decap, p.decapWhy)
 	}
 	p.note(h)
@@ -286,7 +287,7 @@ func (p *planner) table() string {
 			b.WriteByte('_')
 		}
 	}
-	return "dsrlb_rs_" + string(p.spec.Method) + "_" + b.String()
+	return "dsrlb_rs_" + p.spec.Method.String() + "_" + b.String()
 }
 
 // freshTable creates the spec's table, or empties it if a previous run
@@ -323,16 +324,16 @@ func (p *planner) dscp() {
 }
 
 // ebpfKey is the key of (addr, method) in MapSelf.
-func ebpfKey(a netip.Addr, m Method) []byte {
+func ebpfKey(a netip.Addr, m conf.Method) []byte {
 	k := make([]byte, selfKeyLen)
 	a16 := a.As16() // IPv4 becomes ::ffff:a.b.c.d
 	copy(k, a16[:])
 	switch m {
-	case IPIP:
+	case conf.MethodIPIP:
 		k[16] = bpfMethodIPIP
-	case GRE:
+	case conf.MethodGRE:
 		k[16] = bpfMethodGRE
-	case GUE:
+	case conf.MethodGUE:
 		k[16] = bpfMethodGUE
 	}
 	return k
@@ -340,7 +341,7 @@ func ebpfKey(a netip.Addr, m Method) []byte {
 
 func ebpfValue(s Spec) []byte {
 	v := make([]byte, selfValLen)
-	if s.Method == GUE {
+	if s.Method == conf.MethodGUE {
 		port := s.guePort()
 		v[0], v[1] = byte(port>>8), byte(port)
 	}
@@ -371,7 +372,7 @@ func (p *planner) ebpfDecap() {
 		c := ""
 		if i == 0 {
 			c = fmt.Sprintf("decapsulate %s packets to the server's own addresses", s.Method)
-			if s.Method == GUE {
+			if s.Method == conf.MethodGUE {
 				c += fmt.Sprintf(" (UDP port %d)", s.guePort())
 			}
 			c += fmt.Sprintf(": key = address (IPv4 as ::ffff:a.b.c.d), method %d, 3 zero bytes", ebpfKey(a, s.Method)[16])
@@ -416,21 +417,21 @@ type tunnelDev struct {
 func (p *planner) tunnelDevs() []tunnelDev {
 	var devs []tunnelDev
 	switch p.spec.Method {
-	case IPIP:
+	case conf.MethodIPIP:
 		if p.self4 {
 			devs = append(devs, tunnelDev{name: "tunl0", inner4: true})
 		}
 		if p.self6 {
 			devs = append(devs, tunnelDev{name: "ip6tnl0", inner4: p.vip4, modeAny: p.vip4})
 		}
-	case GRE:
+	case conf.MethodGRE:
 		if p.self4 {
 			devs = append(devs, tunnelDev{name: "gre0", inner4: p.vip4})
 		}
 		if p.self6 {
 			devs = append(devs, tunnelDev{name: "ip6gre0", inner4: p.vip4})
 		}
-	case GUE:
+	case conf.MethodGUE:
 		if p.self4 && p.vip4 {
 			devs = append(devs, tunnelDev{name: "tunl0", inner4: true})
 		}
@@ -469,7 +470,7 @@ func (p *planner) kernelDecap() {
 		}
 		p.add(c, "modprobe", m)
 	}
-	if s.Method == GUE {
+	if s.Method == conf.MethodGUE {
 		for _, v6 := range []bool{false, true} {
 			if (!v6 && !p.self4) || (v6 && !p.self6) {
 				continue
@@ -501,7 +502,7 @@ func (p *planner) kernelDecap() {
 
 func (p *planner) undoKernelDecap() {
 	s := p.spec
-	if s.Method == GUE {
+	if s.Method == conf.MethodGUE {
 		c := "stop receiving GUE"
 		for _, v6 := range []bool{false, true} {
 			if (!v6 && p.self4) || (v6 && p.self6) {
@@ -533,10 +534,10 @@ func ClampedMSS(spec Spec, host HostInfo) (v4, v6 int) {
 	self4, self6 := families(spec.Self)
 	oh := 0
 	if self4 {
-		oh = spec.Method.overhead(false)
+		oh = spec.Method.Overhead(false)
 	}
 	if self6 {
-		oh = max(oh, spec.Method.overhead(true))
+		oh = max(oh, spec.Method.Overhead(true))
 	}
 	return mtu - oh - 20 - 20, mtu - oh - 40 - 20
 }
@@ -574,10 +575,10 @@ func (p *planner) mtuAdvice() {
 	s := p.spec
 	var parts []string
 	if p.self4 {
-		parts = append(parts, fmt.Sprintf("%d bytes over IPv4", s.Method.overhead(false)))
+		parts = append(parts, fmt.Sprintf("%d bytes over IPv4", s.Method.Overhead(false)))
 	}
 	if p.self6 {
-		parts = append(parts, fmt.Sprintf("%d bytes over IPv6", s.Method.overhead(true)))
+		parts = append(parts, fmt.Sprintf("%d bytes over IPv6", s.Method.Overhead(true)))
 	}
 	mss4, mss6 := ClampedMSS(s, p.host)
 	var mss []string

@@ -3,6 +3,7 @@ package realserver
 import (
 	"bytes"
 	"context"
+	"dsrlb/conf"
 	"errors"
 	"flag"
 	"net/netip"
@@ -49,35 +50,35 @@ var goldenCases = []struct {
 	host     HostInfo
 	teardown bool
 }{
-	{"l2dsr", Spec{Method: L2DSR, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0"}, noModules, false},
-	{"l2dsr_teardown", Spec{Method: L2DSR, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0"}, noModules, true},
-	{"l2dsr_vlan", Spec{Method: L2DSR, VIPs: addrs("192.0.2.100"), Interface: "eth0.10"}, noModules, false},
-	{"dscp", Spec{Method: DSCP, VIPs: addrs("192.0.2.100", "192.0.2.101"),
+	{"l2dsr", Spec{Method: conf.MethodL2DSR, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0"}, noModules, false},
+	{"l2dsr_teardown", Spec{Method: conf.MethodL2DSR, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0"}, noModules, true},
+	{"l2dsr_vlan", Spec{Method: conf.MethodL2DSR, VIPs: addrs("192.0.2.100"), Interface: "eth0.10"}, noModules, false},
+	{"dscp", Spec{Method: conf.MethodDSCP, VIPs: addrs("192.0.2.100", "192.0.2.101"),
 		DSCP:      map[netip.Addr]uint8{netip.MustParseAddr("192.0.2.100"): 10, netip.MustParseAddr("192.0.2.101"): 63},
 		Interface: "eth0", Self: addrs("192.0.2.21")}, noModules, false},
-	{"dscp_anyself", Spec{Method: DSCP, VIPs: addrs("192.0.2.100"),
+	{"dscp_anyself", Spec{Method: conf.MethodDSCP, VIPs: addrs("192.0.2.100"),
 		DSCP:      map[netip.Addr]uint8{netip.MustParseAddr("192.0.2.100"): 1},
 		Interface: "bond0", Self: addrs("192.0.2.21", "192.0.2.22")}, noModules, false},
-	{"dscp_teardown", Spec{Method: DSCP, VIPs: addrs("192.0.2.100"),
+	{"dscp_teardown", Spec{Method: conf.MethodDSCP, VIPs: addrs("192.0.2.100"),
 		DSCP:      map[netip.Addr]uint8{netip.MustParseAddr("192.0.2.100"): 1},
 		Interface: "eth0"}, noModules, true},
-	{"ipip_ebpf", Spec{Method: IPIP, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	{"ipip_ebpf", Spec{Method: conf.MethodIPIP, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21", "2001:db8::21"), BPFObject: obj}, noModules, false},
-	{"ipip_ebpf_teardown", Spec{Method: IPIP, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	{"ipip_ebpf_teardown", Spec{Method: conf.MethodIPIP, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21", "2001:db8::21"), BPFObject: obj}, noModules, true},
-	{"ipip_kernel", Spec{Method: IPIP, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	{"ipip_kernel", Spec{Method: conf.MethodIPIP, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21", "2001:db8::21")}, loadable, false},
-	{"ipip_kernel_teardown", Spec{Method: IPIP, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	{"ipip_kernel_teardown", Spec{Method: conf.MethodIPIP, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21", "2001:db8::21")}, loadable, true},
-	{"gre_ebpf_clamp", Spec{Method: GRE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	{"gre_ebpf_clamp", Spec{Method: conf.MethodGRE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21"), Decap: DecapEBPF, BPFObject: obj, ClampMSS: true}, builtin, false},
-	{"gre_kernel", Spec{Method: GRE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	{"gre_kernel", Spec{Method: conf.MethodGRE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21", "2001:db8::21")}, builtin, false},
-	{"gue_ebpf", Spec{Method: GUE, VIPs: addrs("192.0.2.100"), Interface: "eth0",
+	{"gue_ebpf", Spec{Method: conf.MethodGUE, VIPs: addrs("192.0.2.100"), Interface: "eth0",
 		Self: addrs("2001:db8::21"), GUEPort: 7777, BPFObject: obj, ClampMSS: true, PathMTU: 1500}, noModules, false},
-	{"gue_kernel", Spec{Method: GUE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	{"gue_kernel", Spec{Method: conf.MethodGUE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21", "2001:db8::21"), Decap: DecapKernel}, loadable, false},
-	{"gue_kernel_teardown", Spec{Method: GUE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	{"gue_kernel_teardown", Spec{Method: conf.MethodGUE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21", "2001:db8::21"), Decap: DecapKernel, ClampMSS: true}, loadable, true},
 }
 
@@ -220,7 +221,7 @@ func find(steps []Step, prefix ...string) (Step, bool) {
 // the nft rule is one argument (no shell splitting surprises), the map
 // key is 20 bytes with the method at offset 16, the GUE port big-endian.
 func TestKeyArgvs(t *testing.T) {
-	steps, err := Plan(Spec{Method: DSCP, VIPs: addrs("192.0.2.100"),
+	steps, err := Plan(Spec{Method: conf.MethodDSCP, VIPs: addrs("192.0.2.100"),
 		DSCP:      map[netip.Addr]uint8{netip.MustParseAddr("192.0.2.100"): 10},
 		Interface: "eth0", Self: addrs("192.0.2.21")}, noModules)
 	if err != nil {
@@ -236,7 +237,7 @@ func TestKeyArgvs(t *testing.T) {
 		t.Errorf("dscp chain = %q", s.Argv)
 	}
 
-	steps, err = Plan(Spec{Method: GUE, VIPs: addrs("192.0.2.100"), Interface: "eth0",
+	steps, err = Plan(Spec{Method: conf.MethodGUE, VIPs: addrs("192.0.2.100"), Interface: "eth0",
 		Self: addrs("192.0.2.21"), GUEPort: 0x1234, BPFObject: obj}, noModules)
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +261,7 @@ func TestKeyArgvs(t *testing.T) {
 // TestDecapChoice: auto takes the kernel only when every module it needs
 // is there; kernel without them is an error naming them.
 func TestDecapChoice(t *testing.T) {
-	spec := Spec{Method: GUE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
+	spec := Spec{Method: conf.MethodGUE, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0",
 		Self: addrs("192.0.2.21"), BPFObject: obj}
 	steps, err := Plan(spec, loadable)
 	if err != nil {
@@ -295,19 +296,19 @@ func TestDecapChoice(t *testing.T) {
 
 func TestClampedMSS(t *testing.T) {
 	for _, c := range []struct {
-		method     Method
+		method     conf.Method
 		self       []netip.Addr
 		mtu, pmtu  int
 		want4, wa6 int
 	}{
-		{IPIP, addrs("192.0.2.21"), 1500, 0, 1440, 1420},
-		{GRE, addrs("192.0.2.21"), 1500, 0, 1436, 1416},
-		{GUE, addrs("192.0.2.21"), 1500, 0, 1432, 1412},
-		{IPIP, addrs("2001:db8::21"), 1500, 0, 1420, 1400},
-		{GRE, addrs("192.0.2.21", "2001:db8::21"), 1500, 0, 1416, 1396},
-		{GUE, addrs("2001:db8::21"), 1500, 0, 1412, 1392},
-		{GUE, addrs("2001:db8::21"), 0, 0, 1412, 1392},       // unknown MTU: 1500
-		{GUE, addrs("2001:db8::21"), 1500, 9000, 8912, 8892}, // PathMTU wins
+		{conf.MethodIPIP, addrs("192.0.2.21"), 1500, 0, 1440, 1420},
+		{conf.MethodGRE, addrs("192.0.2.21"), 1500, 0, 1436, 1416},
+		{conf.MethodGUE, addrs("192.0.2.21"), 1500, 0, 1432, 1412},
+		{conf.MethodIPIP, addrs("2001:db8::21"), 1500, 0, 1420, 1400},
+		{conf.MethodGRE, addrs("192.0.2.21", "2001:db8::21"), 1500, 0, 1416, 1396},
+		{conf.MethodGUE, addrs("2001:db8::21"), 1500, 0, 1412, 1392},
+		{conf.MethodGUE, addrs("2001:db8::21"), 0, 0, 1412, 1392},       // unknown MTU: 1500
+		{conf.MethodGUE, addrs("2001:db8::21"), 1500, 9000, 8912, 8892}, // PathMTU wins
 	} {
 		g4, g6 := ClampedMSS(Spec{Method: c.method, Self: c.self, PathMTU: c.pmtu}, HostInfo{MTU: c.mtu})
 		if g4 != c.want4 || g6 != c.wa6 {
@@ -318,7 +319,7 @@ func TestClampedMSS(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	v4 := netip.MustParseAddr("192.0.2.100")
-	ok := Spec{Method: GRE, VIPs: addrs("192.0.2.100"), Interface: "eth0", Self: addrs("192.0.2.21")}
+	ok := Spec{Method: conf.MethodGRE, VIPs: addrs("192.0.2.100"), Interface: "eth0", Self: addrs("192.0.2.21")}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid spec: %v", err)
 	}
@@ -327,7 +328,7 @@ func TestValidate(t *testing.T) {
 		edit func(s *Spec)
 		want string
 	}{
-		{"method", func(s *Spec) { s.Method = "tun" }, `method: unknown method "tun"`},
+		{"method", func(s *Spec) { s.Method = 0 }, `method: unknown method "method(0)"`},
 		{"no vip", func(s *Spec) { s.VIPs = nil }, "vip: at least one VIP"},
 		{"dup vip", func(s *Spec) { s.VIPs = addrs("192.0.2.100", "192.0.2.100") }, "vip: 192.0.2.100 given twice"},
 		{"bad vip", func(s *Spec) { s.VIPs = addrs("224.0.0.1") }, "not a usable unicast"},
@@ -342,10 +343,10 @@ func TestValidate(t *testing.T) {
 		{"gue port", func(s *Spec) { s.GUEPort = 5555 }, "gue-port: only for method gue"},
 		{"path mtu", func(s *Spec) { s.PathMTU = 500 }, "path-mtu: 500 out of range"},
 		{"dscp elsewhere", func(s *Spec) { s.DSCP = map[netip.Addr]uint8{v4: 3} }, "dscp: DSCP codes are for method dscp only"},
-		{"ipip v6 over v4", func(s *Spec) { s.Method = IPIP; s.VIPs = addrs("2001:db8::100") }, "ipip carries IPv6 VIPs only over IPv6"},
-		{"l2dsr self", func(s *Spec) { s.Method = L2DSR }, "self: l2dsr does not use"},
-		{"l2dsr decap", func(s *Spec) { s.Method = L2DSR; s.Self = nil; s.Decap = DecapEBPF }, "decap: method l2dsr needs no"},
-		{"l2dsr clamp", func(s *Spec) { s.Method = L2DSR; s.Self = nil; s.ClampMSS = true }, "clamp-mss: method l2dsr adds no header"},
+		{"ipip v6 over v4", func(s *Spec) { s.Method = conf.MethodIPIP; s.VIPs = addrs("2001:db8::100") }, "ipip carries IPv6 VIPs only over IPv6"},
+		{"l2dsr self", func(s *Spec) { s.Method = conf.MethodL2DSR }, "self: l2dsr does not use"},
+		{"l2dsr decap", func(s *Spec) { s.Method = conf.MethodL2DSR; s.Self = nil; s.Decap = DecapEBPF }, "decap: method l2dsr needs no"},
+		{"l2dsr clamp", func(s *Spec) { s.Method = conf.MethodL2DSR; s.Self = nil; s.ClampMSS = true }, "clamp-mss: method l2dsr adds no header"},
 	} {
 		s := ok
 		c.edit(&s)
@@ -362,7 +363,7 @@ func TestValidate(t *testing.T) {
 func TestValidateDSCP(t *testing.T) {
 	a, b := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")
 	base := func() Spec {
-		return Spec{Method: DSCP, VIPs: []netip.Addr{a, b}, Interface: "eth0",
+		return Spec{Method: conf.MethodDSCP, VIPs: []netip.Addr{a, b}, Interface: "eth0",
 			DSCP: map[netip.Addr]uint8{a: 10, b: 11}}
 	}
 	if err := base().Validate(); err != nil {

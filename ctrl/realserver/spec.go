@@ -1,48 +1,13 @@
 package realserver
 
 import (
+	"dsrlb/conf"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 )
-
-// Method is a forwarding method of dsrlb, as named in its configuration.
-type Method string
-
-const (
-	L2DSR Method = "l2dsr" // destination MAC rewritten
-	DSCP  Method = "dscp"  // destination IP rewritten, DSCP code names the VIP
-	IPIP  Method = "ipip"  // IPv4/IPv6 in IPv4/IPv6 (RFC 2003, RFC 2473)
-	GRE   Method = "gre"   // GRE (RFC 2784)
-	GUE   Method = "gue"   // UDP, GUE variant 1
-)
-
-// Methods lists every method, in the order of the documentation.
-var Methods = []Method{L2DSR, DSCP, IPIP, GRE, GUE}
-
-// Tunnel reports whether the method adds outer headers.
-func (m Method) Tunnel() bool { return m == IPIP || m == GRE || m == GUE }
-
-// overhead is the size of the outer headers the balancer adds, over IPv4
-// and over IPv6.
-func (m Method) overhead(outerV6 bool) int {
-	n := 0 // ipip: the outer IP header only
-	switch m {
-	case IPIP:
-	case GRE:
-		n = 4
-	case GUE:
-		n = 8
-	default:
-		return 0
-	}
-	if outerV6 {
-		return n + 40
-	}
-	return n + 20
-}
 
 // Decapsulation choices for tunnel methods.
 const (
@@ -56,7 +21,7 @@ const DefaultGUEPort = 6080
 
 // Spec is what one real server needs for one method on one interface.
 type Spec struct {
-	Method Method
+	Method conf.Method
 	// VIPs are the virtual addresses the real server answers for.
 	VIPs []netip.Addr
 	// DSCP maps each VIP to its code 1..63 (method dscp only).
@@ -104,6 +69,22 @@ func families(addrs []netip.Addr) (v4, v6 bool) {
 	return v4, v6
 }
 
+// carriesAll reports whether the method takes every VIP's packets to one
+// of the real server's own addresses (conf.Method.Carries: ipip has no
+// IPv6 in IPv4).
+func (s Spec) carriesAll() bool {
+	for _, v := range s.VIPs {
+		ok := false
+		for _, a := range s.Self {
+			ok = ok || s.Method.Carries(v.Is6(), a.Is6())
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate reports every problem of the spec, one error per problem, each
 // naming the field (the flag of dsrlbctl realserver).
 func (s Spec) Validate() error {
@@ -112,8 +93,8 @@ func (s Spec) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 
-	if !slices.Contains(Methods, s.Method) {
-		bad("method", "unknown method %q (one of %s)", s.Method, methodList())
+	if !s.Method.Valid() {
+		bad("method", "%v", unknownMethod(s.Method.String()))
 	}
 	if err := checkInterface(s.Interface); err != nil {
 		bad("iface", "%v", err)
@@ -149,31 +130,29 @@ func (s Spec) Validate() error {
 		selfSeen[a] = true
 	}
 
-	if s.Method == DSCP {
+	if s.Method == conf.MethodDSCP {
 		s.validateDSCP(bad)
 	} else if len(s.DSCP) > 0 {
 		bad("dscp", "DSCP codes are for method dscp only")
 	}
 
 	switch {
-	case s.Method.Tunnel():
+	case s.Method.Tunnels():
 		if len(s.Self) == 0 {
 			bad("self", "method %s needs the real server's own address(es), the outer destination", s.Method)
 		}
-		_, vip6 := families(s.VIPs)
-		_, self6 := families(s.Self)
-		if s.Method == IPIP && vip6 && !self6 && len(s.Self) > 0 {
-			bad("self", "ipip carries IPv6 VIPs only over IPv6 (RFC 2473): give an IPv6 address of the real server")
+		if len(s.Self) > 0 && !s.carriesAll() {
+			bad("self", "%s carries IPv6 VIPs only over IPv6 (RFC 2473): give an IPv6 address of the real server", s.Method)
 		}
 		switch s.Decap {
 		case "", DecapAuto, DecapKernel, DecapEBPF:
 		default:
 			bad("decap", "unknown decapsulation %q (auto, kernel or ebpf)", s.Decap)
 		}
-	case s.Method == L2DSR && len(s.Self) > 0:
+	case s.Method == conf.MethodL2DSR && len(s.Self) > 0:
 		bad("self", "l2dsr does not use the real server's address")
 	}
-	if !s.Method.Tunnel() {
+	if !s.Method.Tunnels() {
 		if s.Decap != "" && s.Decap != DecapAuto {
 			bad("decap", "method %s needs no decapsulation", s.Method)
 		}
@@ -181,7 +160,7 @@ func (s Spec) Validate() error {
 			bad("clamp-mss", "method %s adds no header; nothing to clamp", s.Method)
 		}
 	}
-	if s.GUEPort != 0 && s.Method != GUE {
+	if s.GUEPort != 0 && s.Method != conf.MethodGUE {
 		bad("gue-port", "only for method gue")
 	}
 	if s.PathMTU != 0 && (s.PathMTU < 1280 || s.PathMTU > 65535) {
@@ -193,7 +172,7 @@ func (s Spec) Validate() error {
 func (s Spec) validateDSCP(bad func(field, format string, args ...any)) {
 	codes := map[uint8]netip.Addr{}
 	for _, v := range s.VIPs {
-		if v.Is6() {
+		if !s.Method.CarriesVIP(v.Is6()) {
 			bad("vip", "%s: method dscp is IPv4 only (the DSCP rewrite has no IPv6 form in dsrlb)", v)
 			continue
 		}
@@ -217,18 +196,28 @@ func (s Spec) validateDSCP(bad func(field, format string, args ...any)) {
 		}
 	}
 	for _, a := range s.Self {
-		if a.Is6() {
+		if !s.Method.CarriesTo(netip.Addr{}, a) {
 			bad("self", "%s: method dscp is IPv4 only", a)
 		}
 	}
 }
 
-func methodList() string {
-	names := make([]string, len(Methods))
-	for i, m := range Methods {
-		names[i] = string(m)
+// ParseMethod parses the name of a forwarding method, as dsrlbctl
+// realserver -method gives it.
+func ParseMethod(name string) (conf.Method, error) {
+	m, ok := conf.ParseMethod(name)
+	if !ok {
+		return 0, unknownMethod(name)
 	}
-	return strings.Join(names, ", ")
+	return m, nil
+}
+
+func unknownMethod(name string) error {
+	var names []string
+	for _, m := range conf.Methods() {
+		names = append(names, m.String())
+	}
+	return fmt.Errorf("unknown method %q (one of %s)", name, strings.Join(names, ", "))
 }
 
 // checkUnicast accepts addresses a VIP or a real server can have.

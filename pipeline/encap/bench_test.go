@@ -1,6 +1,7 @@
 package encap
 
 import (
+	"dsrlb/conf"
 	"fmt"
 	"testing"
 )
@@ -30,7 +31,7 @@ func newEncapBench(t testing.TB, inner6 bool, size int) *encapBench {
 
 func (e *encapBench) reset() { copy(e.b[e.off:], e.ethernet) }
 
-func (e *encapBench) run(m Method, o *Outer, hash uint64) bool {
+func (e *encapBench) run(m conf.Method, o *Outer, hash uint64) bool {
 	no, nn, ok := Encap(e.b, e.off, e.n, e.l3, e.inner6, m, o, hash, testGUEPort)
 	sinkInt = no + nn
 	return ok
@@ -38,10 +39,10 @@ func (e *encapBench) run(m Method, o *Outer, hash uint64) bool {
 
 func TestZeroAllocs(t *testing.T) {
 	e4, e6 := newEncapBench(t, false, 1500), newEncapBench(t, true, 1500)
-	for _, m := range []Method{IPIP, GRE, GUE} {
+	for _, m := range []conf.Method{conf.MethodIPIP, conf.MethodGRE, conf.MethodGUE} {
 		for _, o := range []*Outer{&testOuter4, &testOuter6} {
 			for _, e := range []*encapBench{e4, e6} {
-				if m == IPIP && e.inner6 && !o.V6 {
+				if m == conf.MethodIPIP && e.inner6 && !o.V6 {
 					continue
 				}
 				if a := testing.AllocsPerRun(200, func() {
@@ -98,16 +99,16 @@ func newICMPBench(t testing.TB, v6 bool) *icmpBench { return newEncapBench(t, v6
 func BenchmarkEncap(b *testing.B) {
 	for _, c := range []struct {
 		name   string
-		m      Method
+		m      conf.Method
 		o      *Outer
 		inner6 bool
 	}{
-		{"ipip4", IPIP, &testOuter4, false},
-		{"gre4", GRE, &testOuter4, false},
-		{"gue4", GUE, &testOuter4, false},
-		{"ipip6", IPIP, &testOuter6, true},
-		{"gre6", GRE, &testOuter6, true},
-		{"gue6", GUE, &testOuter6, true}, // UDP checksum over 1500 bytes
+		{"ipip4", conf.MethodIPIP, &testOuter4, false},
+		{"gre4", conf.MethodGRE, &testOuter4, false},
+		{"gue4", conf.MethodGUE, &testOuter4, false},
+		{"ipip6", conf.MethodIPIP, &testOuter6, true},
+		{"gre6", conf.MethodGRE, &testOuter6, true},
+		{"gue6", conf.MethodGUE, &testOuter6, true}, // UDP checksum over 1500 bytes
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			e := newEncapBench(b, c.inner6, 1500)
@@ -119,12 +120,12 @@ func BenchmarkEncap(b *testing.B) {
 	// segment.
 	for _, size := range []int{74, 160, 200, 260, 400} {
 		b.Run(fmt.Sprintf("gue6-%dB", size), func(b *testing.B) {
-			benchEncap(b, newEncapBench(b, true, size), GUE, &testOuter6)
+			benchEncap(b, newEncapBench(b, true, size), conf.MethodGUE, &testOuter6)
 		})
 	}
 }
 
-func benchEncap(b *testing.B, e *encapBench, m Method, o *Outer) {
+func benchEncap(b *testing.B, e *encapBench, m conf.Method, o *Outer) {
 	var h uint64
 	for b.Loop() {
 		e.reset()

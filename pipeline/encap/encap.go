@@ -3,65 +3,16 @@ package encap
 import (
 	"encoding/binary"
 
+	"dsrlb/conf"
 	"dsrlb/pipeline/header"
 )
 
-// Method is an encapsulating DSR method. The values are those of the
-// realserver package and its eBPF program (1 ipip, 2 gre, 3 gue).
-type Method uint8
-
-// The encapsulating methods. The zero Method is invalid.
 const (
-	IPIP Method = 1 // IP in IP (RFC 2003, RFC 2473)
-	GRE  Method = 2 // GRE (RFC 2784) without optional fields
-	GUE  Method = 3 // GUE variant 1: UDP + the inner IP packet
-)
-
-// String returns the method's name as in the configuration ("ipip", ...).
-func (m Method) String() string {
-	switch m {
-	case IPIP:
-		return "ipip"
-	case GRE:
-		return "gre"
-	case GUE:
-		return "gue"
-	}
-	return "invalid"
-}
-
-// Header lengths.
-const (
-	greLen = 4
-
-	// MaxOverhead is the largest Overhead: GUE over IPv6. The headroom of
-	// the packet buffers must be at least this.
-	MaxOverhead = header.IPv6Len + header.UDPLen
-
 	// GUESourcePortBase and GUESourcePortRange: GUE source ports are
 	// 49152..65535 (the dynamic range, RFC 6335).
 	GUESourcePortBase  = 49152
 	GUESourcePortRange = 16384
 )
-
-// Overhead returns the number of bytes Encap prepends for method m with an
-// IPv4 (outerV6 false) or IPv6 outer header: 20, 24, 28 or 40, 44, 48.
-// It returns 0 for an invalid method.
-func Overhead(m Method, outerV6 bool) int {
-	l := header.IPv4MinLen
-	if outerV6 {
-		l = header.IPv6Len
-	}
-	switch m {
-	case IPIP:
-		return l
-	case GRE:
-		return l + greLen
-	case GUE:
-		return l + header.UDPLen
-	}
-	return 0
-}
 
 // Outer holds the addresses of the outer IP header: Src4 and Dst4 (the
 // balancer's and the real server's IPv4 addresses) when V6 is false, Src6
@@ -142,7 +93,7 @@ func innerPacket(frame []byte, l3 int, v6 bool) (length int, tos uint8, ok bool)
 // (for the IPv6 flow label and the GUE source port), guePort the GUE
 // destination port (ignored for the other methods).
 //
-// The Ethernet header moves back by Overhead(m, o.V6) bytes into the
+// The Ethernet header moves back by m.Overhead(o.V6) bytes into the
 // headroom and the outer headers go between it and the inner packet, which
 // is not modified. The new frame is b[newOff:newOff+newN]; newN is
 // l3 + Overhead + the inner packet's own length (any link-layer padding
@@ -158,16 +109,16 @@ func innerPacket(frame []byte, l3 int, v6 bool) (length int, tos uint8, ok bool)
 //
 // The caller still has to rewrite the MAC addresses, and to check the MTU
 // before calling: the inner packet's length (IPv4 Total Length, or 40 +
-// IPv6 Payload Length) plus Overhead(m, o.V6) must not exceed the MTU of
+// IPv6 Payload Length) plus m.Overhead(o.V6) must not exceed the MTU of
 // the path to the real server; if it does, answer with FragNeeded4 or
 // PacketTooBig6 instead.
-func Encap(b []byte, off, n, l3 int, innerV6 bool, m Method, o *Outer, flowHash uint64, guePort uint16) (newOff, newN int, ok bool) {
+func Encap(b []byte, off, n, l3 int, innerV6 bool, m conf.Method, o *Outer, flowHash uint64, guePort uint16) (newOff, newN int, ok bool) {
 	if o == nil {
 		return off, n, false
 	}
-	hdr := Overhead(m, o.V6)
+	hdr := m.Overhead(o.V6)
 	if hdr == 0 || off < hdr || !frameOK(b, off, n) ||
-		(m == IPIP && innerV6 && !o.V6) || (m == GUE && guePort == 0) {
+		!m.Carries(innerV6, o.V6) || (m == conf.MethodGUE && guePort == 0) {
 		return off, n, false
 	}
 	frame := b[off : off+n]
@@ -212,9 +163,9 @@ func Encap(b []byte, off, n, l3 int, innerV6 bool, m Method, o *Outer, flowHash 
 	}
 	var proto uint8
 	switch m {
-	case IPIP:
+	case conf.MethodIPIP:
 		proto = innerProto
-	case GRE:
+	case conf.MethodGRE:
 		proto = header.IPProtoGRE
 	default:
 		proto = header.IPProtoUDP
@@ -239,9 +190,9 @@ func Encap(b []byte, off, n, l3 int, innerV6 bool, m Method, o *Outer, flowHash 
 	}
 
 	switch m {
-	case GRE:
+	case conf.MethodGRE:
 		binary.BigEndian.PutUint32(l4, uint32(innerEt)) // flags and version 0
-	case GUE:
+	case conf.MethodGUE:
 		u := header.UDP(l4)
 		u.Encode(GUESourcePort(flowHash), guePort, uint16(len(l4)), 0)
 		if o.V6 {

@@ -2,6 +2,7 @@ package encap
 
 import (
 	"bytes"
+	"dsrlb/conf"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -13,28 +14,17 @@ import (
 	"dsrlb/pipeline/header"
 )
 
-func TestOverhead(t *testing.T) {
-	for _, c := range []struct {
-		m    Method
-		v6   bool
-		want int
-	}{{IPIP, false, 20}, {GRE, false, 24}, {GUE, false, 28}, {IPIP, true, 40}, {GRE, true, 44}, {GUE, true, 48},
-		{0, false, 0}, {0, true, 0}, {4, false, 0}} {
-		if got := Overhead(c.m, c.v6); got != c.want {
-			t.Errorf("Overhead(%v, %v) = %d, want %d", c.m, c.v6, got, c.want)
-		}
-	}
-	if MaxOverhead != 48 || MaxOverhead > headroom {
-		t.Fatalf("MaxOverhead %d", MaxOverhead)
-	}
-	if IPIP.String() != "ipip" || GRE.String() != "gre" || GUE.String() != "gue" || Method(0).String() != "invalid" {
-		t.Fatal("String")
+// TestHeadroom: the test buffers' headroom fits the largest outer headers
+// (conf.MaxOverhead), as the data plane's mbufs must.
+func TestHeadroom(t *testing.T) {
+	if conf.MaxOverhead > headroom {
+		t.Fatalf("conf.MaxOverhead %d exceeds the headroom %d", conf.MaxOverhead, headroom)
 	}
 }
 
 // encapCase is one combination of the golden test.
 type encapCase struct {
-	m               Method
+	m               conf.Method
 	outerV6, inner6 bool
 	udp, vlan       bool
 }
@@ -54,7 +44,7 @@ func (c encapCase) String() string {
 
 func TestEncapGolden(t *testing.T) {
 	const hash = 0x9e3779b97f4a7c15
-	for _, m := range []Method{IPIP, GRE, GUE} {
+	for _, m := range []conf.Method{conf.MethodIPIP, conf.MethodGRE, conf.MethodGUE} {
 		for _, outerV6 := range []bool{false, true} {
 			for _, inner6 := range []bool{false, true} {
 				for _, udp := range []bool{false, true} {
@@ -84,7 +74,7 @@ func testEncapGolden(t *testing.T, c encapCase, hash uint64) {
 		o = &testOuter6
 	}
 	newOff, newN, ok := Encap(b, off, n, l3, c.inner6, c.m, o, hash, testGUEPort)
-	if c.m == IPIP && c.inner6 && !c.outerV6 {
+	if c.m == conf.MethodIPIP && c.inner6 && !c.outerV6 {
 		if ok || newOff != off || newN != n || !bytes.Equal(b, orig) {
 			t.Fatalf("IPv6 in IPv4 ipip accepted: %v %d %d", ok, newOff, newN)
 		}
@@ -93,7 +83,7 @@ func testEncapGolden(t *testing.T, c encapCase, hash uint64) {
 	if !ok {
 		t.Fatal("Encap failed")
 	}
-	hdr := Overhead(c.m, c.outerV6)
+	hdr := c.m.Overhead(c.outerV6)
 	if newOff != off-hdr || newN != l3+hdr+innerLen {
 		t.Fatalf("newOff %d newN %d, want %d %d", newOff, newN, off-hdr, l3+hdr+innerLen)
 	}
@@ -125,9 +115,9 @@ func testEncapGolden(t *testing.T, c encapCase, hash uint64) {
 
 	var proto layers.IPProtocol
 	switch {
-	case c.m == GRE:
+	case c.m == conf.MethodGRE:
 		proto = layers.IPProtocolGRE
-	case c.m == GUE:
+	case c.m == conf.MethodGUE:
 		proto = layers.IPProtocolUDP
 	case c.inner6:
 		proto = layers.IPProtocolIPv6
@@ -177,9 +167,9 @@ func testEncapGolden(t *testing.T, c encapCase, hash uint64) {
 	}
 	var got []byte
 	switch c.m {
-	case IPIP:
+	case conf.MethodIPIP:
 		got = outerPayload
-	case GRE:
+	case conf.MethodGRE:
 		g, _ := pk.Layer(layers.LayerTypeGRE).(*layers.GRE)
 		if g == nil {
 			t.Fatal("no GRE layer")
@@ -190,7 +180,7 @@ func testEncapGolden(t *testing.T, c encapCase, hash uint64) {
 		}
 		eqBytes(t, "GRE header", outerPayload[:4], []byte{0, 0, byte(innerEt >> 8), byte(innerEt)})
 		got = g.Payload
-	case GUE:
+	case conf.MethodGUE:
 		u, _ := pk.Layer(layers.LayerTypeUDP).(*layers.UDP)
 		if u == nil {
 			t.Fatal("no UDP layer")
@@ -212,7 +202,7 @@ func testEncapGolden(t *testing.T, c encapCase, hash uint64) {
 	eqBytes(t, "inner packet in place", out[l3+hdr:], inner)
 	// The inner packet decodes (gopacket does not know GUE, so it is
 	// decoded on its own).
-	if c.m == GUE {
+	if c.m == conf.MethodGUE {
 		first := layers.LayerTypeIPv4
 		if c.inner6 {
 			first = layers.LayerTypeIPv6
@@ -230,14 +220,14 @@ func testEncapGolden(t *testing.T, c encapCase, hash uint64) {
 // TestEncapOverheadEdges checks the headroom limit for each combination:
 // one byte short fails and leaves the buffer alone, exactly enough works.
 func TestEncapHeadroom(t *testing.T) {
-	for _, m := range []Method{IPIP, GRE, GUE} {
+	for _, m := range []conf.Method{conf.MethodIPIP, conf.MethodGRE, conf.MethodGUE} {
 		for _, o := range []*Outer{&testOuter4, &testOuter6} {
 			for _, inner6 := range []bool{false, true} {
-				if m == IPIP && inner6 && !o.V6 {
+				if m == conf.MethodIPIP && inner6 && !o.V6 {
 					continue
 				}
 				frame, l3 := build(t, pkt{v6: inner6, vlan: inner6, payload: 10})
-				hdr := Overhead(m, o.V6)
+				hdr := m.Overhead(o.V6)
 				b, off, n := place(frame, hdr-1, 0)
 				orig := append([]byte(nil), b...)
 				if no, nn, ok := Encap(b, off, n, l3, inner6, m, o, 1, testGUEPort); ok || no != off || nn != n || !bytes.Equal(b, orig) {
@@ -266,27 +256,29 @@ func TestEncapRefuses(t *testing.T) {
 		frame   []byte
 		l3      int
 		inner6  bool
-		m       Method
+		m       conf.Method
 		o       *Outer
 		guePort uint16
 		headLen int
 	}{
 		{"invalid method", frame4, l3, false, 0, &testOuter4, testGUEPort, headroom},
-		{"method 4", frame4, l3, false, 4, &testOuter4, testGUEPort, headroom},
-		{"nil outer", frame4, l3, false, IPIP, nil, testGUEPort, headroom},
-		{"gue port 0", frame4, l3, false, GUE, &testOuter4, 0, headroom},
-		{"ipv6 in ipv4 ipip", frame6, l3, true, IPIP, &testOuter4, 0, headroom},
-		{"inner version flag wrong (v4 frame)", frame4, l3, true, GRE, &testOuter4, 0, headroom},
-		{"inner version flag wrong (v6 frame)", frame6, l3, false, GRE, &testOuter4, 0, headroom},
-		{"l3 18 on untagged frame", frame4, 18, false, GRE, &testOuter4, 0, headroom},
-		{"l3 14 on tagged frame", tagged, 14, false, GRE, &testOuter4, 0, headroom},
-		{"l3 0", frame4, 0, false, GRE, &testOuter4, 0, headroom},
-		{"l3 negative", frame4, -4, false, GRE, &testOuter4, 0, headroom},
-		{"total length past frame", short, l3, false, GUE, &testOuter6, testGUEPort, headroom},
-		{"version nibble", badVer, l3, false, GUE, &testOuter6, testGUEPort, headroom},
-		{"truncated ethernet", frame4[:13], l3, false, GRE, &testOuter4, 0, headroom},
-		{"truncated tag", tagged[:17], l3v, false, GRE, &testOuter4, 0, headroom},
-		{"no headroom", frame4, l3, false, GRE, &testOuter4, 0, 0},
+		{"method past the last", frame4, l3, false, conf.MethodGUE + 1, &testOuter4, testGUEPort, headroom},
+		{"l2dsr does not tunnel", frame4, l3, false, conf.MethodL2DSR, &testOuter4, testGUEPort, headroom},
+		{"dscp does not tunnel", frame4, l3, false, conf.MethodDSCP, &testOuter4, testGUEPort, headroom},
+		{"nil outer", frame4, l3, false, conf.MethodIPIP, nil, testGUEPort, headroom},
+		{"gue port 0", frame4, l3, false, conf.MethodGUE, &testOuter4, 0, headroom},
+		{"ipv6 in ipv4 ipip", frame6, l3, true, conf.MethodIPIP, &testOuter4, 0, headroom},
+		{"inner version flag wrong (v4 frame)", frame4, l3, true, conf.MethodGRE, &testOuter4, 0, headroom},
+		{"inner version flag wrong (v6 frame)", frame6, l3, false, conf.MethodGRE, &testOuter4, 0, headroom},
+		{"l3 18 on untagged frame", frame4, 18, false, conf.MethodGRE, &testOuter4, 0, headroom},
+		{"l3 14 on tagged frame", tagged, 14, false, conf.MethodGRE, &testOuter4, 0, headroom},
+		{"l3 0", frame4, 0, false, conf.MethodGRE, &testOuter4, 0, headroom},
+		{"l3 negative", frame4, -4, false, conf.MethodGRE, &testOuter4, 0, headroom},
+		{"total length past frame", short, l3, false, conf.MethodGUE, &testOuter6, testGUEPort, headroom},
+		{"version nibble", badVer, l3, false, conf.MethodGUE, &testOuter6, testGUEPort, headroom},
+		{"truncated ethernet", frame4[:13], l3, false, conf.MethodGRE, &testOuter4, 0, headroom},
+		{"truncated tag", tagged[:17], l3v, false, conf.MethodGRE, &testOuter4, 0, headroom},
+		{"no headroom", frame4, l3, false, conf.MethodGRE, &testOuter4, 0, 0},
 	} {
 		b, off, n := place(c.frame, c.headLen, 8)
 		orig := append([]byte(nil), b...)
@@ -297,7 +289,7 @@ func TestEncapRefuses(t *testing.T) {
 	// Frame bounds outside b.
 	b, off, n := place(frame4, headroom, 0)
 	for _, bad := range [][2]int{{off, n + 1}, {-1, n}, {off, -1}, {len(b) + 1, 0}} {
-		if _, _, ok := Encap(b, bad[0], bad[1], l3, false, GRE, &testOuter4, 0, 0); ok {
+		if _, _, ok := Encap(b, bad[0], bad[1], l3, false, conf.MethodGRE, &testOuter4, 0, 0); ok {
 			t.Errorf("frame %v of a %d-byte buffer accepted", bad, len(b))
 		}
 	}
@@ -307,17 +299,17 @@ func TestEncapRefuses(t *testing.T) {
 // TestEncapMaxLength: the outer packet length is a 16-bit field.
 func TestEncapMaxLength(t *testing.T) {
 	for _, c := range []struct {
-		m       Method
+		m       conf.Method
 		o       *Outer
 		inner6  bool
 		maxIn   int // largest inner packet that fits
 		payload int
 	}{
-		{IPIP, &testOuter4, false, 65535 - 20, 0},
-		{GUE, &testOuter4, false, 65535 - 28, 0},
-		{GRE, &testOuter4, true, 65535 - 24, 0},
-		{GUE, &testOuter6, true, 65535 - 8, 0}, // Payload Length excludes the 40-byte header
-		{IPIP, &testOuter6, false, 65535, 0},
+		{conf.MethodIPIP, &testOuter4, false, 65535 - 20, 0},
+		{conf.MethodGUE, &testOuter4, false, 65535 - 28, 0},
+		{conf.MethodGRE, &testOuter4, true, 65535 - 24, 0},
+		{conf.MethodGUE, &testOuter6, true, 65535 - 8, 0}, // Payload Length excludes the 40-byte header
+		{conf.MethodIPIP, &testOuter6, false, 65535, 0},
 	} {
 		for _, l := range []int{c.maxIn, c.maxIn + 1} {
 			if c.inner6 && l-40 > 65535 || !c.inner6 && l > 65535 {
@@ -334,7 +326,7 @@ func TestEncapMaxLength(t *testing.T) {
 			}
 			b, off, n := place(frame, headroom, 0)
 			_, nn, ok := Encap(b, off, n, l3, c.inner6, c.m, c.o, 1, testGUEPort)
-			if want := l == c.maxIn; ok != want || ok && nn != l3+Overhead(c.m, c.o.V6)+l {
+			if want := l == c.maxIn; ok != want || ok && nn != l3+c.m.Overhead(c.o.V6)+l {
 				t.Errorf("%v outer6=%v inner %d bytes: ok %v (want %v), len %d", c.m, c.o.V6, l, ok, want, nn)
 			}
 		}
@@ -373,7 +365,7 @@ func TestGUESourcePort(t *testing.T) {
 		h := uint64(i) * 0x9e3779b97f4a7c15
 		for range 2 {
 			b, off, n := place(frame, headroom, 0)
-			no, _, ok := Encap(b, off, n, l3, false, GUE, &testOuter4, h, testGUEPort)
+			no, _, ok := Encap(b, off, n, l3, false, conf.MethodGUE, &testOuter4, h, testGUEPort)
 			if !ok {
 				t.Fatal("Encap")
 			}
@@ -426,7 +418,7 @@ func TestEncapPadding(t *testing.T) {
 	}
 	innerLen -= l3
 	b, off, n := place(frame, headroom, 0)
-	no, nn, ok := Encap(b, off, n, l3, false, GRE, &testOuter4, 0, 0)
+	no, nn, ok := Encap(b, off, n, l3, false, conf.MethodGRE, &testOuter4, 0, 0)
 	if !ok || nn != l3+24+innerLen {
 		t.Fatalf("ok %v len %d, want %d", ok, nn, l3+24+innerLen)
 	}
@@ -481,7 +473,7 @@ func TestGUE6ChecksumVerifies(t *testing.T) {
 		off := 64
 		b := make([]byte, off+len(frame))
 		copy(b[off:], frame)
-		no, nn, ok := Encap(b, off, len(frame), l3, c.v6, GUE, &testOuter6, rng.Uint64(), testGUEPort)
+		no, nn, ok := Encap(b, off, len(frame), l3, c.v6, conf.MethodGUE, &testOuter6, rng.Uint64(), testGUEPort)
 		if !ok {
 			t.Fatalf("case %d (%+v): Encap failed", i, c)
 		}

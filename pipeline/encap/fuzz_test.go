@@ -2,6 +2,7 @@ package encap
 
 import (
 	"bytes"
+	"dsrlb/conf"
 	"encoding/binary"
 	"testing"
 
@@ -102,7 +103,7 @@ func FuzzEncap(f *testing.F) {
 		if et != header.EtherTypeIPv4 && et != header.EtherTypeIPv6 {
 			inner6 = sel&0x20 != 0
 		}
-		m := Method(sel & 3)
+		m := []conf.Method{0, conf.MethodIPIP, conf.MethodGRE, conf.MethodGUE}[sel&3]
 		o := &Outer{Src4: lb4, Dst4: rs4, Src6: lb6, Dst6: rs6, V6: sel&4 != 0}
 		var port uint16 = testGUEPort
 		if sel&8 != 0 {
@@ -113,14 +114,14 @@ func FuzzEncap(f *testing.F) {
 		checkGuards(t, all, orig)
 
 		// Reference.
-		hdr := map[Method][2]int{IPIP: {20, 40}, GRE: {24, 44}, GUE: {28, 48}}[m][map[bool]int{false: 0, true: 1}[o.V6]]
+		hdr := map[conf.Method][2]int{conf.MethodIPIP: {20, 40}, conf.MethodGRE: {24, 44}, conf.MethodGUE: {28, 48}}[m][map[bool]int{false: 0, true: 1}[o.V6]]
 		innerLen, want := refInner(data, l3, inner6)
 		outerLen := innerLen + hdr
 		if o.V6 {
 			outerLen -= 40
 		}
 		want = want && hdr != 0 && off >= hdr && outerLen <= 0xffff &&
-			!(m == GUE && port == 0) && !(m == IPIP && inner6 && !o.V6)
+			!(m == conf.MethodGUE && port == 0) && !(m == conf.MethodIPIP && inner6 && !o.V6)
 		if ok != want {
 			t.Fatalf("ok %v, reference %v (m %v outer6 %v inner6 %v l3 %d head %d)", ok, want, m, o.V6, inner6, l3, off)
 		}
@@ -146,7 +147,7 @@ func FuzzEncap(f *testing.F) {
 		} else if ip := header.IPv4(out[l3:]); !ip.IsValid(newN-l3) || int(ip.TotalLen()) != outerLen || !sumValid(out[l3:l3+20]) {
 			t.Fatal("outer IPv4 header")
 		}
-		if m == GUE && o.V6 && !sumValid(pseudo6(lb6, rs6, 17, newN-l3-40), out[l3+40:]) {
+		if m == conf.MethodGUE && o.V6 && !sumValid(pseudo6(lb6, rs6, 17, newN-l3-40), out[l3+40:]) {
 			t.Fatal("GUE UDP checksum")
 		}
 		eqBytes(t, "bytes before the frame", all[:guardLen+newOff], orig[:guardLen+newOff])

@@ -26,8 +26,9 @@
 //
 // # Performance rules
 //
-// No function or method here allocates, makes interface calls, or returns
-// net or netip types. Addresses are returned as value arrays ([4]byte,
-// [16]byte, MAC) so the result never aliases the packet buffer and never
-// escapes to the heap.
+// No accessor, setter, parser or checksum function here allocates, makes
+// interface calls, or returns net or netip types. Addresses are returned as
+// value arrays ([4]byte, [16]byte, MAC) so the result never aliases the
+// packet buffer and never escapes to the heap. MAC.String, for logs and
+// tests off the per-packet path, allocates its result.
 package header

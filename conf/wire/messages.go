@@ -1,26 +1,12 @@
-// Package proto defines the messages dsrlb-ctrl and dsrlb-dataplane
-// exchange over the shared-memory rings (package ctrl/shm), and the layout
-// of the counters the data plane publishes there.
-//
-// The control process owns the forwarding state: on every change (start,
-// reload, a real server going up or down) it sends the complete state as
-// one transaction, SyncBegin, Service and Backend messages, SyncCommit. The
-// data plane stages the messages and, on commit, compiles one new snapshot
-// and swaps it in atomically; a transaction cut short (a control process
-// killed half-way) is discarded at the next SyncBegin and never applied.
-// Compilation reuses the Maglev table of every service whose scheduled set
-// did not change and connection tracking keeps established flows, so a full
-// transaction changes only what differs.
-//
-// Messages are JSON in one ring slot each. They are small and few (the
-// rings carry configuration, not packets), and JSON keeps them readable in
-// a debugger and easy to extend: unknown fields are ignored.
-package proto
+package wire
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+
+	"dsrlb/perf/counters"
+	"dsrlb/perf/shm"
 )
 
 // Message kinds: control process -> data plane.
@@ -136,7 +122,7 @@ func Encode(v any) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > SlotSize-8 {
-		return nil, fmt.Errorf("proto: %T message of %d bytes exceeds a ring slot", v, len(b))
+		return nil, fmt.Errorf("wire: %T message of %d bytes exceeds a ring slot", v, len(b))
 	}
 	return b, nil
 }
@@ -144,7 +130,19 @@ func Encode(v any) ([]byte, error) {
 // Decode unmarshals a message of the given kind into v.
 func Decode(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("proto: bad %T message: %w", v, err)
+		return fmt.Errorf("wire: bad %T message: %w", v, err)
 	}
 	return nil
+}
+
+// Geometry is the shape of the shared-memory file of a data plane with
+// workers worker lcores and ports ports: rings of Slots slots of SlotSize
+// bytes, and counter blocks as perf/counters lays them out.
+func Geometry(workers, ports int) shm.Geometry {
+	return shm.Geometry{
+		SlotSize: SlotSize, Slots: Slots,
+		Workers: workers, WorkerBytes: counters.Bytes(counters.Worker),
+		Ports: ports, PortBytes: counters.Bytes(counters.Port),
+		GlobalBytes: counters.Bytes(counters.Global),
+	}
 }

@@ -388,10 +388,20 @@ func (r *Region) Worker(i int) []byte {
 	return r.counters[o : o+r.geo.WorkerBytes : o+r.geo.WorkerBytes]
 }
 
+// Port is port i's counter block (Geometry().PortBytes bytes, 64-byte
+// aligned), a view into the mapping. It panics if i is out of range.
+func (r *Region) Port(i int) []byte {
+	if i < 0 || i >= r.geo.Ports {
+		panic(fmt.Sprintf("shm: port %d out of range 0..%d", i, r.geo.Ports-1))
+	}
+	o := r.geo.Workers*r.geo.WorkerBytes + i*r.geo.PortBytes
+	return r.counters[o : o+r.geo.PortBytes : o+r.geo.PortBytes]
+}
+
 // Global is the global counter block (Geometry().GlobalBytes bytes, 64-byte
 // aligned), a view into the mapping.
 func (r *Region) Global() []byte {
-	o := r.geo.Workers * r.geo.WorkerBytes
+	o := r.geo.Workers*r.geo.WorkerBytes + r.geo.Ports*r.geo.PortBytes
 	return r.counters[o : o+r.geo.GlobalBytes : o+r.geo.GlobalBytes]
 }
 
@@ -410,7 +420,7 @@ func blockPtr(b []byte) unsafe.Pointer {
 }
 
 // Counter returns the uint64 at byte offset off of a counter block (from
-// Worker or Global) for atomic access, e.g. Counter(r.Worker(0), 16).Load().
+// Worker, Port or Global) for atomic access, e.g. Counter(r.Worker(0), 16).Load().
 // It panics if off is not 8-byte aligned or the counter is outside block.
 func Counter(block []byte, off int) *atomic.Uint64 {
 	if off < 0 || off > len(block)-8 {

@@ -9,7 +9,7 @@ import (
 
 // Layout constants (see the package documentation for the diagram).
 const (
-	LayoutVersion  = 2    // version of the file layout this build reads and writes
+	LayoutVersion  = 3    // version of the file layout this build reads and writes
 	HeaderSize     = 4096 // bytes of the header page
 	CacheLine      = 64   // alignment of every hot field, slot and counter block
 	SlotHeaderSize = 8    // length uint32 + kind uint32 at the start of each slot
@@ -20,6 +20,8 @@ const (
 	MaxRingBytes   = 1 << 30 // SlotSize*Slots
 	MaxWorkers     = 1024
 	MaxWorkerBytes = 1 << 20
+	MaxPorts       = 64
+	MaxPortBytes   = 1 << 16
 	MaxGlobalBytes = 1 << 24
 )
 
@@ -43,6 +45,8 @@ const (
 	offWorkers     = 80
 	offWorkerBytes = 84
 	offGlobalBytes = 88
+	offPorts       = 92
+	offPortBytes   = 96
 
 	// Liveness fields, one cache line each.
 	offDataplanePID       = 128
@@ -61,14 +65,16 @@ const (
 )
 
 // Geometry is the shape of a shared-memory file: both rings have Slots slots
-// of SlotSize bytes; the counters region has Workers blocks of WorkerBytes
-// and one block of GlobalBytes.
+// of SlotSize bytes; the counters region has Workers blocks of WorkerBytes,
+// Ports blocks of PortBytes and one block of GlobalBytes.
 type Geometry struct {
 	SlotSize int // bytes per slot including the 8-byte slot header; multiple of 64, 64..MaxSlotSize
 	Slots    int // slots per ring; power of two, 2..MaxSlots
 
 	Workers     int // worker counter blocks, 0..MaxWorkers
 	WorkerBytes int // bytes per worker block, rounded up to a multiple of 64 by Create
+	Ports       int // port counter blocks, 0..MaxPorts
+	PortBytes   int // bytes per port block, rounded up to a multiple of 64 by Create
 	GlobalBytes int // bytes of the global block, rounded up to a multiple of 64 by Create
 }
 
@@ -76,8 +82,8 @@ type Geometry struct {
 func (g Geometry) MaxPayload() int { return g.SlotSize - SlotHeaderSize }
 
 func (g Geometry) String() string {
-	return fmt.Sprintf("%d slots of %d bytes, %d workers x %d bytes + %d global bytes",
-		g.Slots, g.SlotSize, g.Workers, g.WorkerBytes, g.GlobalBytes)
+	return fmt.Sprintf("%d slots of %d bytes, %d workers x %d bytes + %d ports x %d bytes + %d global bytes",
+		g.Slots, g.SlotSize, g.Workers, g.WorkerBytes, g.Ports, g.PortBytes, g.GlobalBytes)
 }
 
 // header is the static part of the header page, as computed by layoutFor or
@@ -98,6 +104,8 @@ type header struct {
 	workers     uint32
 	workerBytes uint32
 	globalBytes uint32
+	ports       uint32
+	portBytes   uint32
 
 	// Liveness, only meaningful when parsed from a file.
 	dataplanePID uint64
@@ -111,6 +119,8 @@ func (h *header) geometry() Geometry {
 		Slots:       int(h.slots),
 		Workers:     int(h.workers),
 		WorkerBytes: int(h.workerBytes),
+		Ports:       int(h.ports),
+		PortBytes:   int(h.portBytes),
 		GlobalBytes: int(h.globalBytes),
 	}
 }
@@ -136,6 +146,10 @@ func layoutFor(g Geometry) (header, error) {
 		return bad("worker count %d: want 0..%d", g.Workers, MaxWorkers)
 	case g.WorkerBytes < 0 || g.WorkerBytes > MaxWorkerBytes:
 		return bad("bytes per worker %d: want 0..%d", g.WorkerBytes, MaxWorkerBytes)
+	case g.Ports < 0 || g.Ports > MaxPorts:
+		return bad("port count %d: want 0..%d", g.Ports, MaxPorts)
+	case g.PortBytes < 0 || g.PortBytes > MaxPortBytes:
+		return bad("bytes per port %d: want 0..%d", g.PortBytes, MaxPortBytes)
 	case g.GlobalBytes < 0 || g.GlobalBytes > MaxGlobalBytes:
 		return bad("global bytes %d: want 0..%d", g.GlobalBytes, MaxGlobalBytes)
 	}
@@ -146,13 +160,15 @@ func layoutFor(g Geometry) (header, error) {
 		slots:       uint32(g.Slots),
 		workers:     uint32(g.Workers),
 		workerBytes: uint32(roundUp(uint64(g.WorkerBytes), CacheLine)),
+		ports:       uint32(g.Ports),
+		portBytes:   uint32(roundUp(uint64(g.PortBytes), CacheLine)),
 		globalBytes: uint32(roundUp(uint64(g.GlobalBytes), CacheLine)),
 	}
 	rb := ringBytes(uint64(h.slotSize), uint64(h.slots))
 	h.cmdOff, h.cmdSize = HeaderSize, rb
 	h.evtOff, h.evtSize = h.cmdOff+roundUp(h.cmdSize, pageSize), rb
 	h.ctrOff = h.evtOff + roundUp(h.evtSize, pageSize)
-	h.ctrSize = uint64(h.workers)*uint64(h.workerBytes) + uint64(h.globalBytes)
+	h.ctrSize = h.countersSize()
 	h.fileSize = h.ctrOff + roundUp(h.ctrSize, pageSize)
 	return h, nil
 }
@@ -177,6 +193,13 @@ func (h *header) put(b []byte) {
 	ne.PutUint32(b[offWorkers:], h.workers)
 	ne.PutUint32(b[offWorkerBytes:], h.workerBytes)
 	ne.PutUint32(b[offGlobalBytes:], h.globalBytes)
+	ne.PutUint32(b[offPorts:], h.ports)
+	ne.PutUint32(b[offPortBytes:], h.portBytes)
+}
+
+// countersSize is the size the counter blocks need.
+func (h *header) countersSize() uint64 {
+	return uint64(h.workers)*uint64(h.workerBytes) + uint64(h.ports)*uint64(h.portBytes) + uint64(h.globalBytes)
 }
 
 // parseHeader validates a header page read from path, whose file is
@@ -215,6 +238,8 @@ func parseHeader(path string, b []byte, fileSize int64) (header, error) {
 	h.workers = ne.Uint32(b[offWorkers:])
 	h.workerBytes = ne.Uint32(b[offWorkerBytes:])
 	h.globalBytes = ne.Uint32(b[offGlobalBytes:])
+	h.ports = ne.Uint32(b[offPorts:])
+	h.portBytes = ne.Uint32(b[offPortBytes:])
 	h.dataplanePID = ne.Uint64(b[offDataplanePID:])
 	h.bootID = ne.Uint64(b[offBootID:])
 	h.ready = ne.Uint64(b[offReady:])
@@ -251,6 +276,10 @@ func (h *header) checkGeometry() string {
 		return fmt.Sprintf("worker count %d exceeds %d", h.workers, MaxWorkers)
 	case h.workerBytes > MaxWorkerBytes || h.workerBytes%CacheLine != 0:
 		return fmt.Sprintf("bytes per worker %d is not a multiple of %d up to %d", h.workerBytes, CacheLine, MaxWorkerBytes)
+	case h.ports > MaxPorts:
+		return fmt.Sprintf("port count %d exceeds %d", h.ports, MaxPorts)
+	case h.portBytes > MaxPortBytes || h.portBytes%CacheLine != 0:
+		return fmt.Sprintf("bytes per port %d is not a multiple of %d up to %d", h.portBytes, CacheLine, MaxPortBytes)
 	case h.globalBytes > MaxGlobalBytes || h.globalBytes%CacheLine != 0:
 		return fmt.Sprintf("global bytes %d is not a multiple of %d up to %d", h.globalBytes, CacheLine, MaxGlobalBytes)
 	}
@@ -258,9 +287,9 @@ func (h *header) checkGeometry() string {
 	if h.cmdSize != rb || h.evtSize != rb {
 		return fmt.Sprintf("ring sizes %d and %d, %d slots of %d bytes need %d", h.cmdSize, h.evtSize, n, ss, rb)
 	}
-	if cb := uint64(h.workers)*uint64(h.workerBytes) + uint64(h.globalBytes); h.ctrSize != cb {
-		return fmt.Sprintf("counters size %d, %d workers x %d bytes + %d global bytes need %d",
-			h.ctrSize, h.workers, h.workerBytes, h.globalBytes, cb)
+	if cb := h.countersSize(); h.ctrSize != cb {
+		return fmt.Sprintf("counters size %d, %d workers x %d bytes + %d ports x %d bytes + %d global bytes need %d",
+			h.ctrSize, h.workers, h.workerBytes, h.ports, h.portBytes, h.globalBytes, cb)
 	}
 	type span struct {
 		name      string

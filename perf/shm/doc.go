@@ -3,6 +3,9 @@
 // header, two single-producer/single-consumer rings of fixed-size slots and
 // a counters region. Both processes map the same file with MAP_SHARED; the
 // package is pure Go (no cgo) so that dsrlb-ctrl builds with CGO_ENABLED=0.
+// With conf/wire (the messages in the rings) and perf/counters (what the
+// counters mean) it is the contract between the two processes, which
+// import neither each other nor anything of the other's.
 //
 // # Roles
 //
@@ -18,7 +21,7 @@
 // one consumer at a time; the package does not lock, and two goroutines (or
 // processes) pushing into the same ring corrupt it.
 //
-// # Layout (LayoutVersion 2)
+// # Layout (LayoutVersion 3)
 //
 // All integers are in the host's native byte order (little-endian on amd64
 // and arm64, the only targets; both processes always run on the same host).
@@ -30,7 +33,7 @@
 //	------  ----  -----------------------------  ----------------------------
 //	header page (HeaderSize = 4096 bytes)
 //	     0     8  magic "DSRLBSHM"                creator, before ready
-//	     8     4  layout version (uint32) = 1     creator, before ready
+//	     8     4  layout version (uint32) = 3     creator, before ready
 //	    12     4  header size (uint32) = 4096     creator, before ready
 //	    16     8  file size (uint64)              creator, before ready
 //	    24     8  command ring offset             creator, before ready
@@ -44,7 +47,9 @@
 //	    80     4  worker count (uint32)           creator, before ready
 //	    84     4  bytes per worker (uint32, x64)  creator, before ready
 //	    88     4  global block bytes (uint32,x64) creator, before ready
-//	    92    36  reserved, zero
+//	    92     4  port count (uint32)             creator, before ready
+//	    96     4  bytes per port (uint32, x64)    creator, before ready
+//	   100    28  reserved, zero
 //	   128     8  data plane pid                  data plane (atomic)
 //	   192     8  data plane boot id (random)     creator (atomic)
 //	   256     8  data plane heartbeat (unix ns)  data plane (atomic)
@@ -65,12 +70,16 @@
 //	   +0                   worker 0 block   (bytes per worker)
 //	   +1*bytes per worker  worker 1 block
 //	   ...
-//	   +workers*bytes per worker  global block (global block bytes)
+//	   +W = workers*bytes per worker      port 0 block (bytes per port)
+//	   +W + 1*bytes per port              port 1 block
+//	   ...
+//	   +W + ports*bytes per port          global block (global block bytes)
 //
 //	+-----------+---------------------+---------------------+------------+
 //	| header    | command ring        | event ring          | counters   |
-//	| 4096 B    | ctrl -> data plane  | data plane -> ctrl  | workers +  |
-//	|           | (page-rounded)      | (page-rounded)      | global     |
+//	| 4096 B    | ctrl -> data plane  | data plane -> ctrl  | workers,   |
+//	|           | (page-rounded)      | (page-rounded)      | ports,     |
+//	|           |                     |                     | global     |
 //	+-----------+---------------------+---------------------+------------+
 //
 // # Ring protocol
@@ -85,9 +94,10 @@
 //
 // # Counters
 //
-// The counters region holds one block per worker and one global block. Their
-// layout is defined by the caller (the data plane places fixed-layout structs
-// of uint64 there, through [Region.WorkerPtr] and [Region.GlobalPtr]); the
+// The counters region holds one block per worker, one per port and one
+// global block. What each block holds is package perf/counters' table (the
+// data plane places fixed-layout structs of uint64 there, through
+// [Region.WorkerPtr], or stores single counters through [Counter]); the
 // control process reads them with atomic 64-bit loads, for example through
 // [Counter]. The package only guarantees that every block starts on a 64-byte
 // boundary and that block sizes are multiples of 64 bytes.

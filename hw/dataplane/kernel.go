@@ -1,4 +1,4 @@
-package main
+package dataplane
 
 import (
 	"sync"
@@ -14,7 +14,7 @@ import (
 // for the kernel over a ring, and the kernel's packets come back to them
 // over another, to leave through the first port.
 type kernelPath struct {
-	dp     *dataplane
+	dp     *Dataplane
 	poller *dpdk.Poller
 	quit   chan struct{}
 	done   sync.WaitGroup
@@ -26,7 +26,7 @@ type kernelPath struct {
 // management), where a fraction of a millisecond does not matter.
 const kernelPoll = 200 * time.Microsecond
 
-func startKernelPath(dp *dataplane) (*kernelPath, error) {
+func startKernelPath(dp *Dataplane) (*kernelPath, error) {
 	p, err := dpdk.NewPoller([]dpdk.PortID{dp.tap.ID}, 0, 0, 32, -1)
 	if err != nil {
 		return nil, err

@@ -43,7 +43,7 @@ func u32le(v uint32) []byte { b := make([]byte, 4); ne.PutUint32(b, v); return b
 func u64le(v uint64) []byte { b := make([]byte, 8); ne.PutUint64(b, v); return b }
 
 func TestOpenValidation(t *testing.T) {
-	g := Geometry{SlotSize: 256, Slots: 64, Workers: 2, WorkerBytes: 64, GlobalBytes: 128}
+	g := Geometry{SlotSize: 256, Slots: 64, Workers: 2, WorkerBytes: 64, Ports: 1, PortBytes: 64, GlobalBytes: 128}
 	valid := func(t *testing.T, path string) { createClosed(t, path, g) }
 	for _, tc := range []struct {
 		name    string
@@ -70,7 +70,7 @@ func TestOpenValidation(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
-		{name: "version", kind: ErrVersion, msg: ": layout version 9, this build speaks 2", note: "layout version 9",
+		{name: "version", kind: ErrVersion, msg: ": layout version 9, this build speaks 3", note: "layout version 9",
 			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offVersion, u32le(9)) }},
 		{name: "truncated to half", kind: ErrTorn, msg: "torn", note: "torn",
 			setup: func(t *testing.T, path string) {
@@ -96,6 +96,10 @@ func TestOpenValidation(t *testing.T) {
 			}},
 		{name: "region outside the file", kind: ErrGeometry, msg: "counters at", note: "counters at",
 			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offCtrOff, u64le(1<<40)) }},
+		{name: "port blocks past the counters", kind: ErrGeometry, msg: "counters size", note: "counters size",
+			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offPorts, u32le(3)) }},
+		{name: "port block size", kind: ErrGeometry, msg: "bytes per port 100", note: "bytes per port",
+			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offPortBytes, u32le(100)) }},
 		{name: "header size", kind: ErrGeometry, msg: "header size 8192", note: "header size",
 			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offHeaderSize, u32le(8192)) }},
 		{name: "file longer than header says", kind: ErrGeometry, msg: "header claims", note: "header claims",
@@ -183,6 +187,8 @@ func TestCreateGeometryErrors(t *testing.T) {
 		{SlotSize: 128, Slots: 8, Workers: -1},
 		{SlotSize: 128, Slots: 8, Workers: MaxWorkers + 1},
 		{SlotSize: 128, Slots: 8, GlobalBytes: MaxGlobalBytes + 1},
+		{SlotSize: 128, Slots: 8, Ports: MaxPorts + 1},
+		{SlotSize: 128, Slots: 8, Ports: 1, PortBytes: MaxPortBytes + 1},
 		{SlotSize: MaxSlotSize, Slots: MaxSlots},
 	} {
 		r, _, err := Create(filepath.Join(dir, "x.shm"), g)
@@ -390,7 +396,7 @@ func TestLivenessRoundTrip(t *testing.T) {
 }
 
 func TestCounters(t *testing.T) {
-	g := Geometry{SlotSize: 64, Slots: 2, Workers: 3, WorkerBytes: 40, GlobalBytes: 8}
+	g := Geometry{SlotSize: 64, Slots: 2, Workers: 3, WorkerBytes: 40, Ports: 2, PortBytes: 16, GlobalBytes: 8}
 	path := filepath.Join(t.TempDir(), "dsrlb.shm")
 	dp, _, err := Create(path, g)
 	if err != nil {
@@ -402,8 +408,8 @@ func TestCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ctrl.Close()
-	if got := ctrl.Geometry(); got.WorkerBytes != 64 || got.GlobalBytes != 64 || got.Workers != 3 {
-		t.Fatalf("geometry %v: want worker and global blocks rounded up to 64", got)
+	if got := ctrl.Geometry(); got.WorkerBytes != 64 || got.GlobalBytes != 64 || got.Workers != 3 || got.Ports != 2 || got.PortBytes != 64 {
+		t.Fatalf("geometry %v: want worker, port and global blocks rounded up to 64", got)
 	}
 
 	type workerCounters struct{ rx, tx, drops uint64 } // a data-plane-style struct
@@ -414,6 +420,9 @@ func TestCounters(t *testing.T) {
 		}
 		c := (*workerCounters)(p)
 		c.rx, c.tx, c.drops = uint64(10*i+1), uint64(10*i+2), uint64(10*i+3)
+	}
+	for i := 0; i < g.Ports; i++ {
+		Counter(dp.Port(i), 8).Store(uint64(100 + i))
 	}
 	Counter(dp.Global(), 0).Store(77)
 	if uintptr(dp.GlobalPtr())%CacheLine != 0 {
@@ -433,12 +442,19 @@ func TestCounters(t *testing.T) {
 			t.Fatalf("worker %d: bytes past the struct are not zero", i)
 		}
 	}
+	for i := 0; i < g.Ports; i++ {
+		p := ctrl.Port(i)
+		if len(p) != 64 || Counter(p, 8).Load() != uint64(100+i) || Counter(p, 0).Load() != 0 {
+			t.Fatalf("port %d block: len %d, counters %d %d", i, len(p), Counter(p, 0).Load(), Counter(p, 8).Load())
+		}
+	}
 	if got := Counter(ctrl.Global(), 0).Load(); got != 77 {
 		t.Fatalf("global counter %d", got)
 	}
 	for _, f := range []func(){
 		func() { ctrl.Worker(g.Workers) },
 		func() { ctrl.Worker(-1) },
+		func() { ctrl.Port(g.Ports) },
 		func() { Counter(ctrl.Global(), 60) },
 		func() { Counter(ctrl.Global(), 4) },
 	} {
