@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -235,97 +236,103 @@ func fillRing(t *testing.T, q *Ring) {
 	}
 }
 
+// TestPushWaitsForSpace and TestPushGivesUp run on synctest's fake clock,
+// so the waits they measure are exact whatever the machine is doing.
 func TestPushWaitsForSpace(t *testing.T) {
-	r := newTestRegion(t, smallGeometry)
-	q := r.Commands()
-	fillRing(t, q)
+	synctest.Test(t, func(t *testing.T) {
+		r := newTestRegion(t, smallGeometry)
+		q := r.Commands()
+		fillRing(t, q)
 
-	const consumerDelay = 250 * time.Millisecond
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // slow consumer: frees one slot after a while
-		defer wg.Done()
-		time.Sleep(consumerDelay)
+		const consumerDelay = 250 * time.Millisecond
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { // slow consumer: frees one slot after a while
+			defer wg.Done()
+			time.Sleep(consumerDelay)
+			buf := make([]byte, q.MaxPayload())
+			if _, _, ok := q.Pop(buf); !ok {
+				t.Error("consumer found the ring empty")
+			}
+		}()
+
+		var calls atomic.Int32
+		var waited atomic.Int64
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := q.Push(ctx, 42, []byte("late"), func(w time.Duration) {
+			calls.Add(1)
+			waited.Store(int64(w))
+		})
+		elapsed := time.Since(start)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("Push: %v", err)
+		}
+		if elapsed < consumerDelay || elapsed > consumerDelay+pushBackoffMax {
+			t.Fatalf("Push returned after %v; the consumer freed a slot at %v and the back-off is at most %v", elapsed, consumerDelay, pushBackoffMax)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("onFull called %d times, want 1", n)
+		}
+		if w := time.Duration(waited.Load()); w <= pushFullReport || w > elapsed {
+			t.Fatalf("onFull got waited = %v, want > %v and <= %v", w, pushFullReport, elapsed)
+		}
+		// The ring holds messages 1..Cap-1 and then ours, in order.
 		buf := make([]byte, q.MaxPayload())
-		if _, _, ok := q.Pop(buf); !ok {
-			t.Error("consumer found the ring empty")
+		for i := 1; i <= q.Cap(); i++ {
+			k, p, ok := q.Pop(buf)
+			want := uint32(i)
+			if i == q.Cap() {
+				want = 42
+			}
+			if !ok || k != want {
+				t.Fatalf("message %d: ok %v kind %d, want %d (payload %q)", i, ok, k, want, p)
+			}
 		}
-	}()
-
-	var calls atomic.Int32
-	var waited atomic.Int64
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	err := q.Push(ctx, 42, []byte("late"), func(w time.Duration) {
-		calls.Add(1)
-		waited.Store(int64(w))
 	})
-	elapsed := time.Since(start)
-	wg.Wait()
-	if err != nil {
-		t.Fatalf("Push: %v", err)
-	}
-	if elapsed < consumerDelay-10*time.Millisecond {
-		t.Fatalf("Push returned after %v, before the consumer freed a slot", elapsed)
-	}
-	if n := calls.Load(); n != 1 {
-		t.Fatalf("onFull called %d times, want 1", n)
-	}
-	if w := time.Duration(waited.Load()); w <= pushFullReport || w > elapsed {
-		t.Fatalf("onFull got waited = %v, want > %v and <= %v", w, pushFullReport, elapsed)
-	}
-	// The ring holds messages 1..Cap-1 and then ours, in order.
-	buf := make([]byte, q.MaxPayload())
-	for i := 1; i <= q.Cap(); i++ {
-		k, p, ok := q.Pop(buf)
-		want := uint32(i)
-		if i == q.Cap() {
-			want = 42
-		}
-		if !ok || k != want {
-			t.Fatalf("message %d: ok %v kind %d, want %d (payload %q)", i, ok, k, want, p)
-		}
-	}
 }
 
 func TestPushGivesUp(t *testing.T) {
-	r := newTestRegion(t, smallGeometry)
-	q := r.Commands()
-	fillRing(t, q)
+	synctest.Test(t, func(t *testing.T) {
+		r := newTestRegion(t, smallGeometry)
+		q := r.Commands()
+		fillRing(t, q)
 
-	for _, tc := range []struct {
-		timeout time.Duration
-		calls   int32
-	}{
-		{30 * time.Millisecond, 0},  // gives up before the 100ms report
-		{250 * time.Millisecond, 1}, // reported once, then gives up
-	} {
-		var calls atomic.Int32
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
-		err := q.Push(ctx, 1, []byte("never"), func(time.Duration) { calls.Add(1) })
-		elapsed := time.Since(start)
-		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("timeout %v: Push = %v, want context.DeadlineExceeded", tc.timeout, err)
+		for _, tc := range []struct {
+			timeout time.Duration
+			calls   int32
+		}{
+			{30 * time.Millisecond, 0},  // gives up before the 100ms report
+			{250 * time.Millisecond, 1}, // reported once, then gives up
+		} {
+			var calls atomic.Int32
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+			err := q.Push(ctx, 1, []byte("never"), func(time.Duration) { calls.Add(1) })
+			elapsed := time.Since(start)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("timeout %v: Push = %v, want context.DeadlineExceeded", tc.timeout, err)
+			}
+			if elapsed != tc.timeout {
+				t.Errorf("timeout %v: Push gave up after %v", tc.timeout, elapsed)
+			}
+			if n := calls.Load(); n != tc.calls {
+				t.Errorf("timeout %v: onFull called %d times, want %d", tc.timeout, n, tc.calls)
+			}
 		}
-		if elapsed < tc.timeout || elapsed > tc.timeout+2*time.Second {
-			t.Errorf("timeout %v: Push gave up after %v", tc.timeout, elapsed)
+		if q.Len() != q.Cap() {
+			t.Fatalf("Len = %d after failed pushes", q.Len())
 		}
-		if n := calls.Load(); n != tc.calls {
-			t.Errorf("timeout %v: onFull called %d times, want %d", tc.timeout, n, tc.calls)
+		buf := make([]byte, q.MaxPayload())
+		for i := 0; i < q.Cap(); i++ {
+			if k, _, ok := q.Pop(buf); !ok || k != uint32(i) {
+				t.Fatalf("message %d: ok %v kind %d: a failed Push overwrote a slot", i, ok, k)
+			}
 		}
-	}
-	if q.Len() != q.Cap() {
-		t.Fatalf("Len = %d after failed pushes", q.Len())
-	}
-	buf := make([]byte, q.MaxPayload())
-	for i := 0; i < q.Cap(); i++ {
-		if k, _, ok := q.Pop(buf); !ok || k != uint32(i) {
-			t.Fatalf("message %d: ok %v kind %d: a failed Push overwrote a slot", i, ok, k)
-		}
-	}
+	})
 }
 
 func TestRingNoAllocs(t *testing.T) {
