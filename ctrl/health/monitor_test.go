@@ -10,9 +10,16 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
+
+// The tests with fake checkers run in a synctest bubble: intervals,
+// timeouts and jitter are on the bubble's fake clock, which moves only when
+// every goroutine of the bubble is blocked, so their outcome does not depend
+// on how busy the machine is. A fake probe takes no fake time.
 
 // fakeChecker returns results from a plan: call i (1-based) succeeds if
 // plan[i-1] is true; calls past the plan return tail. Failures say "fail i".
@@ -57,6 +64,12 @@ func (f *fakeChecker) count() int {
 	return len(f.calls)
 }
 
+func (f *fakeChecker) callList() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]call(nil), f.calls...)
+}
+
 // callAt returns the number of the call whose result produced an event at
 // time at: the last call that ended at or before it.
 func (f *fakeChecker) callAt(at time.Time) int {
@@ -71,15 +84,27 @@ func (f *fakeChecker) callAt(at time.Time) int {
 	return n
 }
 
-// waitCalls waits (at most 5 s) until f has been called at least n times.
-func (f *fakeChecker) waitCalls(t *testing.T, n int) {
+// checkSchedule checks when f's calls from index from on started: the
+// first within one interval of since (Config.firstDelay), each later one
+// Interval × (1 ± Jitter) after the one before (Config.nextDelay; fake
+// probes take no time, so that is the whole gap).
+func checkSchedule(t *testing.T, f *fakeChecker, from int, since time.Time, c Config) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for f.count() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d calls after 5s, want %d", f.name, f.count(), n)
+	calls := f.callList()
+	if from >= len(calls) {
+		t.Errorf("%s: no call %d to check the schedule of", f.name, from+1)
+		return
+	}
+	if d := calls[from].start.Sub(since); d < 0 || d > c.Interval {
+		t.Errorf("%s: call %d %s after its target started, want within %s", f.name, from+1, d, c.Interval)
+	}
+	// ±1ns: nextDelay truncates a float product.
+	lo := time.Duration(float64(c.Interval)*(1-c.Jitter)) - 1
+	hi := time.Duration(float64(c.Interval)*(1+c.Jitter)) + 1
+	for i := from + 1; i < len(calls); i++ {
+		if d := calls[i].start.Sub(calls[i-1].start); d < lo || d > hi {
+			t.Errorf("%s: call %d %s after call %d, want %s ± %g", f.name, i+1, d, i, c.Interval, c.Jitter)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -87,23 +112,35 @@ func fastConfig(c Checker, rise, fall int, startUp bool) Config {
 	return Config{Checker: c, Interval: 10 * time.Millisecond, Timeout: 5 * time.Millisecond, Rise: rise, Fall: fall, Jitter: 0.1, StartUp: startUp}
 }
 
+// settle advances the bubble's fake clock by d, then waits until every
+// other goroutine of the bubble is blocked again: whatever was due by now
+// has happened.
+func settle(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+// nextEvent waits for an event. In a bubble the wait is on fake time and
+// ends as soon as no goroutine can send one before the deadline.
 func nextEvent(t *testing.T, ch <-chan Event) Event {
 	t.Helper()
 	select {
 	case ev := <-ch:
 		return ev
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
+	case <-time.After(patience):
+		t.Fatalf("no event within %s", patience)
 		return Event{}
 	}
 }
 
-func noEvent(t *testing.T, ch <-chan Event, d time.Duration) {
+// noEvent fails if an event is ready. After settle, or once the sending
+// goroutines are gone, that covers every event sent so far.
+func noEvent(t *testing.T, ch <-chan Event) {
 	t.Helper()
 	select {
 	case ev := <-ch:
 		t.Errorf("unexpected event %+v", ev)
-	case <-time.After(d):
+	default:
 	}
 }
 
@@ -111,6 +148,27 @@ func expectEvent(t *testing.T, ev Event, key string, up bool, reason string) {
 	t.Helper()
 	if ev.Key != key || ev.Up != up || ev.Reason != reason {
 		t.Errorf("event %s up=%v %q, want %s up=%v %q", ev.Key, ev.Up, ev.Reason, key, up, reason)
+	}
+}
+
+// expectEventAfter takes the next event from an unbuffered channel and
+// checks that it came from the result of call n of f: its target waits in
+// the send, so f has made exactly the calls before the event, and the
+// event's time is the end of the last one.
+func expectEventAfter(t *testing.T, ch <-chan Event, f *fakeChecker, n int, key string, up bool, reason string) {
+	t.Helper()
+	ev := nextEvent(t, ch)
+	expectEvent(t, ev, key, up, reason)
+	calls := f.callList()
+	if len(calls) != n {
+		t.Errorf("%q after %d calls, want %d", reason, len(calls), n)
+		return
+	}
+	if c := f.callAt(ev.At); c != n {
+		t.Errorf("%q after call %d, want %d", reason, c, n)
+	}
+	if !ev.At.Equal(calls[n-1].end) {
+		t.Errorf("%q at %s, want the end of call %d at %s", reason, ev.At, n, calls[n-1].end)
 	}
 }
 
@@ -135,229 +193,282 @@ func (s *syncBuffer) String() string {
 var addrA = netip.MustParseAddr("192.0.2.21")
 
 func TestMonitorRiseFall(t *testing.T) {
-	const o, x = true, false
-	// Up at start; rise 2, fall 3.
-	f := newFake("fake", true,
-		o, x, x, o, // two failures, then reset
-		x, x, x, // 7: third consecutive failure -> down
-		o, x, o, o, // 11: second consecutive success -> up
-		x, x, o) // two failures: stays up
-	var logs syncBuffer
-	events := make(chan Event, 100)
-	m := NewMonitor(events, slog.New(slog.NewTextHandler(&logs, nil)))
-	defer m.Close()
-	if err := m.Update([]Target{{Key: "web/a", Addr: addrA, Config: fastConfig(f, 2, 3, true)}}); err != nil {
-		t.Fatal(err)
-	}
-	ev := nextEvent(t, events)
-	expectEvent(t, ev, "web/a", true, ReasonInitial)
-	if ev.Target != addrA {
-		t.Errorf("event target %v", ev.Target)
-	}
-	if n := f.callAt(ev.At); n != 0 {
-		t.Errorf("initial event after call %d, want before any", n)
-	}
-
-	ev = nextEvent(t, events)
-	expectEvent(t, ev, "web/a", false, "fail 7")
-	if n := f.callAt(ev.At); n != 7 {
-		t.Errorf("down after call %d, want 7", n)
-	}
-	ev = nextEvent(t, events)
-	expectEvent(t, ev, "web/a", true, "rise 2 of 2 ok")
-	if n := f.callAt(ev.At); n != 11 {
-		t.Errorf("up after call %d, want 11", n)
-	}
-	f.waitCalls(t, 20)
-	noEvent(t, events, 30*time.Millisecond)
-
-	st := m.State()
-	if len(st) != 1 || st[0].Key != "web/a" || !st[0].Up || st[0].Check != "fake" || st[0].Checks < 20 ||
-		st[0].LastError != "fail 13" || st[0].ConsecutiveFail != 0 || st[0].ConsecutiveOK < 6 || st[0].LastCheck.IsZero() {
-		t.Errorf("state %+v", st)
-	}
-
-	out := logs.String()
-	for _, want := range []string{
-		`msg="real server up" key=web/a target=192.0.2.21 reason="initial state"`,
-		`msg="real server down" key=web/a target=192.0.2.21 reason="fail 7"`,
-		`msg="real server up" key=web/a target=192.0.2.21 reason="rise 2 of 2 ok"`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("log lacks %s:\n%s", want, out)
+	synctest.Test(t, func(t *testing.T) {
+		const o, x = true, false
+		// Up at start; rise 2, fall 3.
+		f := newFake("fake", true,
+			o, x, x, o, // two failures, then reset
+			x, x, x, // 7: third consecutive failure -> down
+			o, x, o, o, // 11: second consecutive success -> up
+			x, x, o) // two failures: stays up
+		var logs syncBuffer
+		events := make(chan Event) // unbuffered, see expectEventAfter
+		m := NewMonitor(events, slog.New(slog.NewTextHandler(&logs, nil)))
+		defer m.Close()
+		cfg := fastConfig(f, 2, 3, true)
+		start := time.Now()
+		if err := m.Update([]Target{{Key: "web/a", Addr: addrA, Config: cfg}}); err != nil {
+			t.Fatal(err)
 		}
-	}
+		synctest.Wait() // the target waits to send its initial event
+		if n := f.count(); n != 0 {
+			t.Errorf("initial event after call %d, want before any", n)
+		}
+		ev := nextEvent(t, events)
+		expectEvent(t, ev, "web/a", true, ReasonInitial)
+		if ev.Target != addrA {
+			t.Errorf("event target %v", ev.Target)
+		}
+		if !ev.At.Equal(start) {
+			t.Errorf("initial event at %s, want the time of Update %s", ev.At, start)
+		}
+
+		expectEventAfter(t, events, f, 7, "web/a", false, "fail 7")
+		expectEventAfter(t, events, f, 11, "web/a", true, "rise 2 of 2 ok")
+		settle(200 * time.Millisecond) // calls 12 to 20 take at most 9 × 11ms
+		noEvent(t, events)
+		n := f.count()
+		if n < 20 {
+			t.Fatalf("%d calls 200ms after call 11, want at least 20", n)
+		}
+		checkSchedule(t, f, 0, start, cfg)
+
+		st := m.State()
+		if len(st) != 1 || st[0].Key != "web/a" || !st[0].Up || st[0].Check != "fake" || st[0].Checks != uint64(n) ||
+			st[0].LastError != "fail 13" || st[0].ConsecutiveFail != 0 || st[0].ConsecutiveOK != n-13 ||
+			!st[0].LastCheck.Equal(f.callList()[n-1].end) {
+			t.Errorf("state %+v after %d calls", st, n)
+		}
+
+		out := logs.String()
+		for _, want := range []string{
+			`msg="real server up" key=web/a target=192.0.2.21 reason="initial state"`,
+			`msg="real server down" key=web/a target=192.0.2.21 reason="fail 7"`,
+			`msg="real server up" key=web/a target=192.0.2.21 reason="rise 2 of 2 ok"`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("log lacks %s:\n%s", want, out)
+			}
+		}
+	})
 }
 
 func TestMonitorStartDown(t *testing.T) {
-	const o, x = true, false
-	// Down at start (alpha); rise 3, fall 2.
-	f := newFake("fake", true,
-		x, x, o, // 3: first success -> up at once
-		x, o, x, x, // 7: second consecutive failure -> down
-		o, o, x, o, o, o) // 13: third consecutive success -> up
-	events := make(chan Event, 100)
-	m := NewMonitor(events, nil)
-	defer m.Close()
-	if err := m.Update([]Target{{Key: "k", Addr: addrA, Config: fastConfig(f, 3, 2, false)}}); err != nil {
-		t.Fatal(err)
-	}
-	expectEvent(t, nextEvent(t, events), "k", false, ReasonInitial)
-	if st := m.State(); st[0].Up {
-		t.Error("StartUp false: state up before any check")
-	}
-	for _, want := range []struct {
-		up     bool
-		reason string
-		call   int
-	}{{true, "first check ok", 3}, {false, "fail 7", 7}, {true, "rise 3 of 3 ok", 13}} {
-		ev := nextEvent(t, events)
-		expectEvent(t, ev, "k", want.up, want.reason)
-		if n := f.callAt(ev.At); n != want.call {
-			t.Errorf("%q after call %d, want %d", want.reason, n, want.call)
+	synctest.Test(t, func(t *testing.T) {
+		const o, x = true, false
+		// Down at start (alpha); rise 3, fall 2.
+		f := newFake("fake", true,
+			x, x, o, // 3: first success -> up at once
+			x, o, x, x, // 7: second consecutive failure -> down
+			o, o, x, o, o, o) // 13: third consecutive success -> up
+		events := make(chan Event) // unbuffered, see expectEventAfter
+		m := NewMonitor(events, nil)
+		defer m.Close()
+		cfg := fastConfig(f, 3, 2, false)
+		start := time.Now()
+		if err := m.Update([]Target{{Key: "k", Addr: addrA, Config: cfg}}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	f.waitCalls(t, 18)
-	noEvent(t, events, 20*time.Millisecond)
+		synctest.Wait() // the target waits to send its initial event
+		if st := m.State(); st[0].Up || st[0].Checks != 0 {
+			t.Errorf("StartUp false: state %+v before any check, want down", st[0])
+		}
+		expectEvent(t, nextEvent(t, events), "k", false, ReasonInitial)
+		expectEventAfter(t, events, f, 3, "k", true, "first check ok")
+		expectEventAfter(t, events, f, 7, "k", false, "fail 7")
+		expectEventAfter(t, events, f, 13, "k", true, "rise 3 of 3 ok")
+		settle(200 * time.Millisecond) // calls 14 to 18 take at most 5 × 11ms
+		noEvent(t, events)
+		if n := f.count(); n < 18 {
+			t.Errorf("%d calls 200ms after call 13, want at least 18", n)
+		}
+		checkSchedule(t, f, 0, start, cfg)
+	})
 }
 
 func TestMonitorUpdate(t *testing.T) {
-	events := make(chan Event, 100)
-	m := NewMonitor(events, nil)
-	defer m.Close()
-	fa := newFake("a", true)  // up, stays up
-	fb := newFake("b", false) // starts down, stays down
-	fc := newFake("c", true)
-	addrB, addrC := netip.MustParseAddr("192.0.2.22"), netip.MustParseAddr("192.0.2.23")
-	targets := []Target{
-		{Key: "svc/a", Addr: addrA, Config: fastConfig(fa, 2, 2, true)},
-		{Key: "svc/b", Addr: addrB, Config: fastConfig(fb, 2, 2, false)},
-		{Key: "svc/c", Addr: addrC, Config: fastConfig(fc, 2, 2, true)},
-	}
-	if err := m.Update(targets); err != nil {
-		t.Fatal(err)
-	}
-	initial := map[string]bool{}
-	for range 3 {
+	synctest.Test(t, func(t *testing.T) {
+		events := make(chan Event, 100)
+		m := NewMonitor(events, nil)
+		defer m.Close()
+		fa := newFake("a", true)  // up, stays up
+		fb := newFake("b", false) // starts down, stays down
+		fc := newFake("c", true)
+		addrB, addrC := netip.MustParseAddr("192.0.2.22"), netip.MustParseAddr("192.0.2.23")
+		targets := []Target{
+			{Key: "svc/a", Addr: addrA, Config: fastConfig(fa, 2, 2, true)},
+			{Key: "svc/b", Addr: addrB, Config: fastConfig(fb, 2, 2, false)},
+			{Key: "svc/c", Addr: addrC, Config: fastConfig(fc, 2, 2, true)},
+		}
+		start := time.Now()
+		if err := m.Update(targets); err != nil {
+			t.Fatal(err)
+		}
+		initial := map[string]bool{}
+		for range 3 {
+			ev := nextEvent(t, events)
+			if ev.Reason != ReasonInitial {
+				t.Errorf("unexpected %+v", ev)
+			}
+			initial[ev.Key] = ev.Up
+		}
+		if !initial["svc/a"] || initial["svc/b"] || !initial["svc/c"] || len(initial) != 3 {
+			t.Errorf("initial states %v", initial)
+		}
+		settle(50 * time.Millisecond) // 3 calls take at most 10ms + 2 × 11ms
+		for i, f := range []*fakeChecker{fa, fb, fc} {
+			if f.count() < 3 {
+				t.Errorf("%s: %d calls after 50ms, want at least 3", f.name, f.count())
+			}
+			checkSchedule(t, f, 0, start, targets[i].Config)
+		}
+
+		// 1. The same targets again (fresh but equal Config values): nothing
+		// restarts, counters carry on.
+		before := m.State()
+		for _, s := range before {
+			if s.ConsecutiveOK+s.ConsecutiveFail < 3 {
+				t.Errorf("%s: counters %+v too low to tell a restart", s.Key, s)
+			}
+		}
+		same := []Target{
+			{Key: "svc/c", Addr: addrC, Config: fastConfig(fc, 2, 2, true)},
+			{Key: "svc/a", Addr: addrA, Config: fastConfig(fa, 2, 2, true)},
+			{Key: "svc/b", Addr: addrB, Config: fastConfig(fb, 2, 2, false)},
+		}
+		if err := m.Update(same); err != nil {
+			t.Fatal(err)
+		}
+		// The fake clock stood still since the snapshot, so a target that
+		// kept running is exactly as it was; a restart would zero its
+		// consecutive counters.
+		after := m.State()
+		if len(after) != len(before) {
+			t.Fatalf("state after the same update: %+v", after)
+		}
+		for i := range before {
+			if after[i] != before[i] {
+				t.Errorf("unchanged %s restarted: before %+v, after %+v", before[i].Key, before[i], after[i])
+			}
+		}
+		settle(60 * time.Millisecond)
+		noEvent(t, events)
+		// Consecutive counters only grow while a target keeps running (fa
+		// and fc always succeed, fb always fails).
+		later := m.State()
+		for i := range before {
+			if later[i].Checks <= before[i].Checks || later[i].Up != before[i].Up ||
+				later[i].ConsecutiveOK < before[i].ConsecutiveOK || later[i].ConsecutiveFail < before[i].ConsecutiveFail {
+				t.Errorf("unchanged %s did not carry on: before %+v, 60ms later %+v", before[i].Key, before[i], later[i])
+			}
+		}
+
+		// 2. a: interval changed; b: checker and StartUp changed; c removed.
+		// a stays up, b stays down, no events, c stops.
+		fb2 := newFake("b2", false)
+		changed := []Target{
+			{Key: "svc/a", Addr: addrA, Config: Config{Checker: fa, Interval: 15 * time.Millisecond, Timeout: 5 * time.Millisecond, Rise: 2, Fall: 2, Jitter: 0.1, StartUp: true}},
+			{Key: "svc/b", Addr: addrB, Config: fastConfig(fb2, 2, 2, true)},
+		}
+		restart := time.Now()
+		if err := m.Update(changed); err != nil {
+			t.Fatal(err)
+		}
+		cCalls, bCalls, aCalls := fc.count(), fb.count(), fa.count()
+		settle(100 * time.Millisecond) // a: 3 calls in 15ms + 2 × 16.5ms; b2: in 10ms + 2 × 11ms
+		if n := fb2.count(); n < 3 {
+			t.Errorf("new checker b2: %d calls after 100ms, want at least 3", n)
+		}
+		if n := fa.count(); n < aCalls+3 {
+			t.Errorf("restarted a: %d calls after 100ms, want at least %d", n, aCalls+3)
+		}
+		checkSchedule(t, fa, aCalls, restart, changed[0].Config) // on the new interval
+		checkSchedule(t, fb2, 0, restart, changed[1].Config)
+		noEvent(t, events)
+		if fc.count() != cCalls {
+			t.Errorf("removed target still checked: %d calls, then %d", cCalls, fc.count())
+		}
+		if fb.count() != bCalls {
+			t.Errorf("replaced checker still called: %d calls, then %d", bCalls, fb.count())
+		}
+		st := m.State()
+		if len(st) != 2 || st[0].Key != "svc/a" || !st[0].Up || st[1].Key != "svc/b" || st[1].Up || st[1].Check != "b2" {
+			t.Fatalf("state after change: %+v", st)
+		}
+		if st[1].Checks <= before[1].Checks {
+			t.Errorf("svc/b check count %d went backwards from %d", st[1].Checks, before[1].Checks)
+		}
+
+		// 3. An invalid target anywhere rejects the whole update.
+		fd := newFake("d", true)
+		bad := []Target{
+			changed[0],
+			{Key: "svc/d", Addr: addrC, Config: fastConfig(fd, 1, 1, true)},
+			{Key: "svc/e", Addr: addrC, Config: Config{Checker: fd, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1}},
+		}
+		err := m.Update(bad)
+		if err == nil || err.Error() != `target "svc/e": timeout 1s must be shorter than the interval 1s` {
+			t.Errorf("invalid update: %v", err)
+		}
+		for _, bad := range [][]Target{
+			{changed[0], changed[0]},
+			{{Key: "", Addr: addrA, Config: changed[0].Config}},
+			{{Key: "x", Config: changed[0].Config}},
+		} {
+			if err := m.Update(bad); err == nil {
+				t.Errorf("update %+v accepted", bad)
+			}
+		}
+		settle(40 * time.Millisecond)
+		noEvent(t, events)
+		if fd.count() != 0 {
+			t.Errorf("target of a rejected update was checked %d times", fd.count())
+		}
+		if st := m.State(); len(st) != 2 || st[0].Key != "svc/a" || st[1].Key != "svc/b" {
+			t.Errorf("state after rejected update: %+v", st)
+		}
+
+		// 4. Same key, new address: a new target, announced afresh.
+		moved := []Target{changed[0], {Key: "svc/b", Addr: addrC, Config: changed[1].Config}}
+		if err := m.Update(moved); err != nil {
+			t.Fatal(err)
+		}
 		ev := nextEvent(t, events)
-		if ev.Reason != ReasonInitial {
-			t.Errorf("unexpected %+v", ev)
+		expectEvent(t, ev, "svc/b", true, ReasonInitial)
+		if ev.Target != addrC {
+			t.Errorf("moved target announced at %v", ev.Target)
 		}
-		initial[ev.Key] = ev.Up
-	}
-	if !initial["svc/a"] || initial["svc/b"] || !initial["svc/c"] || len(initial) != 3 {
-		t.Errorf("initial states %v", initial)
-	}
-	fa.waitCalls(t, 3)
-	fb.waitCalls(t, 3)
-	fc.waitCalls(t, 3)
-
-	// 1. The same targets again (fresh but equal Config values): nothing
-	// restarts, counters carry on.
-	before := m.State()
-	same := []Target{
-		{Key: "svc/c", Addr: addrC, Config: fastConfig(fc, 2, 2, true)},
-		{Key: "svc/a", Addr: addrA, Config: fastConfig(fa, 2, 2, true)},
-		{Key: "svc/b", Addr: addrB, Config: fastConfig(fb, 2, 2, false)},
-	}
-	if err := m.Update(same); err != nil {
-		t.Fatal(err)
-	}
-	// Consecutive counters only grow while a target keeps running (fa and
-	// fc always succeed, fb always fails); a restart would zero them.
-	after := m.State()
-	for i := range before {
-		if after[i].Checks < before[i].Checks || after[i].Up != before[i].Up ||
-			after[i].ConsecutiveOK < before[i].ConsecutiveOK || after[i].ConsecutiveFail < before[i].ConsecutiveFail {
-			t.Errorf("unchanged %s restarted: before %+v, after %+v", before[i].Key, before[i], after[i])
-		}
-	}
-	noEvent(t, events, 60*time.Millisecond)
-
-	// 2. a: interval changed; b: checker and StartUp changed; c removed.
-	// a stays up, b stays down, no events, c stops.
-	fb2 := newFake("b2", false)
-	changed := []Target{
-		{Key: "svc/a", Addr: addrA, Config: Config{Checker: fa, Interval: 15 * time.Millisecond, Timeout: 5 * time.Millisecond, Rise: 2, Fall: 2, Jitter: 0.1, StartUp: true}},
-		{Key: "svc/b", Addr: addrB, Config: fastConfig(fb2, 2, 2, true)},
-	}
-	if err := m.Update(changed); err != nil {
-		t.Fatal(err)
-	}
-	cCalls, bCalls, aCalls := fc.count(), fb.count(), fa.count()
-	fb2.waitCalls(t, 3)
-	fa.waitCalls(t, aCalls+3)
-	noEvent(t, events, 50*time.Millisecond)
-	if fc.count() != cCalls {
-		t.Errorf("removed target still checked: %d calls, then %d", cCalls, fc.count())
-	}
-	if fb.count() != bCalls {
-		t.Errorf("replaced checker still called: %d calls, then %d", bCalls, fb.count())
-	}
-	st := m.State()
-	if len(st) != 2 || st[0].Key != "svc/a" || !st[0].Up || st[1].Key != "svc/b" || st[1].Up || st[1].Check != "b2" {
-		t.Errorf("state after change: %+v", st)
-	}
-	if st[1].Checks <= before[1].Checks {
-		t.Errorf("svc/b check count %d went backwards from %d", st[1].Checks, before[1].Checks)
-	}
-
-	// 3. An invalid target anywhere rejects the whole update.
-	fd := newFake("d", true)
-	bad := []Target{
-		changed[0],
-		{Key: "svc/d", Addr: addrC, Config: fastConfig(fd, 1, 1, true)},
-		{Key: "svc/e", Addr: addrC, Config: Config{Checker: fd, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1}},
-	}
-	err := m.Update(bad)
-	if err == nil || err.Error() != `target "svc/e": timeout 1s must be shorter than the interval 1s` {
-		t.Errorf("invalid update: %v", err)
-	}
-	for _, bad := range [][]Target{
-		{changed[0], changed[0]},
-		{{Key: "", Addr: addrA, Config: changed[0].Config}},
-		{{Key: "x", Config: changed[0].Config}},
-	} {
-		if err := m.Update(bad); err == nil {
-			t.Errorf("update %+v accepted", bad)
-		}
-	}
-	noEvent(t, events, 40*time.Millisecond)
-	if fd.count() != 0 {
-		t.Errorf("target of a rejected update was checked %d times", fd.count())
-	}
-	if st := m.State(); len(st) != 2 || st[0].Key != "svc/a" || st[1].Key != "svc/b" {
-		t.Errorf("state after rejected update: %+v", st)
-	}
-
-	// 4. Same key, new address: a new target, announced afresh.
-	moved := []Target{changed[0], {Key: "svc/b", Addr: addrC, Config: changed[1].Config}}
-	if err := m.Update(moved); err != nil {
-		t.Fatal(err)
-	}
-	ev := nextEvent(t, events)
-	expectEvent(t, ev, "svc/b", true, ReasonInitial)
-	if ev.Target != addrC {
-		t.Errorf("moved target announced at %v", ev.Target)
-	}
+	})
 }
 
 // A target whose state event is still waiting for the consumer when its
 // config changes must not lose it.
 func TestMonitorRestartDeliversPendingEvent(t *testing.T) {
-	events := make(chan Event) // unbuffered and unread for now
-	m := NewMonitor(events, nil)
-	defer m.Close()
-	f := newFake("f", true)
-	if err := m.Update([]Target{{Key: "k", Addr: addrA, Config: fastConfig(f, 1, 1, false)}}); err != nil {
-		t.Fatal(err)
-	}
-	// The goroutine is blocked sending the initial event; restart it.
-	if err := m.Update([]Target{{Key: "k", Addr: addrA, Config: fastConfig(newFake("g", true), 1, 1, false)}}); err != nil {
-		t.Fatal(err)
-	}
-	expectEvent(t, nextEvent(t, events), "k", false, ReasonInitial)
-	expectEvent(t, nextEvent(t, events), "k", true, "first check ok")
+	synctest.Test(t, func(t *testing.T) {
+		events := make(chan Event) // unbuffered and unread for now
+		m := NewMonitor(events, nil)
+		defer m.Close()
+		f := newFake("f", true)
+		start := time.Now()
+		if err := m.Update([]Target{{Key: "k", Addr: addrA, Config: fastConfig(f, 1, 1, false)}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // the goroutine is blocked sending the initial event
+		g := newFake("g", true)
+		if err := m.Update([]Target{{Key: "k", Addr: addrA, Config: fastConfig(g, 1, 1, false)}}); err != nil {
+			t.Fatal(err)
+		}
+		ev := nextEvent(t, events)
+		expectEvent(t, ev, "k", false, ReasonInitial)
+		if !ev.At.Equal(start) {
+			t.Errorf("initial event at %s, want the time of the first Update %s", ev.At, start)
+		}
+		expectEventAfter(t, events, g, 1, "k", true, "first check ok")
+		if n := f.count(); n != 0 {
+			t.Errorf("replaced checker called %d times", n)
+		}
+		checkSchedule(t, g, 0, start, fastConfig(g, 1, 1, false))
+	})
 }
 
 type panicChecker struct{}
@@ -366,32 +477,131 @@ func (panicChecker) String() string                          { return "panic" }
 func (panicChecker) Check(context.Context, netip.Addr) error { panic("boom") }
 
 func TestMonitorCheckerPanicIsFailure(t *testing.T) {
-	events := make(chan Event, 10)
-	m := NewMonitor(events, nil)
-	defer m.Close()
-	if err := m.Update([]Target{{Key: "p", Addr: addrA, Config: fastConfig(panicChecker{}, 1, 1, true)}}); err != nil {
-		t.Fatal(err)
-	}
-	expectEvent(t, nextEvent(t, events), "p", true, ReasonInitial)
-	expectEvent(t, nextEvent(t, events), "p", false, "check panicked: boom")
+	synctest.Test(t, func(t *testing.T) {
+		events := make(chan Event, 10)
+		m := NewMonitor(events, nil)
+		defer m.Close()
+		cfg := fastConfig(panicChecker{}, 1, 1, true)
+		start := time.Now()
+		if err := m.Update([]Target{{Key: "p", Addr: addrA, Config: cfg}}); err != nil {
+			t.Fatal(err)
+		}
+		expectEvent(t, nextEvent(t, events), "p", true, ReasonInitial)
+		ev := nextEvent(t, events)
+		expectEvent(t, ev, "p", false, "check panicked: boom")
+		if d := ev.At.Sub(start); d < 0 || d > cfg.Interval {
+			t.Errorf("down %s after start, want at the first probe, within %s", d, cfg.Interval)
+		}
+		if st := m.State(); len(st) != 1 || st[0].Checks != 1 || st[0].LastError != "check panicked: boom" {
+			t.Errorf("state %+v, want one failed check", st)
+		}
+	})
 }
 
-// blockingChecker holds each probe until its context ends.
-type blockingChecker struct{}
+// blockingChecker holds each probe until its context ends. A probe that
+// starts while the test waits on entered tells it so; active counts the
+// probes in progress.
+type blockingChecker struct {
+	entered chan struct{}
+	active  atomic.Int32
+}
 
-func (blockingChecker) String() string { return "block" }
-func (blockingChecker) Check(ctx context.Context, _ netip.Addr) error {
+func (*blockingChecker) String() string { return "block" }
+func (b *blockingChecker) Check(ctx context.Context, _ netip.Addr) error {
+	b.active.Add(1)
+	defer b.active.Add(-1)
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
 	<-ctx.Done()
 	return ctx.Err()
 }
 
 func TestMonitorCloseStopsEverything(t *testing.T) {
+	// In a bubble, synctest.Test itself also fails if a goroutine is left.
+	synctest.Test(t, func(t *testing.T) {
+		base := len(bubbleStacks(t)) // this one and synctest's own
+		events := make(chan Event, 1000)
+		m := NewMonitor(events, nil)
+		var fakes []*fakeChecker
+		var targets []Target
+		for i := range 5 {
+			f := newFake("f", i%2 == 0)
+			fakes = append(fakes, f)
+			targets = append(targets, Target{Key: fmt.Sprintf("f/%d", i), Addr: addrA, Config: fastConfig(f, 1, 1, true)})
+		}
+		block := &blockingChecker{entered: make(chan struct{})}
+		targets = append(targets,
+			Target{Key: "block", Addr: addrA, Config: Config{Checker: block, Interval: 30 * time.Millisecond, Timeout: 25 * time.Millisecond, Rise: 1, Fall: 1, StartUp: true}},
+		)
+		if err := m.Update(targets); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := runners(); n != len(targets) {
+			t.Errorf("%d target goroutines running, want %d", n, len(targets))
+		}
+		if g := bubbleStacks(t); len(g) != base+len(targets) {
+			t.Errorf("%d goroutines in the bubble, want %d before Update and one per target, %d:\n%s", len(g), base, base+len(targets), strings.Join(g, "\n\n"))
+		}
+		settle(100 * time.Millisecond)
+		for i, f := range fakes {
+			if f.count() == 0 {
+				t.Errorf("f/%d not checked within 100ms", i)
+			}
+		}
+		// Close while the blocking checker is mid-probe.
+		select {
+		case <-block.entered:
+		case <-time.After(time.Second):
+			t.Fatal("blocking checker not called within 1s")
+		}
+		synctest.Wait()
+		if n := block.active.Load(); n != 1 {
+			t.Fatalf("%d blocking probes in progress, want 1", n)
+		}
+
+		closed := make(chan struct{})
+		go func() { m.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not return within 5s")
+		}
+		m.Close() // twice is fine
+		if err := m.Update(targets); err == nil {
+			t.Error("Update after Close accepted")
+		}
+		if st := m.State(); len(st) != 0 {
+			t.Errorf("state after Close: %+v", st)
+		}
+
+		synctest.Wait() // goroutines on their way out are gone
+		if n := block.active.Load(); n != 0 {
+			t.Errorf("%d blocking probes still in progress after Close", n)
+		}
+		if g := bubbleStacks(t); len(g) != base {
+			t.Fatalf("%d goroutines in the bubble after Close, want the %d from before Update:\n%s", len(g), base, strings.Join(g, "\n\n"))
+		}
+		for len(events) > 0 {
+			<-events
+		}
+		settle(time.Second)
+		noEvent(t, events)
+	})
+}
+
+// A real checker does network I/O, which a bubble cannot wait for, so this
+// test runs on real time; it waits for conditions, never for a duration.
+func TestMonitorRealCheckerClose(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	accepting := make(chan struct{})
 	go func() {
+		defer close(accepting)
 		for {
 			c, err := l.Accept()
 			if err != nil {
@@ -400,43 +610,31 @@ func TestMonitorCloseStopsEverything(t *testing.T) {
 			c.Close()
 		}
 	}()
-	time.Sleep(10 * time.Millisecond)
+	defer func() { l.Close(); <-accepting }()
 	base := runtime.NumGoroutine()
 
 	events := make(chan Event, 1000)
 	m := NewMonitor(events, nil)
-	var targets []Target
-	for i := range 5 {
-		targets = append(targets, Target{Key: fmt.Sprintf("f/%d", i), Addr: addrA, Config: fastConfig(newFake("f", i%2 == 0), 1, 1, true)})
-	}
-	targets = append(targets,
-		Target{Key: "tcp", Addr: lo4, Config: Config{Checker: TCP{Port: portOf(t, l.Addr())}, Interval: 20 * time.Millisecond, Timeout: 10 * time.Millisecond, Rise: 1, Fall: 1, StartUp: false}},
-		Target{Key: "block", Addr: addrA, Config: Config{Checker: blockingChecker{}, Interval: 30 * time.Millisecond, Timeout: 25 * time.Millisecond, Rise: 1, Fall: 1, StartUp: true}},
-	)
+	defer m.Close()
+	// A probe that times out on a busy machine just leaves the target down
+	// until one succeeds.
+	targets := []Target{{Key: "tcp", Addr: lo4, Config: Config{Checker: TCP{Port: portOf(t, l.Addr())}, Interval: 100 * time.Millisecond, Timeout: 90 * time.Millisecond, Rise: 1, Fall: 1}}}
 	if err := m.Update(targets); err != nil {
 		t.Fatal(err)
 	}
-	if runtime.NumGoroutine() < base+len(targets) {
-		t.Errorf("%d goroutines running, want at least %d", runtime.NumGoroutine(), base+len(targets))
+	if n := runners(); n != 1 {
+		t.Errorf("%d target goroutines running, want 1", n)
 	}
-	// Wait for the TCP target to come up, so real checks have run.
-	deadline := time.After(5 * time.Second)
-	for up := false; !up; {
-		select {
-		case ev := <-events:
-			up = ev.Key == "tcp" && ev.Up
-		case <-deadline:
-			t.Fatal("tcp target never came up")
-		}
-	}
-	time.Sleep(40 * time.Millisecond) // let the blocking checker be mid-probe
+	expectEvent(t, nextEvent(t, events), "tcp", false, ReasonInitial)
+	// Down, the target reports nothing before its first successful probe.
+	expectEvent(t, nextEvent(t, events), "tcp", true, "first check ok")
 
 	closed := make(chan struct{})
 	go func() { m.Close(); close(closed) }()
 	select {
 	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return within 5s")
+	case <-time.After(patience):
+		t.Fatalf("Close did not return within %s", patience)
 	}
 	m.Close() // twice is fine
 	if err := m.Update(targets); err == nil {
@@ -445,16 +643,13 @@ func TestMonitorCloseStopsEverything(t *testing.T) {
 	if st := m.State(); len(st) != 0 {
 		t.Errorf("state after Close: %+v", st)
 	}
-
-	for end := time.Now().Add(3 * time.Second); runtime.NumGoroutine() > base; {
-		if time.Now().After(end) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines left after Close, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// Close has waited for the target's goroutine, which may still be
+	// returning; whatever the check started must end too.
+	waitFor(t, fmt.Sprintf("back to the %d goroutines from before the monitor", base), func() bool {
+		return runners() == 0 && runtime.NumGoroutine() <= base
+	})
 	for len(events) > 0 {
 		<-events
 	}
-	noEvent(t, events, 50*time.Millisecond)
+	noEvent(t, events) // no goroutine is left to send one
 }
