@@ -54,7 +54,7 @@ func TestHTTPStatusAndBody(t *testing.T) {
 		{"query kept", HTTP{Port: port, Path: "/healthz?full=1"}, ""},
 	}
 	for _, tc := range tests {
-		err := check(t, tc.c, lo4, 2*time.Second)
+		err := check(t, tc.c, lo4, patience)
 		switch {
 		case tc.wantErr == "" && err != nil:
 			t.Errorf("%s (%s): %v, want healthy", tc.name, tc.c, err)
@@ -80,7 +80,7 @@ func TestHTTPHostHeader(t *testing.T) {
 		got <- r.Host
 	}))
 	defer srv.Close()
-	if err := check(t, HTTP{Port: serverPort(t, srv), Host: "www.example.test"}, lo4, 2*time.Second); err != nil {
+	if err := check(t, HTTP{Port: serverPort(t, srv), Host: "www.example.test"}, lo4, patience); err != nil {
 		t.Fatal(err)
 	}
 	if h := <-got; h != "www.example.test" {
@@ -90,7 +90,7 @@ func TestHTTPHostHeader(t *testing.T) {
 
 func TestHTTPRefused(t *testing.T) {
 	port := freePort(t, "tcp")
-	err := check(t, HTTP{Port: port, Path: "/x"}, lo4, time.Second)
+	err := check(t, HTTP{Port: port, Path: "/x"}, lo4, patience)
 	if err == nil || !strings.HasPrefix(err.Error(), "connect 127.0.0.1:") || !strings.HasSuffix(err.Error(), "connection refused") {
 		t.Errorf("no server: got %v, want connect ...: connection refused", err)
 	}
@@ -109,11 +109,11 @@ func TestHTTPRedirectNotFollowed(t *testing.T) {
 	}))
 	defer srv.Close()
 	port := serverPort(t, srv)
-	err := check(t, HTTP{Port: port, Path: "/"}, lo4, 2*time.Second)
+	err := check(t, HTTP{Port: port, Path: "/"}, lo4, patience)
 	if err == nil || err.Error() != "http status 302, want 200" {
 		t.Errorf("302 with default status: got %v, want http status 302, want 200", err)
 	}
-	if err := check(t, HTTP{Port: port, Path: "/", ExpectStatus: []int{302}}, lo4, 2*time.Second); err != nil {
+	if err := check(t, HTTP{Port: port, Path: "/", ExpectStatus: []int{302}}, lo4, patience); err != nil {
 		t.Errorf("302 with ExpectStatus [302]: %v, want healthy", err)
 	}
 	if len(followed) != 0 {
@@ -124,10 +124,10 @@ func TestHTTPRedirectNotFollowed(t *testing.T) {
 func TestHTTPSlowServerTimesOut(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// No answer before the client gives up.
 		select {
 		case <-r.Context().Done():
 		case <-release:
-		case <-time.After(5 * time.Second):
 		}
 	}))
 	defer srv.Close()
@@ -155,10 +155,10 @@ func TestHTTPS(t *testing.T) {
 	defer srv.Close()
 	port := serverPort(t, srv)
 
-	if err := check(t, HTTP{Port: port, TLS: true, InsecureSkipVerify: true, ExpectBody: "tls ok"}, lo4, 2*time.Second); err != nil {
+	if err := check(t, HTTP{Port: port, TLS: true, InsecureSkipVerify: true, ExpectBody: "tls ok"}, lo4, patience); err != nil {
 		t.Errorf("https, skip verify: %v, want healthy", err)
 	}
-	err := check(t, HTTP{Port: port, TLS: true}, lo4, 2*time.Second)
+	err := check(t, HTTP{Port: port, TLS: true}, lo4, patience)
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("https, verify against unknown CA: got %v, want a certificate error", err)
 	} else {
@@ -168,7 +168,7 @@ func TestHTTPS(t *testing.T) {
 	for len(sni) > 0 {
 		<-sni
 	}
-	if err := check(t, HTTP{Port: port, TLS: true, Host: "api.example.test:8443", InsecureSkipVerify: true}, lo4, 2*time.Second); err != nil {
+	if err := check(t, HTTP{Port: port, TLS: true, Host: "api.example.test:8443", InsecureSkipVerify: true}, lo4, patience); err != nil {
 		t.Errorf("https with Host: %v", err)
 	}
 	select {

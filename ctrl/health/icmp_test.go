@@ -4,11 +4,10 @@ import (
 	"errors"
 	"syscall"
 	"testing"
-	"time"
 )
 
 func TestICMPv4Loopback(t *testing.T) {
-	if err := check(t, ICMP{}, lo4, 2*time.Second); err != nil {
+	if err := check(t, ICMP{}, lo4, patience); err != nil {
 		if errors.Is(err, syscall.EPERM) {
 			t.Skipf("raw sockets not permitted: %v", err)
 		}
@@ -22,7 +21,7 @@ func TestICMPConcurrentChecksIgnoreEachOther(t *testing.T) {
 	const n = 6
 	errs := make(chan error, n)
 	for range n {
-		go func() { errs <- check(t, ICMP{}, lo4, 2*time.Second) }()
+		go func() { errs <- check(t, ICMP{}, lo4, patience) }()
 	}
 	for range n {
 		if err := <-errs; err != nil {
@@ -35,7 +34,7 @@ func TestICMPConcurrentChecksIgnoreEachOther(t *testing.T) {
 }
 
 func TestICMPv6Loopback(t *testing.T) {
-	err := check(t, ICMP{}, lo6, 2*time.Second)
+	err := check(t, ICMP{}, lo6, patience)
 	if err != nil {
 		if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL) {
 			t.Skipf("no IPv6 here (could not open an ICMPv6 socket to ::1): %v", err)
