@@ -5,6 +5,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -105,8 +106,9 @@ func bigFile(i int) []byte {
 	return b
 }
 
-// waitLog waits until process p logged want after line count skip and
-// returns the time stamp of that line.
+// waitLog waits until process p logged want after time after and returns
+// the time stamp of that line. timeout only bounds a test that fails: the
+// limits a test asserts are checked on the time stamps.
 func (b *ctrlBed) waitLog(p *testbed.Proc, want string, after time.Time, timeout time.Duration) time.Time {
 	b.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -165,8 +167,20 @@ func (l *load) wait(t *testing.T, timeout time.Duration) []sample {
 	if err := l.p.Wait(timeout); err != nil {
 		t.Fatalf("client load: %v", err)
 	}
+	return l.samples(t)
+}
+
+// samples parses the requests the load has finished so far.
+func (l *load) samples(t *testing.T) []sample {
+	t.Helper()
 	var out []sample
-	for _, line := range strings.Split(strings.TrimSpace(l.p.Output()), "\n") {
+	out0 := l.p.Output()
+	if i := strings.LastIndexByte(out0, '\n'); i >= 0 {
+		out0 = out0[:i] // a line still being written is not a sample yet
+	} else {
+		return nil
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out0), "\n") {
 		t0, rest, _ := strings.Cut(line, " ")
 		t1, rest, _ := strings.Cut(rest, " ")
 		sec0, err0 := strconv.ParseFloat(t0, 64)
@@ -185,6 +199,28 @@ func (l *load) wait(t *testing.T, timeout time.Duration) []sample {
 	return out
 }
 
+// waitAnswers waits until requests started at or after from got answers
+// from each of servers (n answers each), and returns when the last one
+// came. The bound is only reached when they never come.
+func (l *load) waitAnswers(t *testing.T, from time.Time, n int, servers ...string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := count(l.samples(t), from, time.Now().Add(time.Hour))
+		ok := true
+		for _, s := range servers {
+			ok = ok && got[s] >= n
+		}
+		if ok {
+			return
+		}
+		if l.p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("load: answers since %s %v, want %d from each of %v", from.Format(time.StampMilli), got, n, servers)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func count(samples []sample, from, to time.Time) map[string]int {
 	m := map[string]int{}
 	for _, s := range samples {
@@ -200,6 +236,29 @@ func count(samples []sample, from, to time.Time) map[string]int {
 	return m
 }
 
+// ctrlStatus is dsrlbctl status -json, as much of it as the tests read.
+func (b *ctrlBed) ctrlStatus() ctrlStatus {
+	b.t.Helper()
+	out, err := b.Exec(10*time.Second, testbed.RoleLB, ctlBin, "status", "-json", "-socket", b.CtrlSocket())
+	if err != nil {
+		b.t.Fatalf("dsrlbctl status: %v\n%s", err, out)
+	}
+	var st ctrlStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		b.t.Fatalf("dsrlbctl status -json: %v\n%s", err, out)
+	}
+	return st
+}
+
+type ctrlStatus struct {
+	ReloadErrors []string `json:"reload_errors"`
+	Dataplane    struct {
+		PushedGen  uint64 `json:"pushed_gen"`
+		AppliedGen uint64 `json:"applied_gen"`
+		InSync     bool   `json:"in_sync"`
+	} `json:"dataplane"`
+}
+
 func (b *ctrlBed) curl(url string) (string, error) {
 	out, err := b.Exec(10*time.Second, testbed.RoleClient, "curl", "-sS", "-m", "3", url)
 	return strings.TrimSpace(out), err
@@ -210,19 +269,20 @@ func (b *ctrlBed) curl(url string) (string, error) {
 // returns after rise x interval.
 func TestHealthCheckFailover(t *testing.T) {
 	b := newCtrlBed(t, 2, 0, httpCheck)
-	ld := b.startLoad(400)
-	time.Sleep(2 * time.Second)
+	ld := b.startLoad(500)
+	ld.waitAnswers(t, time.Time{}, 5, "rs1", "rs2")
 
 	stop := b.stopServer(0)
-	down := b.waitLog(b.ctrl, `msg="real server down" key=web/192.0.2.21`, stop, 10*time.Second)
-	applied := b.waitLog(b.dp, "transaction applied", down, 5*time.Second)
+	down := b.waitLog(b.ctrl, `msg="real server down" key=web/192.0.2.21`, stop, 30*time.Second)
+	applied := b.waitLog(b.dp, "transaction applied", down, 30*time.Second)
 	if d := down.Sub(stop); d > 2*500*time.Millisecond+time.Second {
 		t.Errorf("rs1 marked down %v after its server stopped, want <= fall x interval + 1s = 2s", d)
 	}
-	time.Sleep(3 * time.Second)
+	// New connections while rs1 is down.
+	ld.waitAnswers(t, applied, 30, "rs2")
 	start := time.Now()
 	b.startServer(0)
-	up := b.waitLog(b.ctrl, `msg="real server up" key=web/192.0.2.21`, start, 10*time.Second)
+	up := b.waitLog(b.ctrl, `msg="real server up" key=web/192.0.2.21`, start, 30*time.Second)
 	if d := up.Sub(start); d > 2*500*time.Millisecond+time.Second {
 		t.Errorf("rs1 back up %v after its server started, want <= rise x interval + 1s = 2s", d)
 	}
@@ -287,16 +347,16 @@ func TestSorryServerAndQuorum(t *testing.T) {
 	at := time.Now()
 	b.stopServer(0)
 	b.stopServer(1)
-	b.waitLog(b.ctrl, "sorry server stands in", at, 10*time.Second)
-	b.waitLog(b.dp, "transaction applied", at, 5*time.Second)
-	time.Sleep(300 * time.Millisecond) // the sorry server's MAC
+	b.waitLog(b.ctrl, "sorry server stands in", at, 30*time.Second)
+	b.waitLog(b.dp, "transaction applied", at, 30*time.Second)
+	b.waitLog(b.dp, "msg=service name=web backends=1 scheduled=1", at, 30*time.Second) // the sorry server's MAC is known
 	expect("every real server down", "rs3")
 
 	at = time.Now()
 	b.startServer(0)
 	b.startServer(1)
-	b.waitLog(b.ctrl, `msg="service health" service=web healthy=2`, at, 10*time.Second)
-	b.waitLog(b.dp, "transaction applied", at, 5*time.Second)
+	b.waitLog(b.ctrl, `msg="service health" service=web healthy=2`, at, 30*time.Second)
+	b.waitLog(b.dp, "transaction applied", at, 30*time.Second)
 	expect("real servers back", "rs1", "rs2")
 
 	// Quorum 2 over two servers of weight 1: losing one loses the quorum.
@@ -315,13 +375,13 @@ func TestSorryServerAndQuorum(t *testing.T) {
 	expect("quorum 2 met", "rs1", "rs2")
 	at = time.Now()
 	b.stopServer(0)
-	b.waitLog(b.ctrl, "quorum lost", at, 10*time.Second)
-	b.waitLog(b.dp, "transaction applied", at, 5*time.Second)
+	b.waitLog(b.ctrl, "quorum lost", at, 30*time.Second)
+	b.waitLog(b.dp, "transaction applied", at, 30*time.Second)
 	expect("quorum lost", "rs3")
 	at = time.Now()
 	b.startServer(0)
-	b.waitLog(b.ctrl, "quorum restored", at, 10*time.Second)
-	b.waitLog(b.dp, "transaction applied", at, 5*time.Second)
+	b.waitLog(b.ctrl, "quorum restored", at, 30*time.Second)
+	b.waitLog(b.dp, "transaction applied", at, 30*time.Second)
 	expect("quorum restored", "rs1", "rs2")
 
 	status, err := b.Exec(10*time.Second, testbed.RoleLB, ctlBin, "status", "-socket", b.CtrlSocket())
@@ -391,8 +451,12 @@ func TestReload(t *testing.T) {
 	if err := syscall.Kill(b.ctrl.PID(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	b.waitLog(b.ctrl, "reload failed, keeping the running configuration", at, 5*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	b.waitLog(b.ctrl, "reload failed, keeping the running configuration", at, 30*time.Second)
+	// The control process answers in order: its status, asked after the
+	// failed reload, shows whether that reload pushed anything.
+	if st := b.ctrlStatus(); st.Dataplane.PushedGen == 0 || st.Dataplane.PushedGen != st.Dataplane.AppliedGen || !st.Dataplane.InSync || len(st.ReloadErrors) == 0 {
+		t.Fatalf("a broken reload changed the state: %+v, reload errors %q", st.Dataplane, st.ReloadErrors)
+	}
 	if strings.Count(b.dp.Output(), "transaction applied") != 1 {
 		t.Fatalf("a broken reload reached the data plane:\n%s", b.dp.Output())
 	}
@@ -412,7 +476,14 @@ func TestReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	// The download's flow is established (and tracked) before the reload.
+	deadline := time.Now().Add(30 * time.Second)
+	for fi, err := os.Stat(path); err != nil || fi.Size() < 256<<10; fi, err = os.Stat(path) {
+		if dl.Exited() || time.Now().After(deadline) {
+			t.Fatalf("the download did not get going: %v\n%s", err, dl.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	added := strings.Replace(string(cfg), "\n  [[service.backend]]\n  address = \"192.0.2.22\"\n  weight = 1\n",
 		"\n  [[service.backend]]\n  address = \"192.0.2.22\"\n  weight = 1\n\n  [[service.backend]]\n  address = \"192.0.2.23\"\n  weight = 1\n", 1)
 	if added == string(cfg) {
@@ -425,9 +496,9 @@ func TestReload(t *testing.T) {
 	if err := syscall.Kill(b.ctrl.PID(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	b.waitLog(b.ctrl, "reloaded", at, 5*time.Second)
-	b.waitLog(b.dp, "transaction applied", at, 5*time.Second)
-	b.waitLog(b.dp, "scheduled=3", at, 5*time.Second)
+	b.waitLog(b.ctrl, "reloaded", at, 30*time.Second)
+	b.waitLog(b.dp, "transaction applied", at, 30*time.Second)
+	b.waitLog(b.dp, "scheduled=3", at, 30*time.Second)
 	if dl.Exited() {
 		t.Fatal("the download ended before the reload took effect; it proves nothing")
 	}
@@ -502,8 +573,8 @@ func TestDataplaneRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.dp = p
-	b.waitLog(b.ctrl, "data plane found", at, 10*time.Second)
-	b.waitLog(b.dp, "transaction applied", at, 10*time.Second)
+	b.waitLog(b.ctrl, "data plane found", at, 30*time.Second)
+	b.waitLog(b.dp, "transaction applied", at, 30*time.Second)
 	for i := 0; i < 20; i++ {
 		if got, err := b.curl("http://" + b.VIP.String() + "/"); err != nil || (got != "rs1" && got != "rs2") {
 			t.Fatalf("after the data plane restart: %q %v", got, err)

@@ -28,7 +28,7 @@ func (b *Bed) StartCapture(role, name, filter string) (*Capture, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(p.Output(), "listening on") {
 		if p.Exited() || time.Now().After(deadline) {
 			return nil, fmt.Errorf("tcpdump did not start: %s", p.Output())
@@ -40,7 +40,7 @@ func (b *Bed) StartCapture(role, name, filter string) (*Capture, error) {
 
 // Stop ends the capture and decodes what it caught.
 func (c *Capture) Stop() ([]gopacket.Packet, error) {
-	time.Sleep(100 * time.Millisecond) // let the last packets reach the file
+	c.settle()
 	_ = c.proc.Stop(syscall.SIGTERM, 5*time.Second)
 	f, err := os.Open(c.Path)
 	if err != nil {
@@ -66,4 +66,25 @@ func (c *Capture) Stop() ([]gopacket.Packet, error) {
 func (c *Capture) Dump(extra ...string) string {
 	out, _ := exec.Command("tcpdump", append([]string{"-n", "-r", c.Path}, extra...)...).CombinedOutput()
 	return string(out)
+}
+
+// settle waits until tcpdump has written what it caught: the file stops
+// growing for quiet (its packets are written as they come, -U), bounded
+// by 10 s. A loaded machine that delays tcpdump only makes this wait
+// longer.
+func (c *Capture) settle() {
+	const quiet = 300 * time.Millisecond
+	size, since := int64(-1), time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		fi, err := os.Stat(c.Path)
+		if err != nil {
+			return
+		}
+		if fi.Size() != size {
+			size, since = fi.Size(), time.Now()
+		} else if time.Since(since) >= quiet {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

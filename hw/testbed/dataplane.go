@@ -103,7 +103,7 @@ func (b *Bed) startDataplane(bin, config string, n int) (*Proc, error) {
 		return nil, err
 	}
 	want := fmt.Sprintf("scheduled=%d", n)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(p.Output(), want) {
 		if p.Exited() || time.Now().After(deadline) {
 			return p, fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
@@ -125,7 +125,7 @@ func (t *L2) StartCtrl(bin string, dataplane *Proc) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for strings.Count(dataplane.Output(), "transaction applied") <= applied {
 		if p.Exited() || time.Now().After(deadline) {
 			return p, fmt.Errorf("dsrlb-ctrl did not get a transaction applied (exited=%v):\n%s", p.Exited(), p.Output())

@@ -194,7 +194,7 @@ http {
 		return nil, err
 	}
 	// Ready when it accepts connections on the address.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if p.Exited() {
 			return nil, fmt.Errorf("nginx in %s exited: %s", role, p.Output())
@@ -205,7 +205,7 @@ http {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("nginx in %s not listening after 10s: %s", role, p.Output())
+	return nil, fmt.Errorf("nginx in %s not listening after 60s: %s", role, p.Output())
 }
 
 // quietBalancer keeps the balancer namespace's kernel out of the way of
