@@ -1,7 +1,6 @@
 package perf
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,11 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -276,8 +273,6 @@ method = %[9]q
 `, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, vip, method, methodKeys[method], rs1, rs2)
 }
 
-var counterLine = regexp.MustCompile(`time=(\S+) level=INFO msg=counters rx=(\d+) .* forward=(\d+)`)
-
 // runDsrlb runs the data plane and measures its received-packet rate from
 // its own counter log lines inside the window after the warm-up.
 func runDsrlb(ctx context.Context, c *BenchConfig, method, pcap string, mbufs, memMB int) (mpps, fwdFrac float64, err error) {
@@ -286,160 +281,32 @@ func runDsrlb(ctx context.Context, c *BenchConfig, method, pcap string, mbufs, m
 		return 0, 0, err
 	}
 	logPath := filepath.Join(c.Dir, "dsrlb-bench.log")
-	out, err := runFor(ctx, c, logPath, c.Dataplane, "-c", cfgPath)
-	if err != nil {
+	m := &dsrlbMeter{warmup: c.Warmup, duration: c.Duration}
+	out, err := runMeasured(ctx, c.hangAfter(), logPath, m, c.Dataplane, "-c", cfgPath)
+	mpps, fwdFrac, rerr := m.result()
+	if err := judge(err, rerr, errDsrlbNoPacket, logPath, out); err != nil {
 		return 0, 0, err
 	}
-	type point struct {
-		t       time.Time
-		rx, fwd float64
-	}
-	var pts []point
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		m := counterLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, m[1])
-		if err != nil {
-			continue
-		}
-		rx, _ := strconv.ParseFloat(m[2], 64)
-		fwd, _ := strconv.ParseFloat(m[3], 64)
-		pts = append(pts, point{t, rx, fwd})
-	}
-	if len(pts) < 2 {
-		return 0, 0, fmt.Errorf("data plane logged %d counter lines; log %s:\n%s", len(pts), logPath, tail(out, 20))
-	}
-	// The window starts a warm-up after the first packet was counted and
-	// lasts the configured duration (or until the last line).
-	first := slices.IndexFunc(pts, func(p point) bool { return p.rx > 0 })
-	if first < 0 {
-		return 0, 0, fmt.Errorf("data plane counted no packet; log %s", logPath)
-	}
-	start := pts[first].t.Add(c.Warmup)
-	i := slices.IndexFunc(pts, func(p point) bool { return !p.t.Before(start) })
-	if i < 0 || i >= len(pts)-1 {
-		return 0, 0, fmt.Errorf("warm-up not over before the data plane stopped; log %s", logPath)
-	}
-	j := i
-	for j+1 < len(pts) && !pts[j+1].t.After(pts[i].t.Add(c.Duration)) {
-		j++
-	}
-	a, b := pts[i], pts[j]
-	secs := b.t.Sub(a.t).Seconds()
-	if secs <= 0 || b.rx <= a.rx {
-		return 0, 0, fmt.Errorf("no packets counted in the window; log %s", logPath)
-	}
-	return (b.rx - a.rx) / secs / 1e6, (b.fwd - a.fwd) / (b.rx - a.rx), nil
+	return mpps, fwdFrac, nil
 }
-
-var ppsLine = regexp.MustCompile(`Rx-pps:\s+(\d+)`)
 
 // runTestpmd runs dpdk-testpmd in macswap mode on the same CPU, devices and
 // capture, and averages port 0's receive rate over the samples after the
 // warm-up.
 func runTestpmd(ctx context.Context, c *BenchConfig, pcap string, mbufs, memMB int) (float64, error) {
 	logPath := filepath.Join(c.Dir, "testpmd-bench.log")
-	out, err := runFor(ctx, c, logPath, c.Testpmd,
+	m := &testpmdMeter{warmup: c.Warmup, duration: c.Duration}
+	out, err := runMeasured(ctx, c.hangAfter(), logPath, m, c.Testpmd,
 		"-l", fmt.Sprintf("%d,%d", c.MainCPU, c.WorkerCPU), "--no-huge", "-m", strconv.Itoa(memMB), "--no-shconf", "--no-pci",
 		"--log-level=lib.eal:warning",
 		"--vdev", "net_pcap0,rx_pcap="+pcap+",infinite_rx=1", "--vdev", "net_null0,no-rx=1",
 		"--", "--forward-mode=macswap", "--nb-cores=1", "--total-num-mbufs="+strconv.Itoa(mbufs),
 		"--stats-period=1", "--burst="+strconv.Itoa(c.Burst), "--no-lsc-interrupt")
-	if err != nil {
+	mpps, rerr := m.result()
+	if err := judge(err, rerr, errTestpmdNoPacket, logPath, out); err != nil {
 		return 0, err
 	}
-	// Each statistics block lists port 0 first; keep port 0's Rx-pps.
-	var samples []float64
-	port0 := false
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.Contains(line, "NIC statistics for port") {
-			port0 = strings.Contains(line, "port 0 ")
-			continue
-		}
-		if m := ppsLine.FindStringSubmatch(line); m != nil && port0 {
-			v, _ := strconv.ParseFloat(m[1], 64)
-			samples = append(samples, v)
-		}
-	}
-	// Samples are one second apart: skip the start-up (zero rate) and the
-	// warm-up, then average over the duration.
-	first := slices.IndexFunc(samples, func(v float64) bool { return v > 0 })
-	if first < 0 {
-		return 0, fmt.Errorf("testpmd forwarded nothing; log %s:\n%s", logPath, tail(out, 20))
-	}
-	// The first non-zero sample covers a partial second: skip it too.
-	from := first + 1 + int(c.Warmup.Seconds())
-	to := min(len(samples), from+int(c.Duration.Seconds()))
-	if from >= to {
-		return 0, fmt.Errorf("testpmd printed %d rate samples, too few for the window; log %s", len(samples), logPath)
-	}
-	var sum float64
-	for _, v := range samples[from:to] {
-		sum += v
-	}
-	return sum / float64(to-from) / 1e6, nil
-}
-
-// startup is how long a program may take to load the capture and start.
-const startup = 4 * time.Second
-
-// runFor runs a program for start-up + warm-up + duration, stops it
-// with SIGINT, and returns its combined output (also written to logPath).
-func runFor(ctx context.Context, c *BenchConfig, logPath, bin string, args ...string) (string, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = f
-	cmd.Stderr = f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var runErr error
-	select {
-	case <-time.After(startup + c.Warmup + c.Duration + time.Second):
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case runErr = <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			runErr = errors.New("did not stop within 10s of SIGINT")
-		}
-	case runErr = <-done:
-		runErr = fmt.Errorf("exited early: %v", runErr)
-	case <-ctx.Done():
-		_ = cmd.Process.Kill()
-		<-done
-		return "", ctx.Err()
-	}
-	b, _ := os.ReadFile(logPath)
-	if runErr != nil {
-		var ee *exec.ExitError
-		// testpmd exits non-zero on SIGINT in some versions; judge by output.
-		if !errors.As(runErr, &ee) {
-			return string(b), fmt.Errorf("%s: %w\n%s", filepath.Base(bin), runErr, tail(string(b), 20))
-		}
-	}
-	return string(b), nil
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return mpps, nil
 }
 
 // cpuInfo reads the model name and the current clock of cpu.
