@@ -234,9 +234,10 @@ var (
 	errTestpmdNoPacket = errors.New("testpmd forwarded nothing")
 )
 
-// stopWait is how long a program may take to stop after SIGINT, and how
-// long its output may stay open after it ended.
-const stopWait = 10 * time.Second
+// stopWait bounds a program's stop after SIGINT (tearing EAL down takes
+// seconds on a busy machine) and how long its output may stay open after
+// it ended.
+const stopWait = time.Minute
 
 // hangAfter bounds a benchmark run against a real hang: two minutes for
 // start-up (EAL init), time for loading the capture into mbufs, and twice
