@@ -38,7 +38,7 @@ func counterText(t time.Time, rx, fwd uint64) string {
 	if fwd > 0 {
 		v = fmt.Sprintf(" forward=%d", fwd)
 	}
-	return fmt.Sprintf("time=%s level=INFO msg=counters rx=%d rx_bytes=%d tx_bytes=0 drops=0 injected=0 inject_failed=0%s conntrack_hits=0 conntrack_misses=0 conntrack_full=0 tx_sent=%d tx_refused=0",
+	return fmt.Sprintf("time=%s level=INFO msg=counters rx_packets=%d drops=0 rx_bytes=%d%s conntrack_misses=3 injected=4 in_tx_sent=%d",
 		t.Format("2006-01-02T15:04:05.000Z07:00"), rx, rx*60, v, fwd)
 }
 
@@ -90,6 +90,33 @@ func TestDsrlbMeterSlowStart(t *testing.T) {
 	}
 	if mpps2, frac2, err := m.result(); mpps2 != mpps || frac2 != frac || err != nil {
 		t.Errorf("more lines changed the result to %v, %v, %v", mpps2, frac2, err)
+	}
+}
+
+// A worker starved for the whole window (a loaded machine) counts nothing
+// new: the window runs on to the first line with packets, and the rate is
+// over the time that really took.
+func TestDsrlbMeterStalledWindow(t *testing.T) {
+	t0 := time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
+	at := func(k int) time.Time { return t0.Add(time.Duration(k) * 500 * time.Millisecond) }
+	// Packets from line 0; the window starts at line 2 (a warm-up of 1s)
+	// and would end at line 4; the counters stand still from line 2 to 5.
+	rx := []uint64{5e6, 10e6, 15e6, 15e6, 15e6, 15e6, 18e6, 20e6}
+	m := &dsrlbMeter{warmup: time.Second, duration: time.Second}
+	done := -1
+	for k, v := range rx {
+		m.feed(counterText(at(k), v, v))
+		if m.complete() && done < 0 {
+			done = k
+		}
+	}
+	if done != 6 {
+		t.Fatalf("window complete at line %d, want 6 (the first with packets after the stall)", done)
+	}
+	mpps, frac, err := m.result()
+	// 3M packets in 2 s, lines 2 to 6.
+	if err != nil || math.Abs(mpps-1.5) > 1e-9 || frac != 1 {
+		t.Fatalf("result %v Mpps, %v forwarded, %v; want 1.5, 1", mpps, frac, err)
 	}
 }
 

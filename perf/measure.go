@@ -30,7 +30,9 @@ type counterPoint struct {
 	rx, fwd float64
 }
 
-var counterLine = regexp.MustCompile(`time=(\S+) level=INFO msg=counters rx=(\d+) .* forward=(\d+)`)
+// The line starts with rx_packets (hw/dataplane TestCounterLogLine keeps it
+// first) and lists forward when it is not zero.
+var counterLine = regexp.MustCompile(`time=(\S+) level=INFO msg=counters rx_packets=(\d+) .* forward=(\d+)`)
 
 // parseCounterLine reads a data plane counter log line.
 func parseCounterLine(line string) (counterPoint, bool) {
@@ -49,9 +51,11 @@ func parseCounterLine(line string) (counterPoint, bool) {
 
 // dsrlbWindow finds the measuring window in the counter points: it starts
 // at the first point a warm-up after the first point with packets and ends
-// at the last point at most a duration after its start. ok is false until
-// a point at or after that end has been seen; first is -1 while no point
-// has packets.
+// at the last point at most a duration after its start; if the data plane
+// counted nothing new by then (its worker was starved on a loaded
+// machine), at the first later point that shows packets, so the rate is
+// measured over the time it really took. ok is false until the window's
+// end has been seen; first is -1 while no point has packets.
 func dsrlbWindow(pts []counterPoint, warmup, duration time.Duration) (first, i, j int, ok bool) {
 	first = slices.IndexFunc(pts, func(p counterPoint) bool { return p.rx > 0 })
 	if first < 0 {
@@ -68,6 +72,12 @@ func dsrlbWindow(pts []counterPoint, warmup, duration time.Duration) (first, i, 
 	}
 	j = i
 	for j+1 < len(pts) && !pts[j+1].t.After(end) {
+		j++
+	}
+	for pts[j].rx <= pts[i].rx {
+		if j+1 == len(pts) {
+			return first, i, 0, false
+		}
 		j++
 	}
 	return first, i, j, true

@@ -80,7 +80,13 @@ func bench(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	// The programs' logs stay for a failed run: its error names them.
+	keep := false
+	defer func() {
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	rep, err := perf.Run(ctx, perf.BenchConfig{
@@ -99,7 +105,8 @@ func bench(args []string) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		keep = true
+		return fmt.Errorf("bench: %w (logs kept in %s)", err, dir)
 	}
 	return nil
 }
