@@ -79,13 +79,16 @@ fmt:
 # in Go 1.27): fuzzing runs on Go 1.27.3, which the go command fetches from
 # the module proxy by itself (about 76 MB, once).
 FUZZTIME  ?= 60s
+# Minimising a new input is bounded too (Go's default, 60 s, can take a
+# whole run on a 4 KiB input and shows as a stall).
+FUZZMINTIME ?= 5s
 FUZZ_PKGS ?= ./conf/... ./perf/... ./pipeline/...
 FUZZ_GO   ?= env GOTOOLCHAIN=go1.27.3 $(GO)
 fuzz: deps
 	@set -e; for pkg in $$($(GO) list $(FUZZ_PKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "== $$pkg $$f ($(FUZZTIME))"; \
-			$(FUZZ_GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+			$(FUZZ_GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg; \
 		done; \
 	done
 
