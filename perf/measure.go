@@ -109,10 +109,12 @@ func (m *dsrlbMeter) result() (mpps, fwdFrac float64, err error) {
 	if !ok {
 		return 0, 0, fmt.Errorf("measuring window incomplete after %d counter lines", len(m.pts))
 	}
+	// dsrlbWindow ends the window on a line with more packets than its
+	// start; only the time stamps can still be unusable.
 	a, b := m.pts[i], m.pts[j]
 	secs := b.t.Sub(a.t).Seconds()
-	if secs <= 0 || b.rx <= a.rx {
-		return 0, 0, errors.New("no packets counted in the window")
+	if secs <= 0 {
+		return 0, 0, fmt.Errorf("the window's counter lines are stamped %s and %s", a.t.Format(time.RFC3339Nano), b.t.Format(time.RFC3339Nano))
 	}
 	return (b.rx - a.rx) / secs / 1e6, (b.fwd - a.fwd) / (b.rx - a.rx), nil
 }

@@ -25,20 +25,25 @@ const (
 	numGlobal
 )
 
+// counterRefs are the first n counters of a shared-memory block, for
+// atomic access.
+func counterRefs(block []byte, n int) []*atomic.Uint64 {
+	out := make([]*atomic.Uint64, n)
+	for i := range out {
+		out[i] = shm.Counter(block, 8*i)
+	}
+	return out
+}
+
 // globalCounters are the main goroutine's counters in shared memory.
-type globalCounters struct{ c [numGlobal]*atomic.Uint64 }
+type globalCounters struct{ c []*atomic.Uint64 }
 
 func newGlobalCounters(r *shm.Region) *globalCounters {
-	g := &globalCounters{}
-	for i := range g.c {
-		g.c[i] = shm.Counter(r.Global(), 8*i)
-	}
-	return g
+	return &globalCounters{c: counterRefs(r.Global(), numGlobal)}
 }
 
 func (g *globalCounters) add(i int, n uint64) { g.c[i].Add(n) }
 func (g *globalCounters) set(i int, v uint64) { g.c[i].Store(v) }
-func (g *globalCounters) get(i int) uint64    { return g.c[i].Load() }
 
 // Port counters, in counters.Ports order (TestCounterTables checks).
 const (
@@ -54,9 +59,7 @@ const (
 func portCounters(r *shm.Region) [][]*atomic.Uint64 {
 	out := make([][]*atomic.Uint64, r.Geometry().Ports)
 	for i := range out {
-		for j := range numPort {
-			out[i] = append(out[i], shm.Counter(r.Port(i), 8*j))
-		}
+		out[i] = counterRefs(r.Port(i), numPort)
 	}
 	return out
 }

@@ -15,13 +15,12 @@ import (
 // stopped answering and asks again when a refresh is due.
 type neighbors struct {
 	resolver *pipeline.Resolver
-	expiry   time.Duration
 	reqs     []pipeline.Request // scratch
 	expired  []netip.Addr       // scratch
 }
 
 func newNeighbors(d *conf.Dataplane) *neighbors {
-	n := &neighbors{resolver: pipeline.NewResolver(d.ARPRefresh, d.ARPExpiry), expiry: d.ARPExpiry}
+	n := &neighbors{resolver: pipeline.NewResolver(d.ARPRefresh, d.ARPExpiry)}
 	for _, s := range d.Neighbors {
 		n.resolver.SetStatic(s.Address, pipeline.Neighbor{MAC: s.MAC, Port: uint8(s.Port)})
 	}
@@ -47,7 +46,7 @@ func (n *neighbors) tick(dp *Dataplane, now time.Time) (changed bool) {
 	n.expired = n.resolver.Expire(now, n.expired[:0])
 	for _, ip := range n.expired {
 		changed = true
-		dp.log.Warn("real server MAC expired (no ARP/NDP answer)", "ip", ip, "expiry", n.expiry)
+		dp.log.Warn("real server MAC expired (no ARP/NDP answer)", "ip", ip, "expiry", dp.cfg.Dataplane.ARPExpiry)
 		dp.Send(wire.KindNeighbor, wire.Neighbor{Addr: ip, Resolved: false})
 	}
 	n.reqs = n.resolver.Due(now, n.reqs[:0])

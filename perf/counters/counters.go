@@ -56,17 +56,15 @@ type Desc struct {
 	Help  string // one sentence, for operators (and the README)
 }
 
-func worker(name, unit, help string) Desc {
-	return Desc{Name: name, Kind: Counter, Unit: unit, Scope: Worker, Help: help}
+// counterIn returns the constructor of the counters (Kind Counter) of
+// scope s.
+func counterIn(s Scope) func(name, unit, help string) Desc {
+	return func(name, unit, help string) Desc {
+		return Desc{Name: name, Kind: Counter, Unit: unit, Scope: s, Help: help}
+	}
 }
 
-func port(name, unit, help string) Desc {
-	return Desc{Name: name, Kind: Counter, Unit: unit, Scope: Port, Help: help}
-}
-
-func global(name, unit, help string) Desc {
-	return Desc{Name: name, Kind: Counter, Unit: unit, Scope: Global, Help: help}
-}
+var worker, port, global = counterIn(Worker), counterIn(Port), counterIn(Global)
 
 // Workers is the layout of one worker's block: pipeline.Counters. Every
 // received packet gets exactly one verdict, forward through no_headroom,
