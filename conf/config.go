@@ -30,6 +30,7 @@ type Config struct {
 	Dataplane Dataplane
 	Ctrl      Ctrl
 	Services  []Service
+	VRRP      []VRRP
 
 	loc *locator // line lookup in the source; nil for hand-made Configs
 }
@@ -62,6 +63,9 @@ type Dataplane struct {
 // Ctrl is the validated [ctrl] table (defaults when absent).
 type Ctrl struct {
 	Socket string // Unix socket of dsrlb-ctrl's API, absolute path
+	// VRRPDataplaneTimeout: a data plane heartbeat older than this puts
+	// every VRRP instance into FAULT.
+	VRRPDataplaneTimeout time.Duration
 }
 
 // DefaultSocket is the default [ctrl] socket path.

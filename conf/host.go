@@ -43,7 +43,8 @@ func CheckHost(c *Config) error {
 }
 
 // CheckScripts verifies that the program of every "script" health check
-// (command[0]) is an executable regular file. dsrlb-ctrl runs it at start
+// (command[0]) and of every VRRP notify command is an executable regular
+// file. dsrlb-ctrl runs it at start
 // and on every reload.
 func CheckScripts(c *Config) error {
 	if c == nil {
@@ -66,14 +67,29 @@ func (v *validator) scripts(c *Config) {
 			}
 		}
 	}
+	vp := fieldPath{}.key("vrrp")
+	for i, r := range c.VRRP {
+		v.program(vp.idx(i).key("notify_master"), r.NotifyMaster)
+		v.program(vp.idx(i).key("notify_backup"), r.NotifyBackup)
+		v.program(vp.idx(i).key("notify_fault"), r.NotifyFault)
+		v.program(vp.idx(i).key("notify"), r.Notify)
+	}
 }
 
 func (v *validator) script(p fieldPath, c *Check) {
-	if c == nil || c.Type != CheckScript || len(c.Command) == 0 {
+	if c == nil || c.Type != CheckScript {
 		return
 	}
-	cp := p.key("command")
-	prog := c.Command[0]
+	v.program(p.key("command"), c.Command)
+}
+
+// program reports a command (program path, then arguments) at cp whose
+// program cannot run.
+func (v *validator) program(cp fieldPath, argv []string) {
+	if len(argv) == 0 {
+		return
+	}
+	prog := argv[0]
 	fi, err := os.Stat(prog)
 	switch {
 	case err != nil:

@@ -25,6 +25,8 @@ type rawConfig struct {
 	Ctrl *rawCtrl `toml:"ctrl"`
 	// [[service]]: virtual services. Zero or more.
 	Service []rawService `toml:"service"`
+	// [[vrrp]]: VRRP instances of dsrlb-ctrl. Zero or more.
+	VRRP []rawVRRP `toml:"vrrp"`
 }
 
 // rawDataplane is the [dataplane] table.
@@ -146,6 +148,13 @@ type rawCtrl struct {
 	// "/run/dsrlb/ctrl.sock". dsrlb-ctrl creates it with mode 0600 (root
 	// only) and its directory with mode 0755 if missing.
 	Socket *string `toml:"socket"`
+
+	// vrrp_dataplane_timeout: a data plane whose heartbeat is older than
+	// this, or whose process is gone, puts every VRRP instance into
+	// FAULT: a master gives up at once with a priority 0 advert, so its
+	// peer takes over within its skew time. The data plane beats every
+	// 10ms. Go duration 30ms..10s, default "200ms".
+	VRRPDataplaneTimeout *string `toml:"vrrp_dataplane_timeout"`
 }
 
 // rawNeighbor is one [[dataplane.neighbor]]: a permanent MAC address for a
@@ -392,6 +401,105 @@ type rawBackend struct {
 	// replacing the service's [service.check] entirely (same keys; keys
 	// not given take their defaults, not the service check's values).
 	Check *rawCheck `toml:"check"`
+}
+
+// rawVRRP is one [[vrrp]]: a VRRP instance (keepalived's vrrp_instance)
+// that dsrlb-ctrl runs on the exception path. While this balancer is
+// master of an instance the data plane answers ARP / neighbour
+// solicitations for its VIPs and announces them; while backup it only
+// forwards what reaches it.
+type rawVRRP struct {
+	// name: the instance's name in logs, status and notify commands
+	// (keepalived: vrrp_instance NAME). Required, unique, like a service
+	// name.
+	Name *string `toml:"name"`
+	// port: the [[dataplane.port]] whose segment the instance runs on
+	// (keepalived: interface). Default the first port. Adverts go through
+	// the exception path, which sends through the first port: other
+	// ports are rejected.
+	Port *string `toml:"port"`
+	// vrid: virtual router id, 1..255 (virtual_router_id). Required;
+	// unique per port and address family.
+	VRID *int64 `toml:"vrid"`
+	// priority: 1..255 (priority); 255 is the address owner, which is
+	// master at once. Default 100.
+	Priority *int64 `toml:"priority"`
+	// advert_int: advertisement interval (advert_int). Go duration;
+	// version 3: 10ms..40.95s in steps of 10ms; version 2: whole seconds
+	// 1s..255s. Default "1s".
+	AdvertInt *string `toml:"advert_int"`
+	// version: VRRP version, 2 (RFC 3768) or 3 (RFC 9568)
+	// (vrrp_version). Default 3. IPv6 needs 3.
+	Version *int64 `toml:"version"`
+	// preempt: a higher-priority backup takes over from a lower-priority
+	// master (keepalived: the opposite of nopreempt). Default true.
+	Preempt *bool `toml:"preempt"`
+	// preempt_delay: after start, a backup waits this long before
+	// preempting a lower-priority master (preempt_delay). Go duration
+	// 0..1000s, default "0s". A starting instance never preempts before
+	// it has heard the master for one master-down interval.
+	PreemptDelay *string `toml:"preempt_delay"`
+	// state: "backup" (default) or "master" (state): "master" becomes
+	// master at once at start, before hearing the peer, which disturbs
+	// a running pair when dsrlb-ctrl restarts.
+	State *string `toml:"state"`
+	// vips: the virtual addresses the instance carries
+	// (virtual_ipaddress): VIPs of [[service]]s, all IPv4 or all IPv6,
+	// each in at most one instance. Required. VIPs of services that no
+	// instance carries are always answered, as without VRRP.
+	VIPs []string `toml:"vips"`
+	// unicast_peers: send adverts to these addresses instead of the
+	// multicast group (unicast_peer), for networks without multicast;
+	// adverts from other sources are then ignored. Default none.
+	UnicastPeers []string `toml:"unicast_peers"`
+	// unicast_src: the source of unicast adverts (unicast_src_ip).
+	// Default the balancer's address of the instance's family; it must
+	// be that address.
+	UnicastSrc *string `toml:"unicast_src"`
+	// auth_pass: version 2 simple password, 1..8 bytes (authentication {
+	// auth_type PASS auth_pass }). Version 3 has no authentication.
+	AuthPass *string `toml:"auth_pass"`
+	// v3_checksum: "rfc" (default): the version 3 checksum covers the
+	// IPv4 pseudo-header as RFC 9568 says; "no-pseudo-header": IPv4
+	// version 3 adverts are sent and accepted with the checksum over the
+	// VRRP message only, for peers that compute it that way.
+	V3Checksum *string `toml:"v3_checksum"`
+	// track_services: services whose health lowers this instance's
+	// priority (track_script, with dsrlb's own health checks): while one
+	// has lost its quorum or has no healthy real server, the priority
+	// drops by track_weight. Default none.
+	TrackServices []string `toml:"track_services"`
+	// track_weight: 0..254, default 0: how much each failed tracked
+	// service lowers the priority (never below 1); 0 puts the instance
+	// into FAULT instead (keepalived's track without weight). Not with
+	// priority 255.
+	TrackWeight *int64 `toml:"track_weight"`
+	// garp_repeat: gratuitous ARPs / unsolicited neighbour advertisements
+	// per VIP sent at once on becoming master (garp_master_repeat).
+	// 1..100, default 5.
+	GARPRepeat *int64 `toml:"garp_repeat"`
+	// garp_delay: a second burst this long after becoming master
+	// (garp_master_delay). Go duration, "0s" for none, default "5s".
+	GARPDelay *string `toml:"garp_delay"`
+	// garp_refresh: while master, a burst this often (garp_master_refresh).
+	// Go duration, "0s" (default) for none, else at least 1s.
+	GARPRefresh *string `toml:"garp_refresh"`
+	// notify_master, notify_backup, notify_fault: a command run on each
+	// transition into that state (notify_master...): absolute path of the
+	// program, then its arguments. notify: a command run on every
+	// transition with "INSTANCE", the name, the new state ("MASTER",
+	// "BACKUP", "FAULT", "STOP") and the priority appended, as keepalived's
+	// notify. The environment carries DSRLB_VRRP_INSTANCE,
+	// DSRLB_VRRP_STATE, DSRLB_VRRP_PRIORITY and DSRLB_VRRP_CAUSE. They
+	// run detached, at most 10s each.
+	NotifyMaster []string `toml:"notify_master"`
+	NotifyBackup []string `toml:"notify_backup"`
+	NotifyFault  []string `toml:"notify_fault"`
+	Notify       []string `toml:"notify"`
+	// sync_group: instances with the same sync_group name change state
+	// together (vrrp_sync_group): one that becomes master takes the
+	// others along, one in FAULT puts the others in FAULT. Default none.
+	SyncGroup *string `toml:"sync_group"`
 }
 
 // parseTOML parses data into a generic tree. Syntax errors (including

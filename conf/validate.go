@@ -126,6 +126,7 @@ func (v *validator) validate(raw *rawConfig) *Config {
 	c.Dataplane = dp
 	c.Ctrl = v.ctrl(raw.Ctrl)
 	v.services(raw.Service, &c.Dataplane, own, c)
+	v.vrrps(raw.VRRP, c)
 	return c
 }
 
@@ -166,8 +167,21 @@ func family(a netip.Addr) string {
 
 // ctrl validates [ctrl]; an absent table means all defaults.
 func (v *validator) ctrl(r *rawCtrl) Ctrl {
-	c := Ctrl{Socket: DefaultSocket}
-	if r == nil || r.Socket == nil {
+	c := Ctrl{Socket: DefaultSocket, VRRPDataplaneTimeout: defVRRPDataplaneTimeout}
+	if r == nil {
+		return c
+	}
+	if r.VRRPDataplaneTimeout != nil {
+		p := fieldPath{}.keys("ctrl", "vrrp_dataplane_timeout")
+		if d, ok := v.duration(p, r.VRRPDataplaneTimeout, defVRRPDataplaneTimeout); ok {
+			if d < minVRRPDataplaneTimeout || d > maxVRRPDataplaneTimeout {
+				v.addf(p, "vrrp_dataplane_timeout %s out of range %s..%s", d, minVRRPDataplaneTimeout, maxVRRPDataplaneTimeout)
+			} else {
+				c.VRRPDataplaneTimeout = d
+			}
+		}
+	}
+	if r.Socket == nil {
 		return c
 	}
 	sp := fieldPath{}.keys("ctrl", "socket")
