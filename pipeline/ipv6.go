@@ -192,6 +192,9 @@ func (w *Worker) ndp(s *Snapshot, p *Packet, f []byte, l3, off, end int) Verdict
 		ours := s.has6 && th == s.own6h && tl == s.own6l
 		if !ours {
 			_, ours = s.vip6.lookup(th, tl)
+			if ours && !s.answers6(th, tl) {
+				return DropNDPBackup
+			}
 		}
 		if ours {
 			return w.advertise(s, p, l3, target, src, mac, hasMAC, dad)

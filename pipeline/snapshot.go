@@ -49,7 +49,29 @@ type ServiceConfig struct {
 	Size     uint32 // Maglev table size (prime)
 	DSCP     uint8  // code of this VIP for conf.MethodDSCP, 1..63
 	GUEPort  uint16 // UDP destination port for conf.MethodGUE
+	// VRRP is the VRRP group (1..MaxVRRPGroup) whose master answers ARP
+	// and neighbour solicitations for VIP; 0: always answered.
+	VRRP     uint8
 	Backends []BackendConfig
+}
+
+// MaxVRRPGroup is the highest VRRP group number.
+const MaxVRRPGroup = 255
+
+// Masters is the set of VRRP groups this balancer is master of, a bit per
+// group number.
+type Masters [4]uint64
+
+// Has reports whether group g is in the set.
+func (m Masters) Has(g uint8) bool { return m[g>>6]&(1<<(g&63)) != 0 }
+
+// Set puts group g in the set or takes it out.
+func (m *Masters) Set(g uint8, master bool) {
+	if master {
+		m[g>>6] |= 1 << (g & 63)
+	} else {
+		m[g>>6] &^= 1 << (g & 63)
+	}
 }
 
 // BackendConfig is one real server of a service. Weight 0 keeps the real
@@ -90,6 +112,11 @@ type Snapshot struct {
 	hopOf    table4 // service index << 32 | real server id (hopID) -> index in hops
 	services []service
 	kernel   bool
+	// VRRP: the group of each VRRP-managed VIP, and the groups this
+	// balancer is master of (only their VIPs are answered).
+	vrrp4   table4 // IPv4 VIP -> group
+	vrrp6   table6 // IPv6 VIP -> group
+	masters Masters
 }
 
 const vipMark = ^uint32(0)
@@ -163,6 +190,18 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 
 	s.classify = newTable4(2 * len(cfg.Services))
 	s.vip6 = newTable6(len(cfg.Services))
+	s.vrrp4 = newTable4(len(cfg.Services))
+	s.vrrp6 = newTable6(len(cfg.Services))
+	if prev != nil {
+		s.masters = prev.masters
+	}
+	groupOf := map[netip.Addr]ServiceConfig{}
+	for _, sc := range cfg.Services {
+		if o, seen := groupOf[sc.VIP]; seen && o.VRRP != sc.VRRP {
+			return nil, nil, fmt.Errorf("service %s: VIP %s is in VRRP group %d, but in group %d for service %s", sc.Name, sc.VIP, sc.VRRP, o.VRRP, o.Name)
+		}
+		groupOf[sc.VIP] = sc
+	}
 	nb := 0
 	for _, sc := range cfg.Services {
 		nb += len(sc.Backends)
@@ -197,6 +236,14 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 		}
 		if _, dup := s.classify.lookup(key); dup {
 			return nil, nil, fmt.Errorf("service %s: %s %d/%d is already a service", sc.Name, sc.VIP, sc.Proto, sc.Port)
+		}
+		if sc.VRRP != 0 {
+			if sc.VIP.Is4() {
+				s.vrrp4.insert(uint64(addr4(sc.VIP)), uint32(sc.VRRP))
+			} else {
+				hi, lo := split6(sc.VIP.As16())
+				s.vrrp6.insert(hi, lo, uint32(sc.VRRP))
+			}
 		}
 		s.classify.insert(key, uint32(i))
 
@@ -303,6 +350,67 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 		svc.table = t
 	}
 	return s, states, nil
+}
+
+// vrrpGroup is the VRRP group of VIP a, 0 for none.
+func (s *Snapshot) vrrpGroup(a netip.Addr) uint8 {
+	var g uint32
+	if a.Is4() {
+		g, _ = s.vrrp4.lookup(uint64(addr4(a)))
+	} else {
+		g, _ = s.vrrp6.lookup(split6(a.As16()))
+	}
+	return uint8(g)
+}
+
+// answers4 reports whether ARP requests for IPv4 VIP vip are answered:
+// the VIP is in no VRRP group, or in one this balancer is master of.
+func (s *Snapshot) answers4(vip uint32) bool {
+	g, ok := s.vrrp4.lookup(uint64(vip))
+	return !ok || s.masters.Has(uint8(g))
+}
+
+// answers6 is answers4 for an IPv6 VIP (as two halves).
+func (s *Snapshot) answers6(hi, lo uint64) bool {
+	g, ok := s.vrrp6.lookup(hi, lo)
+	return !ok || s.masters.Has(uint8(g))
+}
+
+// Masters is the set of VRRP groups whose VIPs this snapshot answers for.
+func (s *Snapshot) Masters() Masters { return s.masters }
+
+// WithMasters returns a copy of s (the next generation) that answers for
+// the VIPs of the VRRP groups in m. The compiled tables are shared: a
+// VRRP transition rebuilds nothing.
+func (s *Snapshot) WithMasters(m Masters) *Snapshot {
+	c := *s
+	c.Gen++
+	c.masters = m
+	return &c
+}
+
+// Announced lists the VIPs this snapshot answers ARP or neighbour
+// solicitations for: those in no VRRP group or in a group it is master
+// of; IPv4 first, each family sorted.
+func (s *Snapshot) Announced() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range append(s.VIPs4(), s.VIPs6()...) {
+		if g := s.vrrpGroup(a); g == 0 || s.masters.Has(g) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// GroupVIPs lists the VIPs of VRRP group g.
+func (s *Snapshot) GroupVIPs(g uint8) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range append(s.VIPs4(), s.VIPs6()...) {
+		if s.vrrpGroup(a) == g {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // IsVIP reports whether a is a configured VIP.

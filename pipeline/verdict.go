@@ -83,6 +83,11 @@ const (
 	// address of ours and not from a tracked neighbour, or with extension
 	// headers.
 	DropNDPIgnored
+	// DropARPBackup: an ARP request for a VIP of a VRRP instance this
+	// balancer is not master of: the master answers.
+	DropARPBackup
+	// DropNDPBackup: a Neighbor Solicitation for such a VIP.
+	DropNDPBackup
 	// DropTxFull: the transmit staging area was full.
 	DropTxFull
 	// DropKernelFull: the exception path's queue to the kernel was full.
@@ -123,6 +128,8 @@ var verdictNames = [NumVerdicts]string{
 	DropICMPNotEcho:   "icmp_not_echo",
 	DropARPIgnored:    "arp_ignored",
 	DropNDPIgnored:    "ndp_ignored",
+	DropARPBackup:     "arp_backup",
+	DropNDPBackup:     "ndp_backup",
 	DropTxFull:        "tx_full",
 	DropKernelFull:    "kernel_full",
 	DropTooBig:        "too_big",

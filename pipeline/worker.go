@@ -473,6 +473,9 @@ func (w *Worker) arp(s *Snapshot, inPort uint8, f []byte, l3 int) Verdict {
 		if !ours {
 			v, ok := s.classify.lookup(vipKey4(t))
 			ours = ok && v == vipMark
+			if ours && !s.answers4(t) {
+				return DropARPBackup
+			}
 		}
 		if ours && sender != target { // not a gratuitous ARP/probe of ours
 			mine := s.portMACs[inPort&(MaxPorts-1)]

@@ -99,6 +99,8 @@ var Workers = []Desc{
 	worker("icmp_not_echo", "packets", "dropped: ICMP or ICMPv6 to a VIP other than echo request (and neighbour discovery)"),
 	worker("arp_ignored", "packets", "dropped: ARP neither for us nor from a real server we track"),
 	worker("ndp_ignored", "packets", "dropped: neighbour solicitation/advertisement neither for an address of ours nor from a next hop we track, or behind extension headers"),
+	worker("arp_backup", "packets", "dropped: ARP request for a VIP of a VRRP instance this balancer is not master of (the master answers)"),
+	worker("ndp_backup", "packets", "dropped: neighbour solicitation for a VIP of a VRRP instance this balancer is not master of"),
 	worker("tx_full", "packets", "dropped: transmit staging area full"),
 	worker("kernel_full", "packets", "dropped: the exception path's queue to the kernel full"),
 	worker("too_big", "packets", "dropped: too large for its tunnel once encapsulated, IPv4 without DF (no fragmentation on the fast path)"),
