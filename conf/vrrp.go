@@ -350,3 +350,15 @@ func portNames(ports []Port) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// MasterDown is the master-down interval of an instance of version ver
+// whose master advertises every interval, seen by a backup of priority
+// prio (RFC 9568 section 6.1; RFC 3768 section 6.1 for version 2, whose
+// skew is in seconds whatever the interval).
+func MasterDown(ver int, interval time.Duration, prio uint8) time.Duration {
+	skew := time.Duration(256-int(prio)) * interval / 256
+	if ver == 2 {
+		skew = time.Duration(256-int(prio)) * time.Second / 256
+	}
+	return 3*interval + skew
+}

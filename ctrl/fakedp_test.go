@@ -30,6 +30,7 @@ type fakeDP struct {
 	popEvery   time.Duration      // consume one message per period (0: everything, every 2ms)
 	current    fakeState          // applied
 	commits    []fakeState        // every applied state, in order
+	vrrp       []wire.VRRPState   // every VRRP state applied, in order
 	kinds      []uint32           // every command received, in order
 	discarded  []uint64           // gens of transactions discarded by a new SyncBegin
 	violations []string           // protocol errors seen
@@ -43,11 +44,12 @@ type fakeDP struct {
 type fakeState struct {
 	Services []wire.Service
 	Backends map[string][]wire.Backend
+	Groups   []wire.VRRPGroup
 }
 
 func stateOf(m wire.Model) fakeState {
-	s := fakeState{Backends: map[string][]wire.Backend{}}
-	for _, sm := range m {
+	s := fakeState{Backends: map[string][]wire.Backend{}, Groups: m.Groups}
+	for _, sm := range m.Services {
 		s.Services = append(s.Services, sm.Service)
 		s.Backends[sm.Service.Name] = append(s.Backends[sm.Service.Name], sm.Backends...)
 	}
@@ -55,9 +57,9 @@ func stateOf(m wire.Model) fakeState {
 }
 
 func (s fakeState) model() wire.Model {
-	var m wire.Model
+	m := wire.Model{Groups: s.Groups}
 	for _, svc := range s.Services {
-		m = append(m, wire.ServiceModel{Service: svc, Backends: s.Backends[svc.Name]})
+		m.Services = append(m.Services, wire.ServiceModel{Service: svc, Backends: s.Backends[svc.Name]})
 	}
 	return m
 }
@@ -116,7 +118,7 @@ func (f *fakeDP) commitDirect(st fakeState) {
 		f.rx.Handle(f, kind, b)
 	}
 	feed(wire.KindSyncBegin, wire.SyncBegin{Gen: 1000})
-	for _, sm := range st.model() {
+	for _, sm := range st.model().Services {
 		feed(wire.KindService, sm.Service)
 		for _, b := range sm.Backends {
 			feed(wire.KindBackend, b)
@@ -209,6 +211,15 @@ func (f *fakeDP) Apply(m wire.Model) error {
 
 // Snapshot counts the applied transactions (wire.Handler).
 func (f *fakeDP) Snapshot() uint64 { return f.snapshot }
+
+// SetVRRP records a group's state (wire.Handler; called with f.mu held).
+func (f *fakeDP) SetVRRP(st wire.VRRPState) error {
+	if !slices.ContainsFunc(f.current.Groups, func(g wire.VRRPGroup) bool { return g.ID == st.ID }) {
+		return fmt.Errorf("VRRP group %d is not defined", st.ID)
+	}
+	f.vrrp = append(f.vrrp, st)
+	return nil
+}
 
 // DumpNeighbors: the fake tracks no neighbours (wire.Handler).
 func (f *fakeDP) DumpNeighbors() {}

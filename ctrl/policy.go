@@ -96,7 +96,7 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 	for i := range c.Services {
 		s := &c.Services[i]
 		sp := ServicePlan{
-			Service:     wire.ServiceOf(s),
+			Service:     wire.ServiceOf(c, s),
 			Quorum:      s.Quorum,
 			Hysteresis:  s.Hysteresis,
 			SorryServer: s.SorryServer,

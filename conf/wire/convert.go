@@ -1,15 +1,50 @@
 package wire
 
-import "dsrlb/conf"
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"dsrlb/conf"
+)
 
 // ServiceOf is service s as the control process sends it to the data plane
 // (and as the data plane boots from it).
-func ServiceOf(s *conf.Service) Service {
+// c is the configuration s belongs to (for its VRRP instance).
+func ServiceOf(c *conf.Config, s *conf.Service) Service {
 	return Service{
 		Name: s.Name, VIP: s.VIP, Proto: uint8(s.Protocol), Port: s.Port, Method: s.Method.String(),
 		SourceIP: s.Hash == conf.HashSourceIP, TableSize: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort,
+		VRRP: GroupID(c, s.VIP),
 	}
 }
+
+// GroupID is the data plane's number of the VRRP instance that carries
+// vip: its position among [[vrrp]] plus one; 0 when none does.
+func GroupID(c *conf.Config, vip netip.Addr) uint8 {
+	for i := range c.VRRP {
+		if slices.Contains(c.VRRP[i].VIPs, vip) {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+// GroupOf is VRRP instance i of c (0-based) as the data plane knows it,
+// with the master-down interval down.
+func GroupOf(c *conf.Config, i int, down time.Duration) VRRPGroup {
+	r := &c.VRRP[i]
+	return VRRPGroup{
+		ID: uint8(i + 1), Name: r.Name, DownMS: ms(down),
+		GARPRepeat: uint32(r.GARPRepeat), GARPDelayMS: ms(r.GARPDelay), GARPRefreshMS: ms(r.GARPRefresh),
+	}
+}
+
+// ms is d in whole milliseconds, rounded up.
+func ms(d time.Duration) uint32 { return uint32((d + time.Millisecond - 1) / time.Millisecond) }
+
+// MS is ms for the senders of VRRPState.
+func MS(d time.Duration) uint32 { return ms(d) }
 
 // BackendOf is real server b of s on the wire, with the weight and state
 // the sender gives it.
@@ -28,7 +63,7 @@ func BootModel(c *conf.Config) Model {
 	var out Model
 	for i := range c.Services {
 		s := &c.Services[i]
-		m := ServiceModel{Service: ServiceOf(s)}
+		m := ServiceModel{Service: ServiceOf(c, s)}
 		for j := range s.Backends {
 			b := &s.Backends[j]
 			st := StateUp
@@ -37,7 +72,13 @@ func BootModel(c *conf.Config) Model {
 			}
 			m.Backends = append(m.Backends, BackendOf(s, b, b.Weight, st))
 		}
-		out = append(out, m)
+		out.Services = append(out.Services, m)
+	}
+	// Until a control process says otherwise, this balancer is master of
+	// no group: two balancers booting together must not both answer.
+	for i := range c.VRRP {
+		r := &c.VRRP[i]
+		out.Groups = append(out.Groups, GroupOf(c, i, conf.MasterDown(r.Version, r.Interval, r.Priority)))
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ func TestIPv6WireRoundTrip(t *testing.T) {
 	}
 	for i := range c.Services {
 		s := &c.Services[i]
-		ws := ServiceOf(s)
+		ws := ServiceOf(c, s)
 		b, err := Encode(ws)
 		if err != nil {
 			t.Fatalf("%s: %v", s.Name, err)
@@ -57,12 +58,12 @@ func TestBootModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := BootModel(c)
-	if len(m) != len(c.Services) {
-		t.Fatalf("%d services, want %d", len(m), len(c.Services))
+	if len(m.Services) != len(c.Services) {
+		t.Fatalf("%d services, want %d", len(m.Services), len(c.Services))
 	}
-	for i, sm := range m {
+	for i, sm := range m.Services {
 		s := &c.Services[i]
-		if sm.Service != ServiceOf(s) || len(sm.Backends) != len(s.Backends) {
+		if sm.Service != ServiceOf(c, s) || len(sm.Backends) != len(s.Backends) {
 			t.Fatalf("service %d: %+v", i, sm)
 		}
 		for j, b := range sm.Backends {
@@ -74,5 +75,58 @@ func TestBootModel(t *testing.T) {
 				t.Errorf("%s backend %d: %+v", s.Name, j, b)
 			}
 		}
+	}
+}
+
+// A VRRP instance's VIPs carry its group id, and the boot model defines
+// every group, none of them master (there is no VRRPState in a model).
+func TestBootModelVRRP(t *testing.T) {
+	c, err := conf.Parse("t.toml", []byte(`[dataplane]
+workers = [1]
+address = "192.0.2.10/24"
+tap = "dsrlb0"
+[[dataplane.port]]
+name = "p0"
+device = "net_null0"
+[[service]]
+name = "a"
+vip = "192.0.2.100"
+[[service]]
+name = "b"
+vip = "192.0.2.101"
+[[service]]
+name = "c"
+vip = "192.0.2.102"
+[[vrrp]]
+name = "one"
+vrid = 1
+vips = ["192.0.2.101"]
+[[vrrp]]
+name = "two"
+vrid = 2
+priority = 200
+advert_int = "100ms"
+garp_repeat = 2
+garp_delay = "0s"
+garp_refresh = "30s"
+vips = ["192.0.2.102"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := BootModel(c)
+	var ids []uint8
+	for _, sm := range m.Services {
+		ids = append(ids, sm.Service.VRRP)
+	}
+	if fmt.Sprint(ids) != "[0 1 2]" {
+		t.Errorf("service groups %v", ids)
+	}
+	want := []VRRPGroup{
+		{ID: 1, Name: "one", DownMS: 3000 + 610, GARPRepeat: 5, GARPDelayMS: 5000}, // v2 skew: 156/256 s, rounded up
+		{ID: 2, Name: "two", DownMS: 300 + 22, GARPRepeat: 2, GARPRefreshMS: 30000},
+	}
+	if fmt.Sprint(m.Groups) != fmt.Sprint(want) {
+		t.Errorf("groups\n got %+v\nwant %+v", m.Groups, want)
 	}
 }

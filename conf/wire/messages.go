@@ -16,6 +16,8 @@ const (
 	KindBackend    uint32 = 3 // Backend, of the last Service
 	KindSyncCommit uint32 = 4 // SyncCommit
 	KindDump       uint32 = 5 // Dump: report the applied state
+	KindVRRPGroup  uint32 = 6 // VRRPGroup, inside a transaction
+	KindVRRPState  uint32 = 7 // VRRPState: a group's state, applied at once
 )
 
 // Message kinds: data plane -> control process.
@@ -61,6 +63,38 @@ type Service struct {
 	TableSize uint32     `json:"table_size"`
 	DSCP      uint8      `json:"dscp,omitempty"`     // code of the VIP, method dscp
 	GUEPort   uint16     `json:"gue_port,omitempty"` // method gue
+	// VRRP is the ID of the VRRPGroup whose master answers ARP and
+	// neighbour solicitations for VIP; 0: always answered.
+	VRRP uint8 `json:"vrrp,omitempty"`
+}
+
+// VRRPGroup is a VRRP instance as the data plane knows it: the VIPs of
+// the services naming its ID are answered and announced only while the
+// instance is master. A transaction defines every group; a group that
+// stays keeps its state across transactions, a new one starts as not
+// master.
+type VRRPGroup struct {
+	ID   uint8  `json:"id"` // 1..255
+	Name string `json:"name"`
+	// DownMS is the instance's master-down interval in milliseconds: a
+	// master group whose control process's heartbeat is older stops
+	// being answered (the peer has taken over by then).
+	DownMS uint32 `json:"down_ms"`
+	// On becoming master: GARPRepeat announcements per VIP at once, the
+	// same again GARPDelayMS later (0: not), then every GARPRefreshMS
+	// (0: never).
+	GARPRepeat    uint32 `json:"garp_repeat"`
+	GARPDelayMS   uint32 `json:"garp_delay_ms,omitempty"`
+	GARPRefreshMS uint32 `json:"garp_refresh_ms,omitempty"`
+}
+
+// VRRPState makes the data plane master of group ID or not, at once (it
+// is one message, outside transactions). DownMS updates the group's
+// master-down interval: a version 3 backup learns it from its master.
+type VRRPState struct {
+	ID     uint8  `json:"id"`
+	Master bool   `json:"master"`
+	DownMS uint32 `json:"down_ms"`
 }
 
 // Backend states.

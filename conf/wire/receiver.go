@@ -13,7 +13,10 @@ type ServiceModel struct {
 }
 
 // Model is a whole forwarding state, in the order it was sent.
-type Model []ServiceModel
+type Model struct {
+	Services []ServiceModel
+	Groups   []VRRPGroup
+}
 
 // Handler is what the data plane does with the commands a Receiver
 // accepts.
@@ -24,6 +27,8 @@ type Handler interface {
 	Snapshot() uint64
 	// DumpNeighbors sends a Neighbor event for every next hop tracked.
 	DumpNeighbors()
+	// SetVRRP applies a VRRP group's state at once.
+	SetVRRP(st VRRPState) error
 	// Send puts an event on the event ring. It never waits.
 	Send(kind uint32, msg any)
 }
@@ -36,6 +41,8 @@ type ReceiverStats struct {
 	// LastDiscarded is the gen of the last transaction discarded.
 	LastDiscarded uint64
 	Ignored       uint64 // messages outside a transaction, undecodable or of an unknown kind
+	VRRPStates    uint64 // VRRPState messages applied
+	VRRPErrors    uint64 // VRRPState messages rejected (undecodable, unknown group)
 }
 
 // Receiver is the data plane's side of the command protocol (see the
@@ -101,20 +108,40 @@ func (r *Receiver) Handle(h Handler, kind uint32, payload []byte) {
 		err := Decode(payload, &m)
 		if t := r.txn("service"); t != nil {
 			t.fail(err)
-			t.model = append(t.model, ServiceModel{Service: m})
+			t.model.Services = append(t.model.Services, ServiceModel{Service: m})
 		}
+	case KindVRRPGroup:
+		var m VRRPGroup
+		err := Decode(payload, &m)
+		if t := r.txn("vrrp group"); t != nil {
+			t.fail(err)
+			t.model.Groups = append(t.model.Groups, m)
+		}
+	case KindVRRPState:
+		var m VRRPState
+		err := Decode(payload, &m)
+		if err == nil {
+			err = h.SetVRRP(m)
+		}
+		if err != nil {
+			r.stats.VRRPErrors++
+			r.log.Error("VRRP state rejected", "err", err)
+			return
+		}
+		r.stats.VRRPStates++
 	case KindBackend:
 		var m Backend
 		err := Decode(payload, &m)
 		if t := r.txn("backend"); t != nil {
-			if err == nil && (len(t.model) == 0 || t.model[len(t.model)-1].Service.Name != m.Service) {
+			svcs := t.model.Services
+			if err == nil && (len(svcs) == 0 || svcs[len(svcs)-1].Service.Name != m.Service) {
 				err = fmt.Errorf("real server %s for service %q does not follow that service", m.Addr, m.Service)
 			}
 			if err != nil {
 				t.fail(err)
 				return
 			}
-			last := &t.model[len(t.model)-1]
+			last := &svcs[len(svcs)-1]
 			last.Backends = append(last.Backends, m)
 		}
 	case KindSyncCommit:
@@ -179,14 +206,14 @@ func (r *Receiver) commit(h Handler, t *txn, m SyncCommit, decodeErr error) {
 	} else {
 		r.applied, r.fromConfig = t.model, false
 		r.stats.Commits++
-		r.log.Info("control process transaction applied", "gen", t.gen, "services", len(t.model), "snapshot", res.Snapshot)
+		r.log.Info("control process transaction applied", "gen", t.gen, "services", len(t.model.Services), "vrrp_groups", len(t.model.Groups), "snapshot", res.Snapshot)
 	}
 	h.Send(KindApplied, res)
 }
 
 // dump reports the applied state and the next hops' link-layer state.
 func (r *Receiver) dump(h Handler, token uint64) {
-	for _, m := range r.applied {
+	for _, m := range r.applied.Services {
 		h.Send(KindDumpService, m.Service)
 		for _, b := range m.Backends {
 			h.Send(KindDumpBackend, b)

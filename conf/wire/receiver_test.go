@@ -17,6 +17,7 @@ type recorder struct {
 	events   []uint32
 	msgs     []any
 	dumps    int
+	vrrp     []VRRPState
 }
 
 func (r *recorder) Apply(m Model) error {
@@ -25,6 +26,13 @@ func (r *recorder) Apply(m Model) error {
 	}
 	r.applied = append(r.applied, m)
 	r.snapshot++
+	return nil
+}
+func (r *recorder) SetVRRP(st VRRPState) error {
+	if st.ID != 7 {
+		return errors.New("unknown group")
+	}
+	r.vrrp = append(r.vrrp, st)
 	return nil
 }
 func (r *recorder) Snapshot() uint64 { return r.snapshot }
@@ -52,10 +60,10 @@ var (
 )
 
 func TestReceiverCommitAndDump(t *testing.T) {
-	boot := Model{{Service: web, Backends: []Backend{rs21}}}
+	boot := Model{Services: []ServiceModel{{Service: web, Backends: []Backend{rs21}}}}
 	rx := NewReceiver(boot, nil)
 	h := &recorder{}
-	if m, fc := rx.Applied(); !fc || len(m) != 1 {
+	if m, fc := rx.Applied(); !fc || len(m.Services) != 1 {
 		t.Fatalf("boot state %+v from config %v", m, fc)
 	}
 	feed(t, rx, h, KindSyncBegin, SyncBegin{Gen: 3})
@@ -68,13 +76,13 @@ func TestReceiverCommitAndDump(t *testing.T) {
 		t.Fatal("applied before the commit")
 	}
 	feed(t, rx, h, KindSyncCommit, SyncCommit{Gen: 3})
-	if len(h.applied) != 1 || len(h.applied[0]) != 2 || len(h.applied[0][0].Backends) != 2 || h.applied[0][1].Backends[0] != rs31 {
+	if len(h.applied) != 1 || len(h.applied[0].Services) != 2 || len(h.applied[0].Services[0].Backends) != 2 || h.applied[0].Services[1].Backends[0] != rs31 {
 		t.Fatalf("applied %+v", h.applied)
 	}
 	if len(h.msgs) != 1 || h.msgs[0] != (Applied{Gen: 3, Snapshot: 1}) {
 		t.Fatalf("events %+v", h.msgs)
 	}
-	if m, fc := rx.Applied(); fc || len(m) != 2 {
+	if m, fc := rx.Applied(); fc || len(m.Services) != 2 {
 		t.Fatalf("applied state %+v from config %v", m, fc)
 	}
 	h.events, h.msgs = nil, nil
@@ -145,13 +153,13 @@ func TestReceiverRefuses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			rx := NewReceiver(Model{{Service: web, Backends: []Backend{rs21}}}, slog.New(slog.NewTextHandler(&logs, nil)))
+			rx := NewReceiver(Model{Services: []ServiceModel{{Service: web, Backends: []Backend{rs21}}}}, slog.New(slog.NewTextHandler(&logs, nil)))
 			h := &recorder{}
 			c.send(t, rx, h)
 			if len(h.applied) != 0 {
 				t.Fatalf("applied %+v", h.applied)
 			}
-			if m, fc := rx.Applied(); !fc || len(m) != 1 || m[0].Backends[0] != rs21 {
+			if m, fc := rx.Applied(); !fc || len(m.Services) != 1 || m.Services[0].Backends[0] != rs21 {
 				t.Fatalf("the applied state changed: %+v", m)
 			}
 			switch {
@@ -173,7 +181,7 @@ func TestReceiverRefuses(t *testing.T) {
 // A control process killed half-way left a transaction open; its
 // successor's SyncBegin discards it and only the new one is applied.
 func TestReceiverDiscardsHalfTransaction(t *testing.T) {
-	rx := NewReceiver(nil, nil)
+	rx := NewReceiver(Model{}, nil)
 	h := &recorder{}
 	feed(t, rx, h, KindSyncBegin, SyncBegin{Gen: 99})
 	feed(t, rx, h, KindService, Service{Name: "stale", VIP: netip.MustParseAddr("192.0.2.200"), Proto: 6, Method: "l2dsr", TableSize: 7})
@@ -181,7 +189,7 @@ func TestReceiverDiscardsHalfTransaction(t *testing.T) {
 	feed(t, rx, h, KindService, web)
 	feed(t, rx, h, KindBackend, rs21)
 	feed(t, rx, h, KindSyncCommit, SyncCommit{Gen: 1})
-	if len(h.applied) != 1 || len(h.applied[0]) != 1 || h.applied[0][0].Service.Name != "web" {
+	if len(h.applied) != 1 || len(h.applied[0].Services) != 1 || h.applied[0].Services[0].Service.Name != "web" {
 		t.Fatalf("applied %+v", h.applied)
 	}
 	if st := rx.Stats(); st != (ReceiverStats{Commits: 1, Discarded: 1, LastDiscarded: 99}) {
@@ -229,7 +237,7 @@ func FuzzReceiver(f *testing.F) {
 	f.Add([]byte{3, 0, 6, 3, 'n', 'u', 'l'})
 	kinds := []uint32{KindSyncBegin, KindService, KindBackend, KindSyncCommit, KindDump, KindApplied, 0xdead}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rx := NewReceiver(nil, nil)
+		rx := NewReceiver(Model{}, nil)
 		h := &fuzzHandler{t: t}
 		open := false // a transaction is open, as the receiver should see it
 		commits := 0
@@ -261,7 +269,7 @@ func FuzzReceiver(f *testing.F) {
 		if int(st.Commits+st.CommitErrors) != commits || int(st.Commits) != len(h.applied) {
 			t.Fatalf("stats %+v for %d commits, %d applied", st, commits, len(h.applied))
 		}
-		if m, fc := rx.Applied(); fc != (len(h.applied) == 0) || len(h.applied) > 0 && len(m) != len(h.applied[len(h.applied)-1]) {
+		if m, fc := rx.Applied(); fc != (len(h.applied) == 0) || len(h.applied) > 0 && len(m.Services) != len(h.applied[len(h.applied)-1].Services) {
 			t.Fatalf("applied state %+v from config %v after %d applies", m, fc, len(h.applied))
 		}
 	})
@@ -274,7 +282,7 @@ type fuzzHandler struct {
 }
 
 func (h *fuzzHandler) Apply(m Model) error {
-	for _, sm := range m {
+	for _, sm := range m.Services {
 		for _, b := range sm.Backends {
 			if b.Service != sm.Service.Name {
 				h.t.Fatalf("real server of %q applied under service %q", b.Service, sm.Service.Name)
@@ -284,13 +292,42 @@ func (h *fuzzHandler) Apply(m Model) error {
 	h.applied = append(h.applied, m)
 	return nil
 }
-func (h *fuzzHandler) Snapshot() uint64 { return uint64(len(h.applied)) }
-func (h *fuzzHandler) DumpNeighbors()   {}
+func (h *fuzzHandler) Snapshot() uint64        { return uint64(len(h.applied)) }
+func (h *fuzzHandler) DumpNeighbors()          {}
+func (h *fuzzHandler) SetVRRP(VRRPState) error { return nil }
 func (h *fuzzHandler) Send(kind uint32, msg any) {
 	if kind == KindApplied {
 		h.appliedEvents++
 	}
 	if _, err := Encode(msg); err != nil && !strings.Contains(err.Error(), "exceeds a ring slot") {
 		h.t.Fatalf("event %T does not encode: %v", msg, err)
+	}
+}
+
+// VRRP groups travel in transactions; a VRRPState applies at once, also
+// while a transaction is open, without disturbing it.
+func TestReceiverVRRP(t *testing.T) {
+	rx := NewReceiver(Model{}, nil)
+	h := &recorder{}
+	g := VRRPGroup{ID: 7, Name: "vi", DownMS: 340, GARPRepeat: 5}
+	feed(t, rx, h, KindVRRPGroup, g) // outside a transaction: ignored
+	if rx.Stats().Ignored != 1 {
+		t.Fatalf("group outside a transaction: %+v", rx.Stats())
+	}
+	feed(t, rx, h, KindSyncBegin, SyncBegin{Gen: 1})
+	feed(t, rx, h, KindService, Service{Name: "web", VIP: web.VIP, Proto: 6, Port: 80, Method: "l2dsr", TableSize: 251, VRRP: 7})
+	feed(t, rx, h, KindVRRPState, VRRPState{ID: 7, Master: true, DownMS: 330})
+	feed(t, rx, h, KindVRRPGroup, g)
+	feed(t, rx, h, KindSyncCommit, SyncCommit{Gen: 1})
+	if len(h.applied) != 1 || len(h.applied[0].Groups) != 1 || h.applied[0].Groups[0] != g || h.applied[0].Services[0].Service.VRRP != 7 {
+		t.Fatalf("applied %+v", h.applied)
+	}
+	if len(h.vrrp) != 1 || h.vrrp[0] != (VRRPState{ID: 7, Master: true, DownMS: 330}) || rx.Stats().VRRPStates != 1 {
+		t.Fatalf("states %+v stats %+v", h.vrrp, rx.Stats())
+	}
+	feed(t, rx, h, KindVRRPState, VRRPState{ID: 8})
+	rx.Handle(h, KindVRRPState, []byte("{"))
+	if st := rx.Stats(); st.VRRPErrors != 2 || st.VRRPStates != 1 || st.CommitErrors != 0 {
+		t.Fatalf("bad states: %+v", st)
 	}
 }

@@ -28,20 +28,20 @@ type Cause int
 
 // Causes, in the order the checks run.
 const (
-	CauseNone         Cause = iota
-	CauseTruncated          // shorter than its header or its address list
-	CauseVersion            // not the version the instance runs, or neither 2 nor 3
-	CauseType               // type is not 1 (advertisement)
-	CauseTTL                // IPv4 TTL or IPv6 hop limit is not 255
-	CauseChecksum           // checksum does not match
-	CauseUnknownVRID        // no instance for this VRID on this interface
-	CauseAuthType           // version 2 authentication type not the configured one (or type 2, AH, never supported)
-	CauseAuthPass           // version 2 password differs
-	CauseInterval           // version 2 interval differs from the instance's (version 3 adopts the master's)
-	CauseAddrList           // the virtual addresses differ from the instance's
-	CauseAddrFamily         // addresses of the other family, or a count that does not fit
-	CauseSource             // source not one of the unicast peers, or our own address looped back
-	CauseCount              // number of causes; not a cause
+	CauseNone        Cause = iota
+	CauseTruncated         // shorter than its header or its address list
+	CauseVersion           // not the version the instance runs, or neither 2 nor 3
+	CauseType              // type is not 1 (advertisement)
+	CauseTTL               // IPv4 TTL or IPv6 hop limit is not 255
+	CauseChecksum          // checksum does not match
+	CauseUnknownVRID       // no instance for this VRID on this interface
+	CauseAuthType          // version 2 authentication type not the configured one (or type 2, AH, never supported)
+	CauseAuthPass          // version 2 password differs
+	CauseInterval          // version 2 interval differs from the instance's (version 3 adopts the master's)
+	CauseAddrList          // the virtual addresses differ from the instance's
+	CauseAddrFamily        // addresses of the other family, or a count that does not fit
+	CauseSource            // source not one of the unicast peers, or our own address looped back
+	CauseCount             // number of causes; not a cause
 )
 
 var causeNames = [...]string{

@@ -38,11 +38,10 @@ func (a *announcer) tick(dp *Dataplane, now time.Time) {
 }
 
 // announced lists what the data plane answers ARP and neighbour discovery
-// for: every VIP and the own addresses.
+// for: the VIPs (of VRRP groups only those it is master of) and the own
+// addresses.
 func (dp *Dataplane) announced() []netip.Addr {
-	snap := dp.snap.Load()
-	addrs := append(snap.VIPs4(), netip.AddrFrom4(dp.own4))
-	addrs = append(addrs, snap.VIPs6()...)
+	addrs := append(dp.snap.Load().Announced(), netip.AddrFrom4(dp.own4))
 	if dp.own6 != ([16]byte{}) {
 		addrs = append(addrs, netip.AddrFrom16(dp.own6))
 	}
@@ -53,6 +52,9 @@ func (dp *Dataplane) announced() []netip.Addr {
 // address, an unsolicited Neighbor Advertisement (override flag, to all
 // nodes; RFC 4861 section 7.2.6) for an IPv6 one.
 func (dp *Dataplane) announce(addrs []netip.Addr) {
+	if dp.pool == nil {
+		return // no packet pool: a data plane without DPDK, in tests
+	}
 	allNodes := header.MulticastMAC6(header.AllNodes6)
 	for _, p := range dp.ports {
 		for _, a := range addrs {

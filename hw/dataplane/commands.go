@@ -39,6 +39,8 @@ func (dp *Dataplane) countCommits() {
 	st := dp.receiver.Stats()
 	dp.global.set(gCommits, st.Commits)
 	dp.global.set(gCommitErrors, st.CommitErrors)
+	dp.global.set(gVRRPStates, st.VRRPStates)
+	dp.global.set(gVRRPStateErrors, st.VRRPErrors)
 }
 
 // Snapshot is the generation of the snapshot in force (wire.Handler).

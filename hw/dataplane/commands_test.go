@@ -21,7 +21,10 @@ import (
 // protocol (commands, compile, apply, dump) on a real shared-memory file.
 func newTestDataplane(t *testing.T) *Dataplane {
 	t.Helper()
-	cfg, err := conf.Parse("t.toml", []byte(`[dataplane]
+	return newTestDataplaneWith(t, testConfig)
+}
+
+const testConfig = `[dataplane]
 workers = [1]
 address = "192.0.2.10/24"
 [[dataplane.port]]
@@ -33,7 +36,12 @@ vip = "192.0.2.100"
 port = 80
   [[service.backend]]
   address = "192.0.2.21"
-`))
+`
+
+// newTestDataplaneWith is newTestDataplane with configuration text.
+func newTestDataplaneWith(t *testing.T, text string) *Dataplane {
+	t.Helper()
+	cfg, err := conf.Parse("t.toml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +212,7 @@ func TestHalfTransactionIsNeverApplied(t *testing.T) {
 	cmd(t, dp, wire.KindService, web)
 	cmd(t, dp, wire.KindBackend, backend("192.0.2.23", 1, wire.StateUp))
 	cmd(t, dp, wire.KindSyncCommit, wire.SyncCommit{Gen: 1})
-	if m, _ := dp.receiver.Applied(); len(m) != 1 || len(m[0].Backends) != 1 || m[0].Backends[0].Addr.String() != "192.0.2.23" {
+	if m, _ := dp.receiver.Applied(); len(m.Services) != 1 || len(m.Services[0].Backends) != 1 || m.Services[0].Backends[0].Addr.String() != "192.0.2.23" {
 		t.Fatalf("applied model %+v", m)
 	}
 	// A commit without a transaction, or of another generation, is refused.

@@ -22,6 +22,11 @@ const (
 	gToKernelSent
 	gToKernelDropped
 	gEventsDropped
+	gVRRPStates
+	gVRRPStateErrors
+	gVRRPMasters
+	gVRRPAnnouncements
+	gVRRPCtrlLost
 	numGlobal
 )
 

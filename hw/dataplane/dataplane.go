@@ -50,6 +50,8 @@ type Dataplane struct {
 	neighbors *neighbors
 	announcer announcer
 	kernel    *kernelPath
+	groups    map[uint8]*vrrpGroup // VRRP groups by id
+	now       func() time.Time     // nil: time.Now (tests fix the clock of SetVRRP)
 }
 
 // Start brings the data plane up from cfg: shared memory, the EAL, the
@@ -178,7 +180,10 @@ func (dp *Dataplane) compile(model wire.Model) (*pipeline.Config, error) {
 	for _, r := range d.Routes {
 		pc.Routes = append(pc.Routes, pipeline.Route{Prefix: r.Prefix, Gateway: r.Gateway})
 	}
-	for _, m := range model {
+	if err := checkGroups(model); err != nil {
+		return nil, err
+	}
+	for _, m := range model.Services {
 		s := m.Service
 		method, ok := conf.ParseMethod(s.Method)
 		if !ok {
@@ -192,7 +197,7 @@ func (dp *Dataplane) compile(model wire.Model) (*pipeline.Config, error) {
 			return nil, fmt.Errorf("service %s: protocol %d is neither TCP nor UDP", s.Name, s.Proto)
 		}
 		sc := pipeline.ServiceConfig{Name: s.Name, VIP: s.VIP, Proto: s.Proto, Port: s.Port,
-			Method: method, SourceIP: s.SourceIP, Size: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort}
+			Method: method, SourceIP: s.SourceIP, Size: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort, VRRP: s.VRRP}
 		for _, b := range m.Backends {
 			// Families, on-link and reachability: pipeline.Build.
 			var override conf.Method
@@ -231,6 +236,9 @@ func (dp *Dataplane) Apply(model wire.Model) error {
 		return err
 	}
 	dp.pcfg = pcfg
+	if m := dp.adoptGroups(model); m != s.Masters() {
+		s = s.WithMasters(m)
+	}
 	dp.publish(s, states)
 	return nil
 }
@@ -248,8 +256,7 @@ func (dp *Dataplane) rebuild() error {
 
 // publish swaps the snapshot in; workers pick it up at their next burst.
 func (dp *Dataplane) publish(s *pipeline.Snapshot, states []pipeline.ServiceState) {
-	dp.snap.Store(s)
-	dp.global.set(gSnapshotGen, s.Gen)
+	dp.store(s)
 	for i, st := range states {
 		if i >= len(dp.states) || dp.states[i] != st {
 			dp.log.Info("service", "name", st.Name, "backends", st.Backends, "scheduled", st.Scheduled,
@@ -257,6 +264,19 @@ func (dp *Dataplane) publish(s *pipeline.Snapshot, states []pipeline.ServiceStat
 		}
 	}
 	dp.states = states
+}
+
+// store swaps s in and counts it.
+func (dp *Dataplane) store(s *pipeline.Snapshot) {
+	dp.snap.Store(s)
+	dp.global.set(gSnapshotGen, s.Gen)
+	n := 0
+	for g := range pipeline.MaxVRRPGroup + 1 {
+		if s.Masters().Has(uint8(g)) {
+			n++
+		}
+	}
+	dp.global.set(gVRRPMasters, uint64(n))
 }
 
 // tickPeriod is the main goroutine's period: commands, heartbeat,
@@ -297,6 +317,7 @@ func (dp *Dataplane) tick(now time.Time) {
 		}
 	}
 	dp.announcer.tick(dp, now)
+	dp.vrrpTick(now)
 	dp.publishPorts(now)
 }
 

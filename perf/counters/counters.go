@@ -136,6 +136,12 @@ var Globals = []Desc{
 	global("to_kernel_sent", "packets", "packets written to the kernel's TAP"),
 	global("to_kernel_dropped", "packets", "packets for the kernel dropped: TAP queue full"),
 	global("events_dropped", "messages", "events for the control process dropped: event ring full or no reader"),
+	global("vrrp_states", "messages", "VRRP state changes of the control process applied"),
+	global("vrrp_state_errors", "messages", "VRRP state messages rejected (unknown group, or master while the control process's heartbeat is too old)"),
+	{Name: "vrrp_masters", Kind: Gauge, Unit: "groups", Scope: Global,
+		Help: "VRRP groups this balancer is master of: their VIPs are answered and announced"},
+	global("vrrp_announcements", "bursts", "bursts of gratuitous ARP / unsolicited neighbour advertisements for a VRRP group's VIPs"),
+	global("vrrp_ctrl_lost", "groups", "VRRP groups given up because the control process's heartbeat grew older than their master-down interval"),
 }
 
 // Table returns the table of scope s.
