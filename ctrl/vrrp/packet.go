@@ -93,17 +93,21 @@ func errorf(c Cause, format string, args ...any) *Error {
 	return &Error{Cause: c, Detail: fmt.Sprintf(format, args...)}
 }
 
-// addrLen is the length of one address of the family of ip (IPv4 for an
-// IPv4 or IPv4-mapped address), or 0 for the zero Addr.
+// addrLen is the length of one address of ip's family, or 0 for the zero
+// Addr. An IPv4-mapped IPv6 address is IPv6: an IPv6 advert may carry one.
 func addrLen(ip netip.Addr) int {
 	switch {
 	case !ip.IsValid():
 		return 0
-	case ip.Unmap().Is4():
+	case ip.Is4():
 		return 4
 	}
 	return 16
 }
+
+// ipLen is addrLen for an IP packet's source or destination, where an
+// IPv4-mapped address (from an AF_INET6 socket) stands for IPv4.
+func ipLen(ip netip.Addr) int { return addrLen(ip.Unmap()) }
 
 func maxAddrs(alen int) int {
 	if alen == 4 {
@@ -129,9 +133,10 @@ func msgLen(version, n, alen int) int {
 //
 // An invalid advert is an *Error and b is returned unchanged: a version
 // not 2 or 3 (CauseVersion); no addresses, an invalid or zoned address,
-// mixed families, version 2 with IPv6, more addresses than the count
-// byte holds or a 1500-byte packet fits (MaxAddrs4, MaxAddrs6), src or
-// dst not of the addresses' family (CauseAddrFamily); an interval that is
+// mixed families (an IPv4-mapped address is IPv6 there), version 2 with
+// IPv6, more addresses than the count byte holds or a 1500-byte packet
+// fits (MaxAddrs4, MaxAddrs6), src or dst not of the addresses' family
+// (CauseAddrFamily); an interval that is
 // not whole seconds in 1..255 s for version 2 or a multiple of 10 ms in
 // 10 ms..40.95 s for version 3 (CauseInterval); a password with version 3
 // (CauseAuthType); a password longer than 8 bytes or with a NUL byte
@@ -205,7 +210,7 @@ func (a *Advert) check(src, dst netip.Addr, mode ChecksumMode) error {
 	if n > maxAddrs(alen) {
 		return errorf(CauseAddrFamily, "%d addresses, more than %d", n, maxAddrs(alen))
 	}
-	if a.Version == 3 && (addrLen(src) != alen || addrLen(dst) != alen) {
+	if a.Version == 3 && (ipLen(src) != alen || ipLen(dst) != alen) {
 		return errorf(CauseAddrFamily, "source %v or destination %v not of the addresses' family", src, dst)
 	}
 	switch iv := a.Interval; a.Version {
@@ -300,8 +305,8 @@ func fold(s uint32) uint16 {
 // Version 3's reserved bits and version 2's authentication data with type
 // 0 are ignored, as the RFCs ask.
 func Parse(b []byte, src, dst netip.Addr, opts ParseOptions) (Advert, ChecksumMode, error) {
-	alen := addrLen(src)
-	if alen == 0 || addrLen(dst) != alen {
+	alen := ipLen(src)
+	if alen == 0 || ipLen(dst) != alen {
 		return Advert{}, 0, errorf(CauseAddrFamily, "source %v and destination %v not of one family", src, dst)
 	}
 	if len(b) < headerLen {

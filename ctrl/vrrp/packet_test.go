@@ -58,7 +58,7 @@ func causeOf(t testing.TB, err error) Cause {
 // modified), so crafted messages get past the checksum check.
 func withChecksum(msg []byte, src, dst netip.Addr, mode ChecksumMode) []byte {
 	msg[6], msg[7] = 0, 0
-	binary.BigEndian.PutUint16(msg[6:], ^fold(sum(int(msg[0]>>4), addrLen(src), mode, src, dst, msg)))
+	binary.BigEndian.PutUint16(msg[6:], ^fold(sum(int(msg[0]>>4), ipLen(src), mode, src, dst, msg)))
 	return msg
 }
 
@@ -155,6 +155,7 @@ func TestRoundTrip(t *testing.T) {
 		{"v3 ipv4 unicast", Advert{Version: 3, VRID: 52, Priority: 100, Interval: 40950 * time.Millisecond, Addrs: addrs("192.0.2.110")}, src4, netip.MustParseAddr("192.0.2.2")},
 		{"v3 ipv4 255 addresses", Advert{Version: 3, VRID: 9, Priority: 100, Interval: time.Second, Addrs: many4}, src4, mcast4},
 		{"v3 ipv6", Advert{Version: 3, VRID: 53, Priority: 200, Interval: 50 * time.Millisecond, Addrs: addrs("2001:db8::100", "2001:db8::101")}, src6, mcast6},
+		{"v3 ipv6 with an IPv4-mapped address", Advert{Version: 3, VRID: 53, Priority: 200, Interval: time.Second, Addrs: addrs("::ffff:192.0.2.1", "2001:db8::101")}, src6, mcast6},
 		{"v3 ipv6 90 addresses", Advert{Version: 3, VRID: 53, Priority: 200, Interval: time.Second, Addrs: many6}, src6, mcast6},
 	}
 	for _, tc := range cases {
@@ -370,6 +371,8 @@ func TestAppendErrors(t *testing.T) {
 		{"256 IPv4", with(ok2, func(a *Advert) { a.Addrs = n4(256) }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
 		{"91 IPv6", with(ok6, func(a *Advert) { a.Addrs = n6(91) }), src6, mcast6, ChecksumRFC, CauseAddrFamily},
 		{"v3 IPv4 from IPv6", ok3, src6, mcast6, ChecksumRFC, CauseAddrFamily},
+		{"v3 IPv4-mapped over IPv4", with(ok3, func(a *Advert) { a.Addrs = addrs("::ffff:192.0.2.10") }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
+		{"v3 IPv4 and IPv4-mapped", with(ok3, func(a *Advert) { a.Addrs = addrs("192.0.2.10", "::ffff:192.0.2.11") }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
 		{"v3 IPv6 to IPv4", ok6, src6, mcast4, ChecksumRFC, CauseAddrFamily},
 		{"v3 no source", ok3, netip.Addr{}, mcast4, ChecksumNoPseudo, CauseAddrFamily},
 
