@@ -49,7 +49,8 @@ const (
 //     keepalived sends it with "v3_checksum_as_v2" (in a vrrp_instance, or
 //     in global_defs as every instance's default; keepalived 2.2.8 and
 //     later, absent from 2.2.7), which its manual says "should be set" "for
-//     compliance with RFC9568".
+//     compliance with RFC9568". (With it, keepalived skips checking the
+//     checksum of the version 3 IPv4 adverts it receives altogether.)
 //
 // keepalived's other checksum keyword, "old_unicast_checksum [never]"
 // (2.2.7 has it when built with OLD_CHKSUM_COMPAT, as Debian's is), is a
