@@ -731,3 +731,360 @@ func TestOwnAdvert(t *testing.T) {
 	wantActs(t, "own", m.Receive(at(ms(10)), advert(3, 200, time.Second), addrA))
 	wantState(t, m, StateMaster)
 }
+
+// ---- a fake network of machines on the fake clock ----
+
+type simNode struct {
+	name string
+	m    *Machine
+	dead bool // crashed: no ticks, no sends, deaf
+}
+
+type delivery struct {
+	at       time.Time
+	from, to int
+	adv      Advert
+}
+
+type simEvent struct {
+	at   time.Time
+	node int
+	act  Action
+}
+
+type sim struct {
+	t     *testing.T
+	now   time.Time
+	nodes []*simNode
+	queue []delivery // FIFO; zero latency, so every entry is due now
+	drop  func(now time.Time, from, to int) bool
+	// dualOK tells whether two masters at now are expected (an injected
+	// partition); the invariant is checked when an instant is settled.
+	dualOK func(now time.Time) bool
+	log    []simEvent
+	rx     [][]time.Time // rx[to]: instants adverts from the other node arrived
+	dual   []time.Time   // settled instants with two masters
+}
+
+func newSim(t *testing.T, cfgs ...Config) *sim {
+	s := &sim{t: t, now: t0, drop: func(time.Time, int, int) bool { return false },
+		dualOK: func(time.Time) bool { return false }}
+	for i, c := range cfgs {
+		s.nodes = append(s.nodes, &simNode{name: string(rune('A' + i)), m: NewMachine(c)})
+		s.rx = append(s.rx, nil)
+	}
+	return s
+}
+
+// apply carries out node i's actions at s.now.
+func (s *sim) apply(i int, acts []Action) {
+	for _, a := range acts {
+		s.log = append(s.log, simEvent{s.now, i, a})
+		if a.Kind != ActSend {
+			continue
+		}
+		adv := s.nodes[i].m.Advert(a.Priority)
+		for j, n := range s.nodes {
+			if j != i && !n.dead && !s.drop(s.now, i, j) {
+				s.queue = append(s.queue, delivery{s.now, i, j, adv})
+			}
+		}
+	}
+}
+
+// settle delivers what is in flight (all due now), then fires the timers
+// due now, until nothing is left at this instant; then checks that at
+// most one node is Master.
+func (s *sim) settle() {
+	for {
+		if len(s.queue) > 0 {
+			d := s.queue[0]
+			s.queue = s.queue[1:]
+			s.rx[d.to] = append(s.rx[d.to], s.now)
+			s.apply(d.to, s.nodes[d.to].m.Receive(s.now, d.adv, s.nodes[d.from].m.cfg.Primary))
+			continue
+		}
+		fired := false
+		for i, n := range s.nodes {
+			if !n.dead && !n.m.Next().IsZero() && !n.m.Next().After(s.now) {
+				s.apply(i, n.m.Tick(s.now))
+				fired = true
+				break
+			}
+		}
+		if !fired {
+			break
+		}
+	}
+	masters := 0
+	for _, n := range s.nodes {
+		if !n.dead && n.m.State() == StateMaster {
+			masters++
+		}
+	}
+	if masters > 1 {
+		if !s.dualOK(s.now) {
+			s.t.Fatalf("%v: %d masters\n%s", s.now.Sub(t0), masters, s.tail())
+		}
+		s.dual = append(s.dual, s.now)
+	}
+}
+
+// run advances the clock to until, firing every timer on the way.
+func (s *sim) run(until time.Time) {
+	for {
+		next := time.Time{}
+		for _, n := range s.nodes {
+			if x := n.m.Next(); !n.dead && !x.IsZero() && (next.IsZero() || x.Before(next)) {
+				next = x
+			}
+		}
+		if next.IsZero() || next.After(until) {
+			break
+		}
+		s.now = next
+		s.settle()
+	}
+	s.now = until
+	s.settle()
+}
+
+// do runs a control call on node i at the current instant.
+func (s *sim) do(i int, f func(m *Machine, now time.Time) []Action) {
+	s.apply(i, f(s.nodes[i].m, s.now))
+	s.settle()
+}
+
+// transitions of node i from the log, in order.
+func (s *sim) transitions(i int) []simEvent {
+	var out []simEvent
+	for _, e := range s.log {
+		if e.node == i && e.act.Kind == ActTransition {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// lastTransition of node i to state to, at or after from.
+func (s *sim) firstTransition(i int, to State, from time.Time) (simEvent, bool) {
+	for _, e := range s.transitions(i) {
+		if e.act.To == to && !e.at.Before(from) {
+			return e, true
+		}
+	}
+	return simEvent{}, false
+}
+
+// lastRx is the last instant node i heard an advert, before (not at) t.
+func (s *sim) lastRx(i int, before time.Time) time.Time {
+	var last time.Time
+	for _, r := range s.rx[i] {
+		if r.Before(before) {
+			last = r
+		}
+	}
+	return last
+}
+
+func (s *sim) tail() string {
+	var b strings.Builder
+	for _, e := range s.log[max(0, len(s.log)-20):] {
+		fmt.Fprintf(&b, "  %v %s %s\n", e.at.Sub(t0), s.nodes[e.node].name, e.act)
+	}
+	return b.String()
+}
+
+// window is a half-open interval of time.
+type window struct{ from, to time.Time }
+
+func (w window) has(t time.Time) bool { return !t.Before(w.from) && t.Before(w.to) }
+
+// Split brain: two routers both Master across a partition; when it heals,
+// the lower one backs off on the first advert it receives, within one
+// advert interval.
+func TestSplitBrain(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		prioA, prioB   uint8
+		loser          int
+		startAsMasters bool
+	}{
+		{"priority", 150, 100, 1, false},
+		{"priority, state MASTER", 100, 150, 0, true},
+		{"equal priority, higher address wins", 100, 100, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			iv := 100 * time.Millisecond
+			ca, cb := config(3, tc.prioA, iv, addrA), config(3, tc.prioB, iv, addrB)
+			if tc.startAsMasters {
+				ca.Start, cb.Start = StateMaster, StateMaster
+			}
+			s := newSim(t, ca, cb)
+			part := window{t0, at(10 * time.Second)}
+			s.drop = func(now time.Time, _, _ int) bool { return part.has(now) }
+			s.dualOK = func(now time.Time) bool { return part.has(now) }
+			s.do(0, (*Machine).Start)
+			s.do(1, (*Machine).Start)
+			s.run(at(5 * time.Second))
+			if s.nodes[0].m.State() != StateMaster || s.nodes[1].m.State() != StateMaster {
+				t.Fatalf("not split: %s %s", s.nodes[0].m.State(), s.nodes[1].m.State())
+			}
+			s.run(at(time.Minute))
+			e, ok := s.firstTransition(tc.loser, StateBackup, part.to)
+			if !ok {
+				t.Fatalf("%s never backed off", s.nodes[tc.loser].name)
+			}
+			if e.at.Sub(part.to) > iv {
+				t.Fatalf("%s backed off %v after the heal", s.nodes[tc.loser].name, e.at.Sub(part.to))
+			}
+			if s.nodes[tc.loser].m.State() != StateBackup || s.nodes[1-tc.loser].m.State() != StateMaster {
+				t.Fatalf("end: %s %s", s.nodes[0].m.State(), s.nodes[1].m.State())
+			}
+			t.Logf("%s backed off %v after the heal: %s", s.nodes[tc.loser].name, e.at.Sub(part.to), e.act.Cause)
+		})
+	}
+}
+
+// Two routers, A (150) and B (100), for some simulated minutes, with
+// drops injected at chosen times. At every settled instant at most one is
+// Master, except during the injected partitions (and at most one advert
+// interval after them). Takeovers are measured exactly.
+func TestSimulation(t *testing.T) {
+	for _, tc := range []struct {
+		version int
+		iv      time.Duration
+	}{
+		{3, 100 * time.Millisecond},
+		{2, time.Second},
+	} {
+		t.Run(fmt.Sprintf("v%d", tc.version), func(t *testing.T) {
+			iv := tc.iv
+			I := func(n float64) time.Duration { return time.Duration(n * float64(iv)) }
+			s := newSim(t, config(tc.version, 150, iv, addrA), config(tc.version, 100, iv, addrB))
+			A, B := 0, 1
+			a, b := s.nodes[A].m, s.nodes[B].m
+			downB := b.MasterDownInterval()
+
+			// Injected faults, in advert intervals from t0.
+			drop2 := window{at(I(100.5)), at(I(102.5))}   // A->B: two adverts lost
+			drop3 := window{at(I(200.5)), at(I(203.5))}   // A->B: three adverts lost
+			partition := window{at(I(300)), at(I(350.5))} // both ways
+			var allowed []window
+			for _, w := range []window{drop3, partition} {
+				allowed = append(allowed, window{w.from, w.to.Add(iv)})
+			}
+			s.drop = func(now time.Time, from, to int) bool {
+				return from == A && (drop2.has(now) || drop3.has(now)) || partition.has(now)
+			}
+			s.dualOK = func(now time.Time) bool {
+				return slices.ContainsFunc(allowed, func(w window) bool { return w.has(now) })
+			}
+
+			s.do(A, (*Machine).Start)
+			s.do(B, (*Machine).Start)
+			s.run(at(I(50)))
+			if a.State() != StateMaster || b.State() != StateBackup {
+				t.Fatalf("after start: A %s B %s", a.State(), b.State())
+			}
+			if e, _ := s.firstTransition(A, StateMaster, t0); !e.at.Equal(at(a.MasterDownInterval())) {
+				t.Fatalf("A master at %v, want %v", e.at.Sub(t0), a.MasterDownInterval())
+			}
+
+			// Two lost adverts: no failover.
+			s.run(at(I(150)))
+			if _, ok := s.firstTransition(B, StateMaster, t0); ok {
+				t.Fatal("B took over after two lost adverts")
+			}
+
+			// Three lost adverts: B takes over one Master_Down_Interval
+			// after the last it heard, and backs off at once when A's
+			// adverts pass again.
+			s.run(at(I(250)))
+			e, ok := s.firstTransition(B, StateMaster, drop3.from)
+			if want := s.lastRx(B, drop3.from).Add(downB); !ok || !e.at.Equal(want) {
+				t.Fatalf("B took over at %v, want %v", e.at.Sub(t0), want.Sub(t0))
+			}
+			if back, ok := s.firstTransition(B, StateBackup, e.at); !ok || back.at.After(drop3.to.Add(iv)) {
+				t.Fatalf("B backed off at %v (window ends %v)", back.at.Sub(t0), drop3.to.Sub(t0))
+			}
+
+			// A partition: both Master; after it, B backs off within one
+			// advert interval.
+			s.run(at(I(400)))
+			e, ok = s.firstTransition(B, StateMaster, partition.from)
+			if want := s.lastRx(B, partition.from).Add(downB); !ok || !e.at.Equal(want) {
+				t.Fatalf("B took over at %v, want %v", e.at.Sub(t0), want.Sub(t0))
+			}
+			back, ok := s.firstTransition(B, StateBackup, partition.to)
+			if !ok || back.at.Sub(partition.to) > iv {
+				t.Fatalf("B backed off at %v, partition ended %v", back.at.Sub(t0), partition.to.Sub(t0))
+			}
+
+			// B restarts: it stays Backup; A is not disturbed.
+			s.run(at(I(500)))
+			s.do(B, (*Machine).Stop)
+			s.do(B, (*Machine).Start)
+			s.run(at(I(600)))
+			if a.State() != StateMaster || b.State() != StateBackup {
+				t.Fatalf("after B's restart: A %s B %s", a.State(), b.State())
+			}
+
+			// A stops cleanly: B takes over after exactly its Skew_Time.
+			stopA := s.now
+			s.do(A, (*Machine).Stop)
+			s.run(at(I(610)))
+			e, ok = s.firstTransition(B, StateMaster, stopA)
+			if want := stopA.Add(b.SkewTime()); !ok || !e.at.Equal(want) {
+				t.Fatalf("B took over at %v, want %v", e.at.Sub(t0), want.Sub(t0))
+			}
+			if e.act.Cause != "priority 0 from 192.0.2.10 (master stopped)" {
+				t.Fatalf("cause %q", e.act.Cause)
+			}
+
+			// A starts again 20 intervals later: the start-up hold keeps it
+			// Backup for one Master_Down_Interval, then it preempts B one
+			// Master_Down_Interval after the last advert it accepted, and
+			// B backs off at that same instant.
+			s.run(at(I(620)))
+			startA := s.now
+			s.do(A, (*Machine).Start)
+			s.run(at(I(700)))
+			e, ok = s.firstTransition(A, StateMaster, startA)
+			holdEnd := startA.Add(a.MasterDownInterval())
+			if want := s.lastRx(A, holdEnd).Add(a.MasterDownInterval()); !ok || !e.at.Equal(want) {
+				t.Fatalf("A preempted at %v, want %v", e.at.Sub(t0), want.Sub(t0))
+			}
+			if !strings.HasPrefix(e.act.Cause, "preempting lower priority 100 from 192.0.2.11") {
+				t.Fatalf("cause %q", e.act.Cause)
+			}
+			if back, ok := s.firstTransition(B, StateBackup, startA); !ok || !back.at.Equal(e.at) {
+				t.Fatalf("B backed off at %v, A master at %v", back.at.Sub(t0), e.at.Sub(t0))
+			}
+
+			// A crashes (stops sending, silently): B takes over exactly
+			// one Master_Down_Interval after A's last advert.
+			s.run(at(I(900.5)))
+			crash := s.now
+			s.nodes[A].dead = true
+			s.run(at(I(1800)))
+			e, ok = s.firstTransition(B, StateMaster, crash)
+			lastA := s.lastRx(B, crash.Add(time.Nanosecond))
+			if !ok || e.at.Sub(lastA) != downB {
+				t.Fatalf("B took over %v after A's last advert, want %v", e.at.Sub(lastA), downB)
+			}
+			t.Logf("takeover %v after A's last advert (B's master down interval %v): %s", e.at.Sub(lastA), downB, e.act.Cause)
+			if b.State() != StateMaster {
+				t.Fatalf("B ends %s", b.State())
+			}
+			for _, d := range s.dual {
+				if !s.dualOK(d) {
+					t.Fatalf("two masters at %v", d.Sub(t0))
+				}
+			}
+			if len(s.dual) == 0 {
+				t.Fatal("the partition made no split brain")
+			}
+		})
+	}
+}
