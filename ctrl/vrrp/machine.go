@@ -326,8 +326,8 @@ func (m *Machine) Start(now time.Time) []Action {
 	}
 	m.started = now
 	switch {
-	case m.fault || m.forced:
-		return m.enterFault(now, m.faultCause())
+	case m.fault:
+		return m.enterFault(now, "fault: "+m.faultWhy)
 	case m.owner():
 		return m.enterMaster(now, "address owner (priority 255)")
 	case m.cfg.Start == StateMaster:
@@ -571,13 +571,6 @@ func (m *Machine) enterFault(now time.Time, cause string) []Action {
 		acts = append(acts, Action{Kind: ActSend, Priority: 0})
 	}
 	return acts
-}
-
-func (m *Machine) faultCause() string {
-	if m.fault {
-		return "fault: " + m.faultWhy
-	}
-	return "sync group: fault"
 }
 
 // leaveFault is keepalived's leaving of Fault: Backup with a fresh

@@ -866,7 +866,8 @@ func (s *sim) transitions(i int) []simEvent {
 	return out
 }
 
-// lastTransition of node i to state to, at or after from.
+// firstTransition is node i's first transition to state to, at or after
+// from.
 func (s *sim) firstTransition(i int, to State, from time.Time) (simEvent, bool) {
 	for _, e := range s.transitions(i) {
 		if e.act.To == to && !e.at.Before(from) {
