@@ -439,9 +439,11 @@ type rawVRRP struct {
 	// 0..1000s, default "0s". A starting instance never preempts before
 	// it has heard the master for one master-down interval.
 	PreemptDelay *string `toml:"preempt_delay"`
-	// state: "backup" (default) or "master" (state): "master" becomes
-	// master at once at start, before hearing the peer, which disturbs
-	// a running pair when dsrlb-ctrl restarts.
+	// state: "backup" (default) or "master" (state). As in keepalived
+	// 2.2, an instance always starts as backup and listens for one
+	// master-down interval (the address owner, priority 255, is master at
+	// once); "master" then preempts a lower-priority master without
+	// preempt_delay, even with preempt = false.
 	State *string `toml:"state"`
 	// vips: the virtual addresses the instance carries
 	// (virtual_ipaddress): VIPs of [[service]]s, all IPv4 or all IPv6,
@@ -459,10 +461,14 @@ type rawVRRP struct {
 	// auth_pass: version 2 simple password, 1..8 bytes (authentication {
 	// auth_type PASS auth_pass }). Version 3 has no authentication.
 	AuthPass *string `toml:"auth_pass"`
-	// v3_checksum: "rfc" (default): the version 3 checksum covers the
-	// IPv4 pseudo-header as RFC 9568 says; "no-pseudo-header": IPv4
-	// version 3 adverts are sent and accepted with the checksum over the
-	// VRRP message only, for peers that compute it that way.
+	// v3_checksum: how the checksum of version 3 adverts over IPv4 is
+	// computed, where implementations disagree. "pseudo-header" (default):
+	// over the IPv4 pseudo-header and the message, as keepalived does
+	// unless told otherwise (RFC 5798 as keepalived reads it; the only
+	// form keepalived 2.2.7 sends). "message-only": over the message only,
+	// as RFC 9568 section 5.2.8 says and Cisco, Juniper and keepalived
+	// 2.2.8+ with v3_checksum_as_v2 do. Adverts in the other form are
+	// ignored (cause checksum).
 	V3Checksum *string `toml:"v3_checksum"`
 	// track_services: services whose health lowers this instance's
 	// priority (track_script, with dsrlb's own health checks): while one

@@ -26,7 +26,7 @@ type VRRP struct {
 	// address instead, as RFC 9568 wants).
 	UnicastSrc    netip.Addr
 	AuthPass      string
-	NoPseudo      bool // v3 IPv4 checksum without the pseudo-header
+	MessageOnly   bool // v3 IPv4 checksum over the message only (RFC 9568), not the pseudo-header
 	TrackServices []string
 	TrackWeight   uint8 // 0: FAULT while a tracked service is down
 	GARPRepeat    int
@@ -278,14 +278,14 @@ func (v *validator) vrrp(p fieldPath, r *rawVRRP, c *Config) (out VRRP, ok bool)
 	if r.V3Checksum != nil {
 		cp := p.key("v3_checksum")
 		switch *r.V3Checksum {
-		case "rfc":
-		case "no-pseudo-header":
+		case "pseudo-header":
+		case "message-only":
 			if verOK && out.Version != 3 || v6 {
-				v.add(cp, "v3_checksum \"no-pseudo-header\" applies to version 3 over IPv4 only")
+				v.add(cp, "v3_checksum \"message-only\" applies to version 3 over IPv4 only")
 			}
-			out.NoPseudo = true
+			out.MessageOnly = true
 		default:
-			v.addf(cp, "v3_checksum %q: use \"rfc\" or \"no-pseudo-header\"", *r.V3Checksum)
+			v.addf(cp, "v3_checksum %q: use \"pseudo-header\" or \"message-only\"", *r.V3Checksum)
 		}
 	}
 	for k, name := range r.TrackServices {

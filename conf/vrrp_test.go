@@ -57,7 +57,7 @@ garp_delay = "2s"
 garp_refresh = "60s"
 notify = ["/bin/true", "x"]
 sync_group = "g"
-v3_checksum = "no-pseudo-header"
+v3_checksum = "message-only"
 [[vrrp]]
 name = "vi6"
 vrid = 51
@@ -91,7 +91,7 @@ garp_delay = "2s"
 garp_refresh = "60s"
 notify = ["/bin/true", "x"]
 sync_group = "g"
-v3_checksum = "no-pseudo-header"
+v3_checksum = "message-only"
 [[vrrp]]
 name = "vi6"
 vrid = 51
@@ -108,7 +108,7 @@ sync_group = "g"
 	want := []VRRP{{
 		Name: "vi4", VRID: 51, Priority: 150, Interval: 20 * time.Millisecond, Version: 3, Preempt: true,
 		VIPs: []netip.Addr{a("192.0.2.100"), a("192.0.2.101")}, UnicastPeers: []netip.Addr{a("192.0.2.11")},
-		UnicastSrc: a("192.0.2.10"), NoPseudo: true, TrackServices: []string{"web"}, TrackWeight: 60,
+		UnicastSrc: a("192.0.2.10"), MessageOnly: true, TrackServices: []string{"web"}, TrackWeight: 60,
 		GARPRepeat: 3, GARPDelay: 2 * time.Second, GARPRefresh: time.Minute, Notify: []string{"/bin/true", "x"}, SyncGroup: "g",
 	}, {
 		Name: "vi6", VRID: 51, Priority: 100, Interval: time.Second, Version: 3, PreemptDelay: 3 * time.Second, StartMaster: true,
@@ -281,7 +281,7 @@ vips = ["192.0.2.100"]`, `vrrp[0].advert`},
 name = "a"
 vrid = 7
 version = 2
-v3_checksum = "no-pseudo-header"
+v3_checksum = "message-only"
 vips = ["192.0.2.100"]`, `applies to version 3 over IPv4 only`},
 		{"dataplane timeout", `
 [ctrl]

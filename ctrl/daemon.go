@@ -135,14 +135,17 @@ type Daemon struct {
 	applyWarned bool
 	applied     wire.Applied
 	appliedAt   time.Time
+
+	vrrp *vrrpLink // nil without [[vrrp]]
 }
 
 // pushJob is one batch of messages being pushed by its own goroutine, so
 // that a full ring never blocks the loop.
 type pushJob struct {
-	gen    uint64 // transaction; 0 for a Dump
-	token  uint64 // Dump token
-	key    []byte // transaction body
+	gen    uint64           // transaction; 0 for a Dump or VRRP states
+	token  uint64           // Dump token
+	vrrp   []wire.VRRPState // VRRP states
+	key    []byte           // transaction body
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -186,6 +189,10 @@ func New(opts Options) (*Daemon, error) {
 		neighbors: map[netip.Addr]wire.Neighbor{},
 	}
 	d.mon = health.NewMonitor(d.events, log)
+	if err := d.newVRRP(cfg); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -216,6 +223,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("starting", "config", d.opts.ConfigPath, "services", len(d.cfg.Services), "socket", d.socket, "shm", d.shmPath)
 	go d.serve()
 	defer d.shutdown()
+	d.startVRRP()
 
 	tick := time.NewTicker(d.timing.Poll)
 	defer tick.Stop()
@@ -225,7 +233,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if d.job != nil {
 			jobDone = d.job.done
 		}
+		var vrrpChanged chan struct{}
+		if d.vrrp != nil {
+			vrrpChanged = d.vrrp.changed
+		}
 		select {
+		case <-vrrpChanged:
+			d.push(time.Now())
 		case <-ctx.Done():
 			d.log.Info("stopping: the data plane keeps forwarding with the last state")
 			return nil
@@ -242,6 +256,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 func (d *Daemon) shutdown() {
+	d.stopVRRP() // masters hand over while the data plane still carries adverts
 	close(d.done)
 	d.ln.Close() // removes the socket file
 	d.closeConns()
@@ -312,6 +327,12 @@ func (d *Daemon) handle(cmd string) Response {
 // plane alive, and push when something is due.
 func (d *Daemon) tick(now time.Time) {
 	d.pollEvents(now)
+	if d.region != nil {
+		// Every tick: the data plane gives VRRP groups up when this
+		// heartbeat grows older than their master-down interval.
+		d.region.SetHeartbeat(shm.Ctrl, now)
+	}
+	d.vrrpTick(now)
 	if d.region == nil {
 		if now.Sub(d.lastTry) >= d.timing.Retry {
 			d.connect(now)
@@ -367,6 +388,9 @@ func (d *Daemon) adopt(r *shm.Region, id fileID, now time.Time) {
 	d.evbuf = make([]byte, r.Events().MaxPayload())
 	d.sentKey, d.sentValid = nil, false
 	d.pushedGen, d.applyWarned = 0, false
+	if d.vrrp != nil {
+		d.vrrp.sent = nil
+	}
 	d.neighbors = map[netip.Addr]wire.Neighbor{}
 	d.log.Info("data plane found", "shm", d.shmPath, "pid", r.DataplanePID(), "boot_id", bootIDString(d.bootID), "geometry", r.Geometry().String())
 	if restarted && d.seeded {
@@ -618,7 +642,19 @@ func (d *Daemon) evaluate() {
 			add(wire.KindBackend, b)
 		}
 	}
+	for _, g := range d.vrrpGroups() {
+		b, err := wire.Encode(g)
+		if err != nil {
+			d.log.Error("cannot encode a VRRP group for the data plane", "group", g.Name, "err", err)
+			continue
+		}
+		body = append(body, msg{wire.KindVRRPGroup, b})
+		key.WriteString(strconv.Itoa(int(wire.KindVRRPGroup)))
+		key.Write(b)
+		key.WriteByte('\n')
+	}
 	d.body, d.bodyKey = body, key.Bytes()
+	d.vrrpTracked(p)
 }
 
 func (d *Daemon) logPlan(old, p *Plan) {
@@ -677,6 +713,7 @@ func (d *Daemon) push(now time.Time) {
 		return
 	}
 	if d.plan == nil || d.sentValid && bytes.Equal(d.sentKey, d.bodyKey) {
+		d.pushVRRP() // the state in force: VRRP states may follow
 		return
 	}
 	d.gen++
@@ -711,6 +748,16 @@ func (d *Daemon) onPushed(err error, now time.Time) {
 	j := d.job
 	d.job = nil
 	j.cancel()
+	if j.vrrp != nil {
+		if err != nil {
+			d.log.Error("pushing VRRP states to the data plane failed, will retry", "err", err, "retry_in", d.timing.PushRetry)
+			d.retryAt = now.Add(d.timing.PushRetry)
+			return
+		}
+		d.onVRRPPushed(j.vrrp)
+		d.push(now)
+		return
+	}
 	if j.gen == 0 { // a Dump
 		if err != nil {
 			d.log.Error("cannot ask the data plane for its state", "err", err)
@@ -742,6 +789,11 @@ func (d *Daemon) reload(now time.Time) []string {
 	}
 	d.reloadErrs = nil
 	old := d.cfg
+	if !reflect.DeepEqual(old.VRRP, c.VRRP) || old.Ctrl.VRRPDataplaneTimeout != c.Ctrl.VRRPDataplaneTimeout {
+		d.reloadErrs = []string{"the [[vrrp]] instances or ctrl.vrrp_dataplane_timeout changed: restart dsrlb-ctrl to apply them (the peer takes over meanwhile); configuration not reloaded"}
+		d.log.Error("reload failed, keeping the running configuration", "err", d.reloadErrs[0])
+		return d.reloadErrs
+	}
 	d.cfg = c
 	if !reflect.DeepEqual(old.Dataplane, c.Dataplane) {
 		d.log.Warn("the [dataplane] table changed: restart the data plane to apply it (services apply now)")

@@ -6,6 +6,7 @@ import (
 
 	"dsrlb/conf/wire"
 	"dsrlb/ctrl/health"
+	"dsrlb/ctrl/vrrp"
 	"dsrlb/perf/counters"
 	"dsrlb/perf/shm"
 )
@@ -26,6 +27,8 @@ type Status struct {
 	Counters []Counter      `json:"counters,omitempty"`
 	Ports    []PortCounters `json:"port_counters,omitempty"`
 	Global   []Counter      `json:"global_counters,omitempty"`
+	// VRRP is every VRRP instance; empty without [[vrrp]].
+	VRRP []vrrp.Status `json:"vrrp,omitempty"`
 }
 
 // DataplaneStatus is what dsrlb-ctrl knows of the data plane.
@@ -131,6 +134,7 @@ func (d *Daemon) status(now time.Time) Status {
 	dp.PushedGen = d.pushedGen
 	dp.AppliedGen, dp.Snapshot, dp.ApplyError, dp.AppliedAt = d.applied.Gen, d.applied.Snapshot, d.applied.Error, d.appliedAt
 	dp.InSync = d.sentValid && string(d.sentKey) == string(d.bodyKey)
+	st.VRRP = d.vrrpStatus()
 
 	checks := map[string]health.TargetState{}
 	for _, ts := range d.mon.State() {

@@ -28,14 +28,14 @@ func FuzzParse(f *testing.F) {
 	f.Add(old, src4.AsSlice(), mcast4.AsSlice(), true)
 	f.Add(old[20:], src4.AsSlice(), mcast4.AsSlice(), true)
 	for _, tc := range handMade {
-		f.Add(unhex(f, tc.want), tc.src.AsSlice(), tc.dst.AsSlice(), tc.mode == ChecksumNoPseudo)
+		f.Add(unhex(f, tc.want), tc.src.AsSlice(), tc.dst.AsSlice(), tc.mode == ChecksumMessageOnly)
 	}
 	f.Add([]byte{}, []byte{}, []byte{}, false)
 	f.Add([]byte{0x21, 1, 100, 0, 0, 1, 0, 0}, src4.AsSlice(), mcast4.AsSlice(), false)
 	f.Fuzz(func(t *testing.T, data, srcb, dstb []byte, accept bool) {
 		src, _ := netip.AddrFromSlice(srcb)
 		dst, _ := netip.AddrFromSlice(dstb)
-		opts := ParseOptions{AcceptNoPseudo: accept}
+		opts := ParseOptions{AcceptMessageOnly: accept}
 		checkParse(t, data, src, dst, opts)
 		s, d, ttl, payload, err := ParseIPv4(data)
 		if err != nil {
@@ -64,8 +64,8 @@ func checkParse(t *testing.T, b []byte, src, dst netip.Addr, opts ParseOptions) 
 		checkCause(t, err)
 		return
 	}
-	if mode == ChecksumNoPseudo && !opts.AcceptNoPseudo {
-		t.Fatalf("ChecksumNoPseudo accepted without AcceptNoPseudo")
+	if mode == ChecksumMessageOnly && !opts.AcceptMessageOnly {
+		t.Fatalf("ChecksumMessageOnly accepted without AcceptMessageOnly")
 	}
 	re, err := a.Append(nil, src, dst, mode)
 	if err != nil {

@@ -33,8 +33,7 @@ const (
 // section 8.1 pseudo-header): the mode matters for version 3 over IPv4
 // only, where the implementations disagree.
 //
-// The names are historical and ChecksumRFC is not what the current RFC
-// says for IPv4. RFC 5798 section 5.2.8 asked for "the entire VRRP message
+// RFC 5798 section 5.2.8 asked for "the entire VRRP message
 // ... and a pseudo-header as defined in Section 8.1 of [RFC2460]" for both
 // families; keepalived (by default, in every version), tcpdump and
 // Wireshark read that as an IPv4 pseudo-header too, while Cisco and
@@ -42,10 +41,10 @@ const (
 // obsoletes RFC 5798) settled it the other way: "For the IPv4 address
 // family, the checksum calculation only includes the VRRP message", the
 // pseudo-header being for IPv6 only. So:
-//   - ChecksumRFC is RFC 5798 as keepalived reads it: what keepalived sends
+//   - ChecksumPseudo is RFC 5798 as keepalived reads it: what keepalived sends
 //     unless configured otherwise, and all keepalived 2.2.7 (Debian 12) can
 //     send;
-//   - ChecksumNoPseudo is RFC 9568's IPv4 form (and Cisco's and Juniper's):
+//   - ChecksumMessageOnly is RFC 9568's IPv4 form (and Cisco's and Juniper's):
 //     keepalived sends it with "v3_checksum_as_v2" (in a vrrp_instance, or
 //     in global_defs as every instance's default; keepalived 2.2.8 and
 //     later, absent from 2.2.7), which its manual says "should be set" "for
@@ -63,31 +62,31 @@ const (
 type ChecksumMode int
 
 const (
-	// ChecksumRFC: the pseudo-header form (source, destination, zero,
+	// ChecksumPseudo: the pseudo-header form (source, destination, zero,
 	// protocol 112, VRRP length), RFC 5798 as keepalived reads it.
-	ChecksumRFC ChecksumMode = iota
-	// ChecksumNoPseudo: version 3 over IPv4 summed over the VRRP message
+	ChecksumPseudo ChecksumMode = iota
+	// ChecksumMessageOnly: version 3 over IPv4 summed over the VRRP message
 	// only, like version 2: RFC 9568 section 5.2.8, keepalived's
 	// "v3_checksum_as_v2" (2.2.8 and later).
-	ChecksumNoPseudo
+	ChecksumMessageOnly
 )
 
 func (m ChecksumMode) String() string {
 	switch m {
-	case ChecksumRFC:
+	case ChecksumPseudo:
 		return "pseudo_header"
-	case ChecksumNoPseudo:
-		return "no_pseudo_header"
+	case ChecksumMessageOnly:
+		return "message_only"
 	}
 	return fmt.Sprintf("ChecksumMode(%d)", int(m))
 }
 
 // ParseOptions are the receiver's choices Parse applies.
 type ParseOptions struct {
-	// AcceptNoPseudo accepts a version 3 IPv4 advertisement whose checksum
-	// matches only without the pseudo-header (ChecksumNoPseudo). Without
+	// AcceptMessageOnly accepts a version 3 IPv4 advertisement whose checksum
+	// matches only without the pseudo-header (ChecksumMessageOnly). Without
 	// it such an advertisement is CauseChecksum.
-	AcceptNoPseudo bool
+	AcceptMessageOnly bool
 }
 
 func errorf(c Cause, format string, args ...any) *Error {
@@ -233,7 +232,7 @@ func (a *Advert) check(src, dst netip.Addr, mode ChecksumMode) error {
 			return errorf(CauseAuthType, "authentication with version 3")
 		}
 	}
-	if mode != ChecksumRFC && mode != ChecksumNoPseudo {
+	if mode != ChecksumPseudo && mode != ChecksumMessageOnly {
 		return errorf(CauseChecksum, "unknown checksum mode %d", int(mode))
 	}
 	return nil
@@ -243,7 +242,7 @@ func (a *Advert) check(src, dst netip.Addr, mode ChecksumMode) error {
 // family and mode call for it, the pseudo-header of src and dst.
 func sum(version, alen int, mode ChecksumMode, src, dst netip.Addr, msg []byte) uint32 {
 	s := sum16(msg, 0)
-	if version == 2 || (alen == 4 && mode == ChecksumNoPseudo) {
+	if version == 2 || (alen == 4 && mode == ChecksumMessageOnly) {
 		return s
 	}
 	// IPv4 (RFC 791: src, dst, zero, protocol, length) and IPv6 (RFC 8200
@@ -285,9 +284,9 @@ func fold(s uint32) uint16 {
 // are the IP packet's source and destination: version 3's pseudo-header
 // sums them, and their family is the family of the advert's addresses
 // (IPv4-mapped IPv6 addresses count as IPv4). It returns the advert and
-// the checksum form that matched: ChecksumNoPseudo for a version 3 IPv4
+// the checksum form that matched: ChecksumMessageOnly for a version 3 IPv4
 // advert summed without the pseudo-header (accepted only with
-// opts.AcceptNoPseudo), ChecksumRFC otherwise (the only form of version 2
+// opts.AcceptMessageOnly), ChecksumPseudo otherwise (the only form of version 2
 // and of IPv6).
 //
 // The error is always an *Error. src and dst not of one family is
@@ -337,15 +336,15 @@ func Parse(b []byte, src, dst netip.Addr, opts ParseOptions) (Advert, ChecksumMo
 		}
 		return Advert{}, 0, errorf(CauseAddrFamily, "%d bytes do not hold %d addresses of %d bytes", len(b), n, alen)
 	}
-	mode := ChecksumRFC
-	if fold(sum(version, alen, ChecksumRFC, src, dst, b)) != 0xffff {
-		if version != 3 || alen != 4 || fold(sum(version, alen, ChecksumNoPseudo, src, dst, b)) != 0xffff {
+	mode := ChecksumPseudo
+	if fold(sum(version, alen, ChecksumPseudo, src, dst, b)) != 0xffff {
+		if version != 3 || alen != 4 || fold(sum(version, alen, ChecksumMessageOnly, src, dst, b)) != 0xffff {
 			return Advert{}, 0, errorf(CauseChecksum, "checksum %#04x does not match", binary.BigEndian.Uint16(b[6:]))
 		}
-		if !opts.AcceptNoPseudo {
+		if !opts.AcceptMessageOnly {
 			return Advert{}, 0, errorf(CauseChecksum, "checksum %#04x matches only without the pseudo-header, not accepted", binary.BigEndian.Uint16(b[6:]))
 		}
-		mode = ChecksumNoPseudo
+		mode = ChecksumMessageOnly
 	}
 	a := Advert{Version: version, VRID: b[1], Priority: b[2]}
 	if a.VRID == 0 {

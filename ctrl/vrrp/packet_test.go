@@ -88,15 +88,15 @@ var handMade = []struct {
 	want     string
 }{
 	{"v2", Advert{Version: 2, VRID: 1, Priority: 100, Interval: time.Second, Addrs: addrs("192.0.2.10")},
-		src4, mcast4, ChecksumRFC, "21 01 64 01 00 01 b8 f1 c0 00 02 0a 00 00 00 00 00 00 00 00"},
+		src4, mcast4, ChecksumPseudo, "21 01 64 01 00 01 b8 f1 c0 00 02 0a 00 00 00 00 00 00 00 00"},
 	{"v2 pass", Advert{Version: 2, VRID: 1, Priority: 100, Interval: time.Second, Addrs: addrs("192.0.2.10"), AuthPass: "ab"},
-		src4, mcast4, ChecksumRFC, "21 01 64 01 01 01 56 8f c0 00 02 0a 61 62 00 00 00 00 00 00"},
+		src4, mcast4, ChecksumPseudo, "21 01 64 01 01 01 56 8f c0 00 02 0a 61 62 00 00 00 00 00 00"},
 	{"v3 ipv4", Advert{Version: 3, VRID: 1, Priority: 100, Interval: time.Second, Addrs: addrs("192.0.2.10")},
-		src4, mcast4, ChecksumRFC, "31 01 64 01 00 64 05 fe c0 00 02 0a"},
+		src4, mcast4, ChecksumPseudo, "31 01 64 01 00 64 05 fe c0 00 02 0a"},
 	{"v3 ipv4 no pseudo", Advert{Version: 3, VRID: 1, Priority: 100, Interval: time.Second, Addrs: addrs("192.0.2.10")},
-		src4, mcast4, ChecksumNoPseudo, "31 01 64 01 00 64 a8 8e c0 00 02 0a"},
+		src4, mcast4, ChecksumMessageOnly, "31 01 64 01 00 64 a8 8e c0 00 02 0a"},
 	{"v3 ipv6", Advert{Version: 3, VRID: 1, Priority: 100, Interval: time.Second, Addrs: addrs("2001:db8::a")},
-		src6, mcast6, ChecksumRFC, "31 01 64 01 00 64 3e b7 20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 0a"},
+		src6, mcast6, ChecksumPseudo, "31 01 64 01 00 64 3e b7 20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 0a"},
 }
 
 func TestAppendHandMade(t *testing.T) {
@@ -110,7 +110,7 @@ func TestAppendHandMade(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("Append =\n% x\nwant\n% x", got, want)
 			}
-			a, mode, err := Parse(want, tc.src, tc.dst, ParseOptions{AcceptNoPseudo: true})
+			a, mode, err := Parse(want, tc.src, tc.dst, ParseOptions{AcceptMessageOnly: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestAppendHandMade(t *testing.T) {
 func TestAppendKeepsPrefix(t *testing.T) {
 	a := handMade[0].a
 	prefix := []byte{1, 2, 3}
-	got, err := a.Append(prefix, src4, mcast4, ChecksumRFC)
+	got, err := a.Append(prefix, src4, mcast4, ChecksumPseudo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestRoundTrip(t *testing.T) {
 		{"v3 ipv6 90 addresses", Advert{Version: 3, VRID: 53, Priority: 200, Interval: time.Second, Addrs: many6}, src6, mcast6},
 	}
 	for _, tc := range cases {
-		for _, mode := range []ChecksumMode{ChecksumRFC, ChecksumNoPseudo} {
+		for _, mode := range []ChecksumMode{ChecksumPseudo, ChecksumMessageOnly} {
 			t.Run(tc.name+" "+mode.String(), func(t *testing.T) {
 				b, err := tc.a.Append(nil, tc.src, tc.dst, mode)
 				if err != nil {
@@ -167,16 +167,16 @@ func TestRoundTrip(t *testing.T) {
 				}
 				// The mode matters for version 3 over IPv4 only.
 				v3v4 := tc.a.Version == 3 && tc.src.Is4()
-				wantMode := ChecksumRFC
+				wantMode := ChecksumPseudo
 				if v3v4 {
 					wantMode = mode
 				} else {
-					rfc, _ := tc.a.Append(nil, tc.src, tc.dst, ChecksumRFC)
+					rfc, _ := tc.a.Append(nil, tc.src, tc.dst, ChecksumPseudo)
 					if !bytes.Equal(b, rfc) {
 						t.Fatalf("mode %v changed a message that has one checksum form", mode)
 					}
 				}
-				a, gotMode, err := Parse(b, tc.src, tc.dst, ParseOptions{AcceptNoPseudo: true})
+				a, gotMode, err := Parse(b, tc.src, tc.dst, ParseOptions{AcceptMessageOnly: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -184,20 +184,20 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatalf("Parse = %+v %v, want %+v %v", a, gotMode, tc.a, wantMode)
 				}
 				a, gotMode, err = Parse(b, tc.src, tc.dst, ParseOptions{})
-				if wantMode == ChecksumNoPseudo {
+				if wantMode == ChecksumMessageOnly {
 					if err == nil || causeOf(t, err) != CauseChecksum {
-						t.Fatalf("without AcceptNoPseudo: %+v %v %v, want CauseChecksum", a, gotMode, err)
+						t.Fatalf("without AcceptMessageOnly: %+v %v %v, want CauseChecksum", a, gotMode, err)
 					}
 				} else if err != nil || !reflect.DeepEqual(a, tc.a) || gotMode != wantMode {
-					t.Fatalf("without AcceptNoPseudo: %+v %v %v", a, gotMode, err)
+					t.Fatalf("without AcceptMessageOnly: %+v %v %v", a, gotMode, err)
 				}
 				// Another source breaks the pseudo-header checksum.
-				if tc.a.Version == 3 && mode == ChecksumRFC {
+				if tc.a.Version == 3 && mode == ChecksumPseudo {
 					other := netip.MustParseAddr("192.0.2.3")
 					if tc.src.Is6() {
 						other = netip.MustParseAddr("fe80::3")
 					}
-					if _, _, err := Parse(b, other, tc.dst, ParseOptions{AcceptNoPseudo: true}); err == nil || causeOf(t, err) != CauseChecksum {
+					if _, _, err := Parse(b, other, tc.dst, ParseOptions{AcceptMessageOnly: true}); err == nil || causeOf(t, err) != CauseChecksum {
 						t.Fatalf("from another source: %v, want CauseChecksum", err)
 					}
 				}
@@ -210,7 +210,7 @@ func TestParseMapped(t *testing.T) {
 	b := unhex(t, handMade[2].want)
 	m := func(a netip.Addr) netip.Addr { return netip.AddrFrom16(a.As16()) }
 	a, mode, err := Parse(b, m(src4), m(mcast4), ParseOptions{})
-	if err != nil || mode != ChecksumRFC || !reflect.DeepEqual(a, handMade[2].a) {
+	if err != nil || mode != ChecksumPseudo || !reflect.DeepEqual(a, handMade[2].a) {
 		t.Fatalf("IPv4-mapped source and destination: %+v %v %v", a, mode, err)
 	}
 }
@@ -219,14 +219,14 @@ func TestParseIgnores(t *testing.T) {
 	// Version 3's reserved bits.
 	b := unhex(t, handMade[2].want)
 	b[4] |= 0xf0
-	withChecksum(b, src4, mcast4, ChecksumRFC)
+	withChecksum(b, src4, mcast4, ChecksumPseudo)
 	if a, _, err := Parse(b, src4, mcast4, ParseOptions{}); err != nil || a.Interval != time.Second {
 		t.Fatalf("reserved bits set: %+v %v", a, err)
 	}
 	// Version 2's authentication data with type 0.
 	b = unhex(t, handMade[0].want)
 	copy(b[12:], "junk")
-	withChecksum(b, src4, mcast4, ChecksumRFC)
+	withChecksum(b, src4, mcast4, ChecksumPseudo)
 	if a, _, err := Parse(b, src4, mcast4, ParseOptions{}); err != nil || a.AuthPass != "" {
 		t.Fatalf("type 0 with data: %+v %v", a, err)
 	}
@@ -238,8 +238,8 @@ func TestParseErrors(t *testing.T) {
 	v3 := func() []byte { return unhex(t, handMade[2].want) }
 	v6 := func() []byte { return unhex(t, handMade[4].want) }
 	set := func(b []byte, i int, v byte) []byte { b[i] = v; return b }
-	fix4 := func(b []byte) []byte { return withChecksum(b, src4, mcast4, ChecksumRFC) }
-	fix6 := func(b []byte) []byte { return withChecksum(b, src6, mcast6, ChecksumRFC) }
+	fix4 := func(b []byte) []byte { return withChecksum(b, src4, mcast4, ChecksumPseudo) }
+	fix6 := func(b []byte) []byte { return withChecksum(b, src6, mcast6, ChecksumPseudo) }
 	many6 := append([]byte{0x31, 1, 100, MaxAddrs6 + 1, 0, 100, 0, 0}, make([]byte, 16*(MaxAddrs6+1))...)
 	cases := []struct {
 		name     string
@@ -278,10 +278,10 @@ func TestParseErrors(t *testing.T) {
 
 		{"v2 checksum", set(v2(), 7, 0xf0), src4, mcast4, ParseOptions{}, CauseChecksum},
 		{"v2 password changed", set(v2pass(), 13, 'c'), src4, mcast4, ParseOptions{}, CauseChecksum},
-		{"v3 checksum", set(v3(), 2, 99), src4, mcast4, ParseOptions{AcceptNoPseudo: true}, CauseChecksum},
-		{"v3 other destination", v3(), src4, netip.MustParseAddr("192.0.2.2"), ParseOptions{AcceptNoPseudo: true}, CauseChecksum},
+		{"v3 checksum", set(v3(), 2, 99), src4, mcast4, ParseOptions{AcceptMessageOnly: true}, CauseChecksum},
+		{"v3 other destination", v3(), src4, netip.MustParseAddr("192.0.2.2"), ParseOptions{AcceptMessageOnly: true}, CauseChecksum},
 		{"v3 no pseudo-header, not accepted", unhex(t, handMade[3].want), src4, mcast4, ParseOptions{}, CauseChecksum},
-		{"v6 checksum", set(v6(), 23, 0x0b), src6, mcast6, ParseOptions{AcceptNoPseudo: true}, CauseChecksum},
+		{"v6 checksum", set(v6(), 23, 0x0b), src6, mcast6, ParseOptions{AcceptMessageOnly: true}, CauseChecksum},
 		{"v6 other source", v6(), netip.MustParseAddr("fe80::2"), mcast6, ParseOptions{}, CauseChecksum},
 
 		{"v2 VRID 0", fix4(set(v2(), 1, 0)), src4, mcast4, ParseOptions{}, CauseUnknownVRID},
@@ -347,47 +347,47 @@ func TestAppendErrors(t *testing.T) {
 		mode     ChecksumMode
 		want     Cause // CauseNone: no error
 	}{
-		{"v2 ok", ok2, src4, mcast4, ChecksumRFC, CauseNone},
-		{"v2 without src and dst", ok2, netip.Addr{}, netip.Addr{}, ChecksumRFC, CauseNone},
-		{"v3 ok", ok3, src4, mcast4, ChecksumNoPseudo, CauseNone},
-		{"v6 ok", ok6, src6, mcast6, ChecksumRFC, CauseNone},
-		{"v3 255 IPv4", with(ok3, func(a *Advert) { a.Addrs = n4(255) }), src4, mcast4, ChecksumRFC, CauseNone},
-		{"v6 90 IPv6", with(ok6, func(a *Advert) { a.Addrs = n6(90) }), src6, mcast6, ChecksumRFC, CauseNone},
-		{"v2 255 s", with(ok2, func(a *Advert) { a.Interval = 255 * time.Second }), src4, mcast4, ChecksumRFC, CauseNone},
-		{"v3 10 ms", with(ok3, func(a *Advert) { a.Interval = 10 * time.Millisecond }), src4, mcast4, ChecksumRFC, CauseNone},
-		{"v3 40.95 s", with(ok3, func(a *Advert) { a.Interval = 40950 * time.Millisecond }), src4, mcast4, ChecksumRFC, CauseNone},
-		{"v2 8-byte password", with(ok2, func(a *Advert) { a.AuthPass = "12345678" }), src4, mcast4, ChecksumRFC, CauseNone},
+		{"v2 ok", ok2, src4, mcast4, ChecksumPseudo, CauseNone},
+		{"v2 without src and dst", ok2, netip.Addr{}, netip.Addr{}, ChecksumPseudo, CauseNone},
+		{"v3 ok", ok3, src4, mcast4, ChecksumMessageOnly, CauseNone},
+		{"v6 ok", ok6, src6, mcast6, ChecksumPseudo, CauseNone},
+		{"v3 255 IPv4", with(ok3, func(a *Advert) { a.Addrs = n4(255) }), src4, mcast4, ChecksumPseudo, CauseNone},
+		{"v6 90 IPv6", with(ok6, func(a *Advert) { a.Addrs = n6(90) }), src6, mcast6, ChecksumPseudo, CauseNone},
+		{"v2 255 s", with(ok2, func(a *Advert) { a.Interval = 255 * time.Second }), src4, mcast4, ChecksumPseudo, CauseNone},
+		{"v3 10 ms", with(ok3, func(a *Advert) { a.Interval = 10 * time.Millisecond }), src4, mcast4, ChecksumPseudo, CauseNone},
+		{"v3 40.95 s", with(ok3, func(a *Advert) { a.Interval = 40950 * time.Millisecond }), src4, mcast4, ChecksumPseudo, CauseNone},
+		{"v2 8-byte password", with(ok2, func(a *Advert) { a.AuthPass = "12345678" }), src4, mcast4, ChecksumPseudo, CauseNone},
 
-		{"version 0", with(ok3, func(a *Advert) { a.Version = 0 }), src4, mcast4, ChecksumRFC, CauseVersion},
-		{"version 1", with(ok3, func(a *Advert) { a.Version = 1 }), src4, mcast4, ChecksumRFC, CauseVersion},
-		{"version 4", with(ok3, func(a *Advert) { a.Version = 4 }), src4, mcast4, ChecksumRFC, CauseVersion},
-		{"VRID 0", with(ok3, func(a *Advert) { a.VRID = 0 }), src4, mcast4, ChecksumRFC, CauseUnknownVRID},
-		{"no addresses", with(ok3, func(a *Advert) { a.Addrs = nil }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
-		{"invalid address", with(ok3, func(a *Advert) { a.Addrs = []netip.Addr{{}} }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
-		{"zoned address", with(ok6, func(a *Advert) { a.Addrs = addrs("fe80::9%eth0") }), src6, mcast6, ChecksumRFC, CauseAddrFamily},
-		{"mixed families", with(ok3, func(a *Advert) { a.Addrs = addrs("192.0.2.10", "2001:db8::a") }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
-		{"mixed families v6 first", with(ok6, func(a *Advert) { a.Addrs = addrs("2001:db8::a", "192.0.2.10") }), src6, mcast6, ChecksumRFC, CauseAddrFamily},
-		{"v2 with IPv6", with(ok6, func(a *Advert) { a.Version = 2 }), src6, mcast6, ChecksumRFC, CauseAddrFamily},
-		{"256 IPv4", with(ok2, func(a *Advert) { a.Addrs = n4(256) }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
-		{"91 IPv6", with(ok6, func(a *Advert) { a.Addrs = n6(91) }), src6, mcast6, ChecksumRFC, CauseAddrFamily},
-		{"v3 IPv4 from IPv6", ok3, src6, mcast6, ChecksumRFC, CauseAddrFamily},
-		{"v3 IPv4-mapped over IPv4", with(ok3, func(a *Advert) { a.Addrs = addrs("::ffff:192.0.2.10") }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
-		{"v3 IPv4 and IPv4-mapped", with(ok3, func(a *Advert) { a.Addrs = addrs("192.0.2.10", "::ffff:192.0.2.11") }), src4, mcast4, ChecksumRFC, CauseAddrFamily},
-		{"v3 IPv6 to IPv4", ok6, src6, mcast4, ChecksumRFC, CauseAddrFamily},
-		{"v3 no source", ok3, netip.Addr{}, mcast4, ChecksumNoPseudo, CauseAddrFamily},
+		{"version 0", with(ok3, func(a *Advert) { a.Version = 0 }), src4, mcast4, ChecksumPseudo, CauseVersion},
+		{"version 1", with(ok3, func(a *Advert) { a.Version = 1 }), src4, mcast4, ChecksumPseudo, CauseVersion},
+		{"version 4", with(ok3, func(a *Advert) { a.Version = 4 }), src4, mcast4, ChecksumPseudo, CauseVersion},
+		{"VRID 0", with(ok3, func(a *Advert) { a.VRID = 0 }), src4, mcast4, ChecksumPseudo, CauseUnknownVRID},
+		{"no addresses", with(ok3, func(a *Advert) { a.Addrs = nil }), src4, mcast4, ChecksumPseudo, CauseAddrFamily},
+		{"invalid address", with(ok3, func(a *Advert) { a.Addrs = []netip.Addr{{}} }), src4, mcast4, ChecksumPseudo, CauseAddrFamily},
+		{"zoned address", with(ok6, func(a *Advert) { a.Addrs = addrs("fe80::9%eth0") }), src6, mcast6, ChecksumPseudo, CauseAddrFamily},
+		{"mixed families", with(ok3, func(a *Advert) { a.Addrs = addrs("192.0.2.10", "2001:db8::a") }), src4, mcast4, ChecksumPseudo, CauseAddrFamily},
+		{"mixed families v6 first", with(ok6, func(a *Advert) { a.Addrs = addrs("2001:db8::a", "192.0.2.10") }), src6, mcast6, ChecksumPseudo, CauseAddrFamily},
+		{"v2 with IPv6", with(ok6, func(a *Advert) { a.Version = 2 }), src6, mcast6, ChecksumPseudo, CauseAddrFamily},
+		{"256 IPv4", with(ok2, func(a *Advert) { a.Addrs = n4(256) }), src4, mcast4, ChecksumPseudo, CauseAddrFamily},
+		{"91 IPv6", with(ok6, func(a *Advert) { a.Addrs = n6(91) }), src6, mcast6, ChecksumPseudo, CauseAddrFamily},
+		{"v3 IPv4 from IPv6", ok3, src6, mcast6, ChecksumPseudo, CauseAddrFamily},
+		{"v3 IPv4-mapped over IPv4", with(ok3, func(a *Advert) { a.Addrs = addrs("::ffff:192.0.2.10") }), src4, mcast4, ChecksumPseudo, CauseAddrFamily},
+		{"v3 IPv4 and IPv4-mapped", with(ok3, func(a *Advert) { a.Addrs = addrs("192.0.2.10", "::ffff:192.0.2.11") }), src4, mcast4, ChecksumPseudo, CauseAddrFamily},
+		{"v3 IPv6 to IPv4", ok6, src6, mcast4, ChecksumPseudo, CauseAddrFamily},
+		{"v3 no source", ok3, netip.Addr{}, mcast4, ChecksumMessageOnly, CauseAddrFamily},
 
-		{"v2 0 s", with(ok2, func(a *Advert) { a.Interval = 0 }), src4, mcast4, ChecksumRFC, CauseInterval},
-		{"v2 1.5 s", with(ok2, func(a *Advert) { a.Interval = 1500 * time.Millisecond }), src4, mcast4, ChecksumRFC, CauseInterval},
-		{"v2 256 s", with(ok2, func(a *Advert) { a.Interval = 256 * time.Second }), src4, mcast4, ChecksumRFC, CauseInterval},
-		{"v2 negative", with(ok2, func(a *Advert) { a.Interval = -time.Second }), src4, mcast4, ChecksumRFC, CauseInterval},
-		{"v3 0", with(ok3, func(a *Advert) { a.Interval = 0 }), src4, mcast4, ChecksumRFC, CauseInterval},
-		{"v3 5 ms", with(ok3, func(a *Advert) { a.Interval = 5 * time.Millisecond }), src4, mcast4, ChecksumRFC, CauseInterval},
-		{"v3 15 ms", with(ok3, func(a *Advert) { a.Interval = 15 * time.Millisecond }), src4, mcast4, ChecksumRFC, CauseInterval},
-		{"v3 40.96 s", with(ok3, func(a *Advert) { a.Interval = 40960 * time.Millisecond }), src4, mcast4, ChecksumRFC, CauseInterval},
+		{"v2 0 s", with(ok2, func(a *Advert) { a.Interval = 0 }), src4, mcast4, ChecksumPseudo, CauseInterval},
+		{"v2 1.5 s", with(ok2, func(a *Advert) { a.Interval = 1500 * time.Millisecond }), src4, mcast4, ChecksumPseudo, CauseInterval},
+		{"v2 256 s", with(ok2, func(a *Advert) { a.Interval = 256 * time.Second }), src4, mcast4, ChecksumPseudo, CauseInterval},
+		{"v2 negative", with(ok2, func(a *Advert) { a.Interval = -time.Second }), src4, mcast4, ChecksumPseudo, CauseInterval},
+		{"v3 0", with(ok3, func(a *Advert) { a.Interval = 0 }), src4, mcast4, ChecksumPseudo, CauseInterval},
+		{"v3 5 ms", with(ok3, func(a *Advert) { a.Interval = 5 * time.Millisecond }), src4, mcast4, ChecksumPseudo, CauseInterval},
+		{"v3 15 ms", with(ok3, func(a *Advert) { a.Interval = 15 * time.Millisecond }), src4, mcast4, ChecksumPseudo, CauseInterval},
+		{"v3 40.96 s", with(ok3, func(a *Advert) { a.Interval = 40960 * time.Millisecond }), src4, mcast4, ChecksumPseudo, CauseInterval},
 
-		{"v3 with password", with(ok3, func(a *Advert) { a.AuthPass = "secret1" }), src4, mcast4, ChecksumRFC, CauseAuthType},
-		{"v2 9-byte password", with(ok2, func(a *Advert) { a.AuthPass = "123456789" }), src4, mcast4, ChecksumRFC, CauseAuthPass},
-		{"v2 password with a NUL", with(ok2, func(a *Advert) { a.AuthPass = "a\x00b" }), src4, mcast4, ChecksumRFC, CauseAuthPass},
+		{"v3 with password", with(ok3, func(a *Advert) { a.AuthPass = "secret1" }), src4, mcast4, ChecksumPseudo, CauseAuthType},
+		{"v2 9-byte password", with(ok2, func(a *Advert) { a.AuthPass = "123456789" }), src4, mcast4, ChecksumPseudo, CauseAuthPass},
+		{"v2 password with a NUL", with(ok2, func(a *Advert) { a.AuthPass = "a\x00b" }), src4, mcast4, ChecksumPseudo, CauseAuthPass},
 
 		{"unknown mode", ok3, src4, mcast4, ChecksumMode(2), CauseChecksum},
 	}
@@ -548,8 +548,8 @@ func TestKeepalivedCaptures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if mode != ChecksumRFC {
-				t.Fatalf("checksum form %v, want %v", mode, ChecksumRFC)
+			if mode != ChecksumPseudo {
+				t.Fatalf("checksum form %v, want %v", mode, ChecksumPseudo)
 			}
 			if !reflect.DeepEqual(a, tc.a) {
 				t.Fatalf("Parse =\n%+v\nwant\n%+v", a, tc.a)
@@ -574,15 +574,15 @@ func TestKeepalivedOldUnicastChecksum(t *testing.T) {
 	if src != src4 || dst.String() != "192.0.2.2" || ttl != 255 {
 		t.Fatalf("IP header: %v > %v TTL %d", src, dst, ttl)
 	}
-	if _, _, err := Parse(payload, src, dst, ParseOptions{AcceptNoPseudo: true}); err == nil || causeOf(t, err) != CauseChecksum {
+	if _, _, err := Parse(payload, src, dst, ParseOptions{AcceptMessageOnly: true}); err == nil || causeOf(t, err) != CauseChecksum {
 		t.Fatalf("Parse: %v, want CauseChecksum", err)
 	}
 	a, mode, err := Parse(payload, src, mcast4, ParseOptions{})
 	want := Advert{Version: 3, VRID: 55, Priority: 120, Interval: time.Second, Addrs: addrs("192.0.2.121")}
-	if err != nil || mode != ChecksumRFC || !reflect.DeepEqual(a, want) {
+	if err != nil || mode != ChecksumPseudo || !reflect.DeepEqual(a, want) {
 		t.Fatalf("Parse with 224.0.0.18 = %+v %v %v", a, mode, err)
 	}
-	if b, err := a.Append(nil, src, mcast4, ChecksumRFC); err != nil || !bytes.Equal(b, payload) {
+	if b, err := a.Append(nil, src, mcast4, ChecksumPseudo); err != nil || !bytes.Equal(b, payload) {
 		t.Fatalf("Append with 224.0.0.18 = % x %v, captured % x", b, err, payload)
 	}
 }
@@ -593,7 +593,7 @@ func TestCauseStrings(t *testing.T) {
 			t.Errorf("cause %d has no name", int(c))
 		}
 	}
-	if ChecksumRFC.String() == ChecksumNoPseudo.String() {
+	if ChecksumPseudo.String() == ChecksumMessageOnly.String() {
 		t.Error("checksum modes share a name")
 	}
 }
