@@ -38,7 +38,8 @@ func (b *Bed) StartCapture(role, name, filter string) (*Capture, error) {
 	return &Capture{Path: path, proc: p}, nil
 }
 
-// Stop ends the capture and decodes what it caught.
+// Stop ends the capture and decodes what it caught, with the capture's
+// time stamps in each packet's metadata.
 func (c *Capture) Stop() ([]gopacket.Packet, error) {
 	c.settle()
 	_ = c.proc.Stop(syscall.SIGTERM, 5*time.Second)
@@ -53,11 +54,13 @@ func (c *Capture) Stop() ([]gopacket.Packet, error) {
 	}
 	var pkts []gopacket.Packet
 	for {
-		data, _, err := r.ReadPacketData()
+		data, ci, err := r.ReadPacketData()
 		if err != nil {
 			break
 		}
-		pkts = append(pkts, gopacket.NewPacket(data, r.LinkType(), gopacket.Default))
+		p := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
+		p.Metadata().CaptureInfo = ci // the time stamps
+		pkts = append(pkts, p)
 	}
 	return pkts, nil
 }

@@ -91,7 +91,7 @@ func SetupL2(b *Bed, n int) (*L2, error) {
 	if _, err := b.Exec(5*time.Second, RoleClient, "ethtool", "-K", "eth0", "tx", "off"); err != nil {
 		return nil, err
 	}
-	if err := b.quietBalancer(); err != nil {
+	if err := b.quietBalancer(RoleLB); err != nil {
 		return nil, err
 	}
 	for i, a := range t.Servers {
@@ -214,11 +214,11 @@ http {
 // own address (set on the exception path's TAP) arriving on eth0 and answer
 // ARP there. An ingress rule drops everything on eth0 for the kernel after
 // packet sockets (DPDK) have had their copy.
-func (b *Bed) quietBalancer() error {
-	if err := b.Sysctl(RoleLB, "net.ipv6.conf.eth0.disable_ipv6", "1"); err != nil {
+func (b *Bed) quietBalancer(role string) error {
+	if err := b.Sysctl(role, "net.ipv6.conf.eth0.disable_ipv6", "1"); err != nil {
 		return err
 	}
-	_, err := b.Exec(5*time.Second, RoleLB, "nft",
+	_, err := b.Exec(5*time.Second, role, "nft",
 		"add table netdev dsrlb; "+
 			"add chain netdev dsrlb eth0-ingress { type filter hook ingress device eth0 priority 0; policy drop; }")
 	return err

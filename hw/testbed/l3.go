@@ -110,7 +110,7 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 			return nil, err
 		}
 	}
-	if err := b.quietBalancer(); err != nil {
+	if err := b.quietBalancer(RoleLB); err != nil {
 		return nil, err
 	}
 	for i := 0; i < n; i++ {

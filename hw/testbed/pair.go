@@ -1,0 +1,190 @@
+package testbed
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Pair is the L2 topology with a second balancer on the bridge, for VRRP:
+// balancer A in namespace "lb" (192.0.2.10) and balancer B in "lb2"
+// (192.0.2.11), each a data plane on its own veth with its own exception
+// path, shared memory and control socket; optionally a third VRRP router
+// "ka" (192.0.2.12) for keepalived.
+//
+//	client, rs1.. --+-- br --+-- lb  (A)
+//	                         +-- lb2 (B)
+//	                         +-- ka  (keepalived, AddKeepalived)
+type Pair struct {
+	*L2
+	Balancers []Balancer
+}
+
+// Balancer is one of a Pair's balancers.
+type Balancer struct {
+	Role string
+	Addr netip.Prefix
+	TAP  string
+}
+
+// RoleLB2 and RoleKA are the second balancer's and keepalived's roles.
+const (
+	RoleLB2 = "lb2"
+	RoleKA  = "ka"
+)
+
+// KAAddr is keepalived's address in AddKeepalived.
+var KAAddr = netip.MustParsePrefix("192.0.2.12/24")
+
+// SetupPair builds the topology with n real servers.
+func SetupPair(b *Bed, n int) (*Pair, error) {
+	t, err := SetupL2(b, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.AddNS(RoleLB2); err != nil {
+		return nil, err
+	}
+	if err := b.plug(RoleLB2); err != nil {
+		return nil, err
+	}
+	if err := b.quietBalancer(RoleLB2); err != nil {
+		return nil, err
+	}
+	// A NIC that DPDK drives filters frames by destination MAC; a veth read
+	// through af_packet does not. With the bridge flooding unknown
+	// unicast, the backup would see (and answer) frames for the master's
+	// MAC once the master's port is gone: no unknown-unicast flooding to
+	// the balancers' ports.
+	for _, role := range []string{RoleLB, RoleLB2} {
+		if _, err := b.Exec(5*time.Second, RoleBridge, "bridge", "link", "set", "dev", "p-"+role, "flood", "off"); err != nil {
+			return nil, err
+		}
+	}
+	return &Pair{L2: t, Balancers: []Balancer{
+		{Role: RoleLB, Addr: t.LB, TAP: "dsrlb0"},
+		{Role: RoleLB2, Addr: netip.MustParsePrefix("192.0.2.11/24"), TAP: "dsrlb1"},
+	}}, nil
+}
+
+// AddKeepalived adds the namespace of a keepalived router on the bridge.
+func (t *Pair) AddKeepalived() error {
+	if err := t.AddNS(RoleKA); err != nil {
+		return err
+	}
+	if err := t.plug(RoleKA); err != nil {
+		return err
+	}
+	if err := t.Sysctl(RoleKA, "net.ipv6.conf.all.disable_ipv6", "1"); err != nil {
+		return err
+	}
+	return t.IP(RoleKA, "addr", "add", KAAddr.String(), "dev", "eth0")
+}
+
+// ConfigOf is balancer i's configuration file path.
+func (t *Pair) ConfigOf(i int) string {
+	return filepath.Join(t.Dir, fmt.Sprintf("dsrlb-%s.toml", t.Balancers[i].Role))
+}
+
+// SocketOf is balancer i's control socket.
+func (t *Pair) SocketOf(i int) string {
+	return filepath.Join(t.Dir, fmt.Sprintf("ctrl-%s.sock", t.Balancers[i].Role))
+}
+
+// Config is balancer i's configuration: the L2 service (extra lines in
+// its [[service]] table, before the real servers), then tail (e.g. the
+// [[vrrp]] tables and [ctrl] keys; tail must not open [ctrl] itself:
+// ctrlKeys are added to it).
+func (t *Pair) Config(i int, ctrlKeys, tail string, extra ...string) string {
+	bl := t.Balancers[i]
+	var b strings.Builder
+	writeDataplaneTable(&b, t.Bed, bl.Addr, IPv6Addrs{}, bl.TAP)
+	// Each balancer its own shared memory.
+	cfg := strings.Replace(b.String(), filepath.Join(t.Dir, "dsrlb.shm"), filepath.Join(t.Dir, "dsrlb-"+bl.Role+".shm"), 1)
+	b.Reset()
+	b.WriteString(cfg)
+	fmt.Fprintf(&b, "\n[ctrl]\nsocket = %q\n%s\n\n[[service]]\nname = \"web\"\nvip = %q\nprotocol = \"tcp\"\nport = 80\n", t.SocketOf(i), ctrlKeys, t.VIP)
+	for _, e := range extra {
+		b.WriteString(e + "\n")
+	}
+	servers := t.Servers
+	if t.Backends > 0 {
+		servers = servers[:t.Backends]
+	}
+	for _, s := range servers {
+		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
+	}
+	b.WriteString("\n" + tail)
+	return b.String()
+}
+
+// StartBalancer writes config as balancer i's file, checks it, starts
+// its data plane and waits until it scheduled every real server, then its
+// dsrlb-ctrl and waits until the data plane applied its transaction.
+func (t *Pair) StartBalancer(i int, dpBin, ctrlBin, config string) (dp, ctrl *Proc, err error) {
+	dp, err = t.StartBalancerDataplane(i, dpBin, config)
+	if err != nil {
+		return dp, nil, err
+	}
+	ctrl, err = t.StartBalancerCtrl(i, ctrlBin, dp)
+	return dp, ctrl, err
+}
+
+// StartBalancerDataplane writes config as balancer i's file and starts
+// its data plane only.
+func (t *Pair) StartBalancerDataplane(i int, dpBin, config string) (*Proc, error) {
+	bl := t.Balancers[i]
+	path := t.ConfigOf(i)
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	if out, err := t.Exec(30*time.Second, bl.Role, dpBin, "-check", "-c", path); err != nil {
+		return nil, fmt.Errorf("config check: %w\n%s", err, out)
+	}
+	p, err := t.Start(bl.Role, "dataplane-"+bl.Role, dpBin, "-c", path)
+	if err != nil {
+		return nil, err
+	}
+	n := len(t.Servers)
+	if t.Backends > 0 {
+		n = t.Backends
+	}
+	want := fmt.Sprintf("scheduled=%d", n)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.Output(), want) {
+		if p.Exited() || time.Now().After(deadline) {
+			return p, fmt.Errorf("data plane %s did not schedule the real servers (exited=%v):\n%s", bl.Role, p.Exited(), p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p, nil
+}
+
+// StartBalancerCtrl starts balancer i's dsrlb-ctrl on its file and waits
+// until its data plane applied a transaction more.
+func (t *Pair) StartBalancerCtrl(i int, ctrlBin string, dp *Proc) (*Proc, error) {
+	bl := t.Balancers[i]
+	applied := strings.Count(dp.Output(), "transaction applied")
+	p, err := t.Start(bl.Role, "ctrl-"+bl.Role, ctrlBin, "-c", t.ConfigOf(i))
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(dp.Output(), "transaction applied") <= applied {
+		if p.Exited() || time.Now().After(deadline) {
+			return p, fmt.Errorf("dsrlb-ctrl %s did not get a transaction applied (exited=%v):\n%s", bl.Role, p.Exited(), p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p, nil
+}
+
+// LinkDown takes role's eth0 down from the bridge's side (a node that
+// lost its link).
+func (t *Pair) LinkDown(role string) error { return t.IP(RoleBridge, "link", "set", "p-"+role, "down") }
+
+// LinkUp brings it back.
+func (t *Pair) LinkUp(role string) error { return t.IP(RoleBridge, "link", "set", "p-"+role, "up") }
