@@ -3,9 +3,12 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -342,4 +345,225 @@ func TestVRRPFailover(t *testing.T) {
 			}
 		})
 	}
+}
+
+// burst starts n new HTTP connections to the VIP, one every ~5 ms, each
+// in the background, and returns them as a load.
+func (b *pairBed) burst(n int) *load {
+	b.t.Helper()
+	script := fmt.Sprintf(`for i in $(seq %d); do ( t=$(date +%%s.%%N); r=$(curl -sS -m 5 http://%s/ 2>&1) || r="FAIL $r"; echo "$t $(date +%%s.%%N) $r" ) & sleep 0.005; done; wait`,
+		n, b.VIP)
+	p, err := b.Start(testbed.RoleClient, "burst", "bash", "-c", script)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return &load{p: p}
+}
+
+// download starts a rate-limited download of big.bin through the VIP and
+// waits until it is under way; the path of the file is returned.
+func (b *pairBed) download(name string) (*testbed.Proc, string) {
+	b.t.Helper()
+	path := filepath.Join(b.Dir, name+".bin")
+	dl, err := b.Start(testbed.RoleClient, name, "curl", "-sS", "-m", "120", "--limit-rate", "1M", "-o", path, "http://"+b.VIP.String()+"/big.bin")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	waitSize(b.t, dl, path, 256<<10)
+	return dl, path
+}
+
+// waitSize waits until the file at path has at least n bytes.
+func waitSize(t *testing.T, dl *testbed.Proc, path string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for fi, err := os.Stat(path); err != nil || fi.Size() < n; fi, err = os.Stat(path) {
+		if dl.Exited() || time.Now().After(deadline) {
+			t.Fatalf("download %s: not %d bytes: %v\n%s", path, n, err, dl.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// intact checks that the download at path finished and is one real
+// server's big.bin.
+func intact(t *testing.T, dl *testbed.Proc, path string, servers int) {
+	t.Helper()
+	if err := dl.Wait(120 * time.Second); err != nil {
+		t.Fatalf("download: %v\n%s", err, dl.Output())
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(got)
+	for i := range servers {
+		if sum == sha256.Sum256(bigFile(i)) {
+			return
+		}
+	}
+	t.Fatalf("download of %d bytes is no real server's big.bin", len(got))
+}
+
+// TestVRRPFlowsSurvive: a download started through the master completes
+// intact across the failover to the backup and the failback (preemption)
+// to the restarted master, with no flow state transferred: both build the
+// same Maglev table. 200 new connections opened across the failover
+// window: none may fail that started after the backup announced itself.
+func TestVRRPFlowsSurvive(t *testing.T) {
+	b := newPair(t, 2)
+	cfgA, cfgB := vrrpInstance(150, 3, "100ms"), vrrpInstance(100, 3, "100ms")
+	b.start(1, cfgB)
+	b.start(0, cfgA)
+	b.waitState(0, "MASTER", 60*time.Second)
+	b.waitState(1, "BACKUP", 60*time.Second)
+
+	dl, path := b.download("download")
+	burst := b.burst(200)
+	at := b.killNode(0)
+	garp := b.cb.waitLog(b.dp[1], "VRRP master", at, 60*time.Second)
+	fi, _ := os.Stat(path)
+	waitSize(t, dl, path, fi.Size()+512<<10) // the flow goes on through B
+	if err := burst.p.Wait(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	failed, late := 0, 0
+	samples := burst.samples(t)
+	for _, s := range samples {
+		if s.err != "" {
+			failed++
+			if s.at.After(garp) {
+				late++
+			}
+		}
+	}
+	t.Logf("failover: B announced %s after the kill; %d of %d new connections failed, %d of them after the announcement",
+		garp.Sub(at).Round(time.Millisecond), failed, len(samples), late)
+	if len(samples) != 200 || late != 0 {
+		t.Errorf("%d connections, %d failed after the new master announced itself", len(samples), late)
+	}
+
+	// Failback: A comes back and preempts; the download goes on through A.
+	if err := b.LinkUp(b.Balancers[0].Role); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	b.start(0, cfgA)
+	b.cb.waitLog(b.dp[0], "VRRP master", back, 60*time.Second)
+	b.waitState(1, "BACKUP", 60*time.Second)
+	if dl.Exited() {
+		t.Fatal("the download ended before the failback; it proves nothing")
+	}
+	fi, _ = os.Stat(path)
+	waitSize(t, dl, path, fi.Size()+512<<10)
+	intact(t, dl, path, 2)
+	t.Logf("the download completed intact across failover and failback")
+}
+
+// TestVRRPFaults: kill -9 of dsrlb-ctrl on the master loses no request
+// (its data plane keeps forwarding what reaches it until the backup
+// announces itself); a restarted dsrlb-ctrl listens before it preempts;
+// the death of the master's data plane hands over within the backup's
+// skew time (the priority 0 advert); a partition of the VRRP traffic makes
+// both master, and the lower one backs off within an advert interval once
+// it heals.
+func TestVRRPFaults(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	skew := 156 * interval / 256 // B's, priority 100
+	b := newPair(t, 2)
+	cfgA, cfgB := vrrpInstance(150, 3, "100ms"), vrrpInstance(100, 3, "100ms")
+	b.start(1, cfgB)
+	b.start(0, cfgA)
+	b.waitState(0, "MASTER", 60*time.Second)
+	b.waitState(1, "BACKUP", 60*time.Second)
+
+	t.Run("ctrl killed", func(t *testing.T) {
+		ld := b.cb.startLoad(150)
+		ld.waitAnswers(t, time.Now(), 3, "rs1", "rs2")
+		at := time.Now()
+		if err := syscall.Kill(b.ctrl[0].PID(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		master := b.cb.waitLog(b.ctrl[1], "to=MASTER", at, 60*time.Second)
+		lost := b.cb.waitLog(b.dp[0], "control process heartbeat lost", at, 60*time.Second)
+		ld.waitAnswers(t, time.Now(), 5, "rs1", "rs2")
+		_ = ld.p.Stop(syscall.SIGTERM, 5*time.Second)
+		failed := count(ld.samples(t), at.Add(-time.Second), time.Now())["FAIL"]
+		t.Logf("B master %s after the kill, A's data plane stopped answering ARP %s after it; %d requests failed",
+			master.Sub(at).Round(time.Millisecond), lost.Sub(at).Round(time.Millisecond), failed)
+		if failed != 0 {
+			t.Errorf("%d requests failed", failed)
+		}
+		// A restarted dsrlb-ctrl comes up as backup, listens for one
+		// master-down interval, then preempts (priority 150 > 100).
+		start := time.Now()
+		var err error
+		b.ctrl[0], err = b.StartBalancerCtrl(0, ctrlBin, b.dp[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		backup := b.cb.waitLog(b.ctrl[0], "to=BACKUP", start, 60*time.Second)
+		preempt := b.cb.waitLog(b.ctrl[0], "to=MASTER", start, 60*time.Second)
+		if hold := preempt.Sub(backup); hold < 300*time.Millisecond {
+			t.Errorf("the restarted dsrlb-ctrl preempted %s after entering BACKUP, before one master-down interval", hold)
+		}
+		b.waitState(1, "BACKUP", 60*time.Second)
+	})
+
+	t.Run("dataplane killed", func(t *testing.T) {
+		at := time.Now()
+		if err := syscall.Kill(b.dp[0].PID(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		fault := b.cb.waitLog(b.ctrl[0], "to=FAULT", at, 60*time.Second)
+		master := b.cb.waitLog(b.ctrl[1], "to=MASTER", at, 60*time.Second)
+		t.Logf("A in FAULT %s after its data plane died; B master %s after the kill (skew time %s, master-down %s)",
+			fault.Sub(at).Round(time.Millisecond), master.Sub(at).Round(time.Millisecond), skew, 3*interval+skew)
+		if d := master.Sub(fault); d > skew+200*time.Millisecond {
+			t.Errorf("B took over %s after A gave up: not within the skew time %s (+200ms)", d, skew)
+		}
+		if got, err := b.cb.curl("http://" + b.VIP.String() + "/"); err != nil || !strings.HasPrefix(got, "rs") {
+			t.Fatalf("through B: %q %v", got, err)
+		}
+		// A's data plane comes back; A's dsrlb-ctrl finds it and preempts.
+		start := time.Now()
+		var err error
+		b.dp[0], err = b.StartBalancerDataplane(0, dataplaneBin, b.Config(0, `vrrp_dataplane_timeout = "100ms"`, cfgA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.cb.waitLog(b.ctrl[0], "to=MASTER", start, 60*time.Second)
+		b.waitState(1, "BACKUP", 60*time.Second)
+	})
+
+	t.Run("partition", func(t *testing.T) {
+		// Drop VRRP between the balancers on the bridge for 5 s.
+		if _, err := b.Exec(5*time.Second, testbed.RoleBridge, "nft", "add table bridge vrrpcut; add chain bridge vrrpcut cut { type filter hook forward priority 0; policy accept; }; add rule bridge vrrpcut cut ip protocol 112 drop"); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now()
+		b.cb.waitLog(b.ctrl[1], "to=MASTER", at, 60*time.Second)
+		if st := b.vrrp(0); st.State != "MASTER" {
+			t.Fatalf("A is %s during the partition", st.State)
+		}
+		deadline := at.Add(5 * time.Second)
+		for time.Now().Before(deadline) { // both stay master while it lasts
+			if a, bb := b.vrrp(0).State, b.vrrp(1).State; a != "MASTER" || bb != "MASTER" {
+				t.Fatalf("during the partition: A %s, B %s", a, bb)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if _, err := b.Exec(5*time.Second, testbed.RoleBridge, "nft", "delete table bridge vrrpcut"); err != nil {
+			t.Fatal(err)
+		}
+		healed := time.Now()
+		back := b.cb.waitLog(b.ctrl[1], "to=BACKUP", healed, 60*time.Second)
+		t.Logf("split brain for 5 s; B backed off %s after the partition healed", back.Sub(healed).Round(time.Millisecond))
+		if d := back.Sub(healed); d > interval+200*time.Millisecond {
+			t.Errorf("B backed off %s after the partition healed, not within one advert interval (+200ms)", d)
+		}
+		if st := b.vrrp(0); st.State != "MASTER" {
+			t.Errorf("A is %s after the partition", st.State)
+		}
+	})
 }
