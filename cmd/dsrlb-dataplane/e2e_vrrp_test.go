@@ -567,3 +567,159 @@ func TestVRRPFaults(t *testing.T) {
 		}
 	})
 }
+
+// keepalived runs Debian's keepalived (VRRP only) in the ka namespace
+// with one instance for the VIP.
+func (b *pairBed) keepalived(prio, version int, interval, auth string) *testbed.Proc {
+	b.t.Helper()
+	dir := filepath.Join(b.Dir, "keepalived")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	authBlock := ""
+	if auth != "" {
+		authBlock = fmt.Sprintf("    authentication {\n        auth_type PASS\n        auth_pass %s\n    }\n", auth)
+	}
+	conf := fmt.Sprintf(`global_defs {
+    router_id ka
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority %d
+    advert_int %s
+    version %d
+%s    virtual_ipaddress {
+        192.0.2.100/32
+    }
+}
+`, prio, interval, version, authBlock)
+	path := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	p, err := b.Start(testbed.RoleKA, "keepalived", "keepalived", "-n", "-l", "-D", "-P", "-G", "-f", path,
+		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"), "-c", filepath.Join(dir, "checkers.pid"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() {
+		_ = p.Stop(syscall.SIGTERM, 10*time.Second)
+		// keepalived's VRRP child, should it outlive its parent.
+		if out, _ := b.Exec(5*time.Second, testbed.RoleKA, "ip", "netns", "pids", b.NS(testbed.RoleKA)); strings.TrimSpace(out) != "" {
+			for _, f := range strings.Fields(out) {
+				var pid int
+				if _, err := fmt.Sscan(f, &pid); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		if b.t.Failed() {
+			b.t.Logf("keepalived log:\n%s", p.Output())
+		}
+	})
+	return p
+}
+
+// keepalivedComplaints are keepalived's messages about adverts it did
+// not like.
+var keepalivedComplaints = []string{"invalid", "bogus", "mismatch", "ignoring", "wrong", "bad ", "error", "discard"}
+
+func checkKeepalivedLog(t *testing.T, ka *testbed.Proc) {
+	t.Helper()
+	for _, line := range strings.Split(ka.Output(), "\n") {
+		l := strings.ToLower(line)
+		for _, c := range keepalivedComplaints {
+			if strings.Contains(l, c) {
+				t.Errorf("keepalived: %s", line)
+			}
+		}
+	}
+}
+
+// TestVRRPKeepalived: dsrlb and Debian's keepalived 2.2.7 as the two
+// routers of one VRID, version 2 with PASS authentication and version 3:
+// dsrlb master with keepalived backup, failover to keepalived; keepalived
+// master with dsrlb backup, failover to dsrlb. Neither side ignores an
+// advert of the other.
+func TestVRRPKeepalived(t *testing.T) {
+	for _, tc := range []struct {
+		name, interval, ka, auth string
+		version                  int
+	}{
+		{"v2-pass", "1s", "1", "secret1", 2},
+		{"v3", "100ms", "0.1", "", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newPair(t, 2)
+			if err := b.AddKeepalived(); err != nil {
+				t.Fatal(err)
+			}
+			var extra []string
+			if tc.auth != "" {
+				extra = append(extra, fmt.Sprintf("auth_pass = %q", tc.auth))
+			}
+			cfg := func(prio int) string { return vrrpInstance(prio, tc.version, tc.interval, extra...) }
+
+			// dsrlb master, keepalived backup.
+			b.start(0, cfg(150))
+			b.waitState(0, "MASTER", 60*time.Second)
+			ka := b.keepalived(100, tc.version, tc.ka, tc.auth)
+			waitOutput(t, ka, "Entering BACKUP STATE", 1, 60*time.Second)
+			sent := b.vrrp(0).AdvertsSent
+			deadline := time.Now().Add(60 * time.Second)
+			for b.vrrp(0).AdvertsSent < sent+10 { // keepalived hears ten adverts
+				if time.Now().After(deadline) {
+					t.Fatal("dsrlb stopped advertising")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if strings.Contains(ka.Output(), "Entering MASTER STATE") {
+				t.Fatalf("keepalived became master beside a dsrlb master:\n%s", ka.Output())
+			}
+			at := b.killNode(0)
+			waitOutput(t, ka, "Entering MASTER STATE", 1, 60*time.Second)
+			t.Logf("dsrlb master -> keepalived backup: keepalived took over after the node failure (%s)", time.Since(at).Round(time.Millisecond))
+
+			// keepalived master (priority 200), dsrlb comes back as backup.
+			_ = ka.Stop(syscall.SIGTERM, 10*time.Second)
+			checkKeepalivedLog(t, ka)
+			ka = b.keepalived(200, tc.version, tc.ka, tc.auth)
+			waitOutput(t, ka, "Entering MASTER STATE", 1, 60*time.Second)
+			if err := b.LinkUp(b.Balancers[0].Role); err != nil {
+				t.Fatal(err)
+			}
+			b.start(0, cfg(150))
+			b.waitState(0, "BACKUP", 60*time.Second)
+			deadline = time.Now().Add(60 * time.Second)
+			for {
+				st := b.vrrp(0)
+				if st.State != "BACKUP" {
+					t.Fatalf("dsrlb %s beside a keepalived master: %+v", st.State, st)
+				}
+				if st.AdvertsRecv >= 10 {
+					if st.Master != testbed.KAAddr.Addr().String() || len(st.Errors) != 0 {
+						t.Fatalf("dsrlb backup: master %s, errors %v", st.Master, st.Errors)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("dsrlb heard %d adverts of keepalived", st.AdvertsRecv)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			at = time.Now()
+			if err := b.LinkDown(testbed.RoleKA); err != nil {
+				t.Fatal(err)
+			}
+			b.waitState(0, "MASTER", 60*time.Second)
+			t.Logf("keepalived master -> dsrlb backup: dsrlb took over %s after keepalived's link went down", time.Since(at).Round(time.Millisecond))
+			_ = ka.Stop(syscall.SIGTERM, 10*time.Second)
+			checkKeepalivedLog(t, ka)
+			if got, err := b.cb.curl("http://" + b.VIP.String() + "/"); err != nil || !strings.HasPrefix(got, "rs") {
+				t.Fatalf("through dsrlb: %q %v", got, err)
+			}
+		})
+	}
+}
