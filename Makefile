@@ -7,7 +7,7 @@ BIN      := bin
 # Debian packages the build, the tests and the demo use.
 APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
             iproute2 ethtool curl iputils-ping procps nftables \
-            clang libbpf-dev bpftool
+            clang libbpf-dev bpftool keepalived
 GOFLAGS_TEST ?= -count=1
 
 .PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke fuzz readme
@@ -82,7 +82,7 @@ FUZZTIME  ?= 60s
 # Minimising a new input is bounded too (Go's default, 60 s, can take a
 # whole run on a 4 KiB input and shows as a stall).
 FUZZMINTIME ?= 5s
-FUZZ_PKGS ?= ./conf/... ./perf/... ./pipeline/...
+FUZZ_PKGS ?= ./conf/... ./perf/... ./pipeline/... ./ctrl/vrrp/
 FUZZ_GO   ?= env GOTOOLCHAIN=go1.27.3 $(GO)
 fuzz: deps
 	@set -e; for pkg in $$($(GO) list $(FUZZ_PKGS)); do \
