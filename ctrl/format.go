@@ -3,6 +3,7 @@ package ctrl
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -92,6 +93,37 @@ func (s *Status) WriteText(w io.Writer, now time.Time) error {
 					r.Health.Checks, last, r.Health.Check, oneLine(r.Health.LastError))
 			}
 			p("  %s\t%d\t%d\t%s\t%s\n", r.Address, r.Weight, r.EffectiveWeight, state, h)
+		}
+	}
+
+	if len(s.VRRP) > 0 {
+		p("\nVRRP INSTANCE\tVRID\tSTATE\tPRIORITY\tMASTER\tADVERT\tMASTER DOWN\tSENT/RECEIVED\tLAST TRANSITION\n")
+		for _, v := range s.VRRP {
+			prio := fmt.Sprint(v.Priority)
+			if v.Effective != v.Priority {
+				prio = fmt.Sprintf("%d (effective %d)", v.Priority, v.Effective)
+			}
+			master := "-"
+			if v.Master.IsValid() {
+				master = v.Master.String()
+			}
+			last := "never"
+			if !v.LastTransition.IsZero() {
+				last = fmt.Sprintf("%s ago: %s", age(now, v.LastTransition), v.LastCause)
+			}
+			p("%s (v%d %s)\t%d\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", v.Name, v.Version, v.Family, v.VRID, v.State, prio, master,
+				v.MasterInt, v.MasterDown.Round(time.Millisecond), v.AdvertsSent, v.AdvertsRecv, last)
+			for _, f := range v.Faults {
+				p("\t  fault: %s\n", f)
+			}
+			if len(v.Errors) > 0 {
+				var errs []string
+				for c, n := range v.Errors {
+					errs = append(errs, fmt.Sprintf("%s=%d", c, n))
+				}
+				slices.Sort(errs)
+				p("\t  adverts ignored: %s\n", strings.Join(errs, " "))
+			}
 		}
 	}
 
