@@ -33,7 +33,11 @@ type pairBed struct {
 }
 
 // newPair builds the topology with n real servers running nginx.
-func newPair(t *testing.T, n int) *pairBed {
+func newPair(t *testing.T, n int) *pairBed { return newPairWith(t, n, false) }
+
+// newPairWith is newPair, with IPv6 (the real servers' nginx also on the
+// IPv6 VIP and their IPv6 addresses) when v6.
+func newPairWith(t *testing.T, n int, v6 bool) *pairBed {
 	t.Helper()
 	b, err := testbed.New(t.TempDir(), t.Logf)
 	if err != nil {
@@ -58,8 +62,21 @@ func newPair(t *testing.T, n int) *pairBed {
 		t.Fatal(err)
 	}
 	pb := &pairBed{Pair: pair, t: t, cb: &ctrlBed{L2: pair.L2, t: t, nginx: make([]*testbed.Proc, n)}}
+	if !v6 {
+		for i := range pair.Servers {
+			pb.cb.startServer(i)
+		}
+		return pb
+	}
+	if err := pair.EnableIPv6(); err != nil {
+		t.Fatal(err)
+	}
 	for i := range pair.Servers {
-		pb.cb.startServer(i)
+		role := testbed.ServerRole(i)
+		if _, err := pair.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n")},
+			pair.VIP, pair.Servers[i], pair.IPv6.VIP, pair.IPv6.Servers[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return pb
 }
@@ -108,8 +125,11 @@ type vrrpStatus struct {
 	Errors      map[string]uint64 `json:"errors"`
 }
 
-// vrrp is balancer i's VRRP status.
-func (b *pairBed) vrrp(i int) vrrpStatus {
+// vrrp is balancer i's VRRP status (its first instance).
+func (b *pairBed) vrrp(i int) vrrpStatus { return b.vrrpOf(i, "") }
+
+// vrrpOf is balancer i's instance name ("" for the first).
+func (b *pairBed) vrrpOf(i int, name string) vrrpStatus {
 	b.t.Helper()
 	out, err := b.Exec(10*time.Second, b.Balancers[i].Role, ctlBin, "status", "-json", "-socket", b.SocketOf(i))
 	if err != nil {
@@ -120,6 +140,11 @@ func (b *pairBed) vrrp(i int) vrrpStatus {
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.VRRP) == 0 {
 		b.t.Fatalf("dsrlbctl status -json: %v\n%s", err, out)
+	}
+	for _, v := range st.VRRP {
+		if v.Name == name {
+			return v
+		}
 	}
 	return st.VRRP[0]
 }
@@ -722,4 +747,82 @@ func TestVRRPKeepalived(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVRRPIPv6: an IPv6 instance (version 3, adverts from the exception
+// path's link-local address to ff02::12) and an IPv4 one in one sync
+// group: A is master of both, B takes both over when A fails, announces
+// the IPv6 VIP with an unsolicited neighbour advertisement, and the
+// client reaches the IPv6 VIP through B.
+func TestVRRPIPv6(t *testing.T) {
+	b := newPairWith(t, 2, true)
+	inst := func(prio int) string {
+		return fmt.Sprintf(`[[vrrp]]
+name = "vi4"
+vrid = 51
+priority = %[1]d
+advert_int = "100ms"
+vips = ["192.0.2.100"]
+sync_group = "g"
+
+[[vrrp]]
+name = "vi6"
+vrid = 51
+priority = %[1]d
+advert_int = "100ms"
+vips = ["2001:db8::100"]
+sync_group = "g"
+`, prio)
+	}
+	b.start(1, inst(100))
+	b.start(0, inst(150))
+	for _, name := range []string{"vi4", "vi6"} {
+		deadline := time.Now().Add(60 * time.Second)
+		for b.vrrpOf(0, name).State != "MASTER" || b.vrrpOf(1, name).State != "BACKUP" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: A %+v, B %+v", name, b.vrrpOf(0, name), b.vrrpOf(1, name))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	st := b.vrrpOf(1, "vi6")
+	if !strings.HasPrefix(st.Master, "fe80::") || len(st.Errors) != 0 {
+		t.Fatalf("B hears A's IPv6 adverts from %q, errors %v", st.Master, st.Errors)
+	}
+	url6 := "http://[" + b.IPv6.VIP.String() + "]/"
+	if got, err := b.cb.curl(url6); err != nil || !strings.HasPrefix(got, "rs") {
+		t.Fatalf("IPv6 VIP through A: %q %v", got, err)
+	}
+	bMAC, err := b.MAC(b.Balancers[1].Role, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := capture(t, b.L2, testbed.RoleClient, "na", "icmp6")
+	at := b.killNode(0)
+	for _, name := range []string{"vi4", "vi6"} {
+		deadline := time.Now().Add(60 * time.Second)
+		for b.vrrpOf(1, name).State != "MASTER" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: B %+v", name, b.vrrpOf(1, name))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	master := b.cb.waitLog(b.ctrl[1], "instance=vi6 from=BACKUP to=MASTER", at, 60*time.Second)
+	if got, err := b.cb.curl(url6); err != nil || !strings.HasPrefix(got, "rs") {
+		t.Fatalf("IPv6 VIP through B: %q %v", got, err)
+	}
+	var na time.Time
+	for _, p := range packets(t, c) {
+		a, ok := p.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement)
+		e, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+		if ok && e != nil && e.SrcMAC.String() == bMAC && a.TargetAddress.Equal(b.IPv6.VIP.AsSlice()) && !a.Solicited() && a.Override() {
+			na = p.Metadata().Timestamp
+			break
+		}
+	}
+	if na.IsZero() {
+		t.Fatalf("no unsolicited neighbour advertisement for %s from B:\n%s", b.IPv6.VIP, c.Dump())
+	}
+	t.Logf("IPv6: B master %s after the kill, its unsolicited NA %s after it", master.Sub(at).Round(time.Millisecond), na.Sub(at).Round(time.Millisecond))
 }

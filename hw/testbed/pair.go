@@ -25,9 +25,10 @@ type Pair struct {
 
 // Balancer is one of a Pair's balancers.
 type Balancer struct {
-	Role string
-	Addr netip.Prefix
-	TAP  string
+	Role  string
+	Addr  netip.Prefix
+	Addr6 netip.Prefix // after EnableIPv6
+	TAP   string
 }
 
 // RoleLB2 and RoleKA are the second balancer's and keepalived's roles.
@@ -63,6 +64,12 @@ func SetupPair(b *Bed, n int) (*Pair, error) {
 		if _, err := b.Exec(5*time.Second, RoleBridge, "bridge", "link", "set", "dev", "p-"+role, "flood", "off"); err != nil {
 			return nil, err
 		}
+		// The exception path's link-local address (the source of IPv6
+		// VRRP adverts) usable at once, without duplicate address
+		// detection.
+		if err := b.Sysctl(role, "net.ipv6.conf.default.accept_dad", "0"); err != nil {
+			return nil, err
+		}
 	}
 	return &Pair{L2: t, Balancers: []Balancer{
 		{Role: RoleLB, Addr: t.LB, TAP: "dsrlb0"},
@@ -84,6 +91,18 @@ func (t *Pair) AddKeepalived() error {
 	return t.IP(RoleKA, "addr", "add", KAAddr.String(), "dev", "eth0")
 }
 
+// EnableIPv6 adds the L2 topology's IPv6 (L2.EnableIPv6) with the
+// balancers' own addresses 2001:db8::10 and ::11; Config then adds the
+// service "web6" on the IPv6 VIP.
+func (t *Pair) EnableIPv6() error {
+	if err := t.L2.EnableIPv6(); err != nil {
+		return err
+	}
+	t.Balancers[0].Addr6 = t.IPv6.LB
+	t.Balancers[1].Addr6 = netip.PrefixFrom(host6(net6Client, 0x11), 64)
+	return nil
+}
+
 // ConfigOf is balancer i's configuration file path.
 func (t *Pair) ConfigOf(i int) string {
 	return filepath.Join(t.Dir, fmt.Sprintf("dsrlb-%s.toml", t.Balancers[i].Role))
@@ -101,7 +120,7 @@ func (t *Pair) SocketOf(i int) string {
 func (t *Pair) Config(i int, ctrlKeys, tail string, extra ...string) string {
 	bl := t.Balancers[i]
 	var b strings.Builder
-	writeDataplaneTable(&b, t.Bed, bl.Addr, IPv6Addrs{}, bl.TAP)
+	writeDataplaneTable(&b, t.Bed, bl.Addr, IPv6Addrs{LB: bl.Addr6}, bl.TAP)
 	// Each balancer its own shared memory.
 	cfg := strings.Replace(b.String(), filepath.Join(t.Dir, "dsrlb.shm"), filepath.Join(t.Dir, "dsrlb-"+bl.Role+".shm"), 1)
 	b.Reset()
@@ -116,6 +135,12 @@ func (t *Pair) Config(i int, ctrlKeys, tail string, extra ...string) string {
 	}
 	for _, s := range servers {
 		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
+	}
+	if bl.Addr6.IsValid() {
+		fmt.Fprintf(&b, "\n[[service]]\nname = \"web6\"\nvip = %q\nprotocol = \"tcp\"\nport = 80\n", t.IPv6.VIP)
+		for _, s := range t.IPv6.Servers[:len(servers)] {
+			fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
+		}
 	}
 	b.WriteString("\n" + tail)
 	return b.String()
@@ -152,7 +177,7 @@ func (t *Pair) StartBalancerDataplane(i int, dpBin, config string) (*Proc, error
 	if t.Backends > 0 {
 		n = t.Backends
 	}
-	want := fmt.Sprintf("scheduled=%d", n)
+	want := fmt.Sprintf("name=web backends=%d scheduled=%d", n, n)
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(p.Output(), want) {
 		if p.Exited() || time.Now().After(deadline) {
