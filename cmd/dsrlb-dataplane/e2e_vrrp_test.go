@@ -185,22 +185,41 @@ func (b *pairBed) killNode(i int) time.Time {
 	return at
 }
 
+// TestVRRPPairBasics: the higher priority is master, the other backup,
+// the VIP is reached through the master and, once it fails, through the
+// backup; with multicast adverts and with unicast peers.
 func TestVRRPPairBasics(t *testing.T) {
-	b := newPair(t, 2)
-	b.start(0, vrrpInstance(150, 3, "100ms"))
-	b.start(1, vrrpInstance(100, 3, "100ms"))
-	b.waitState(0, "MASTER", 30*time.Second)
-	b.waitState(1, "BACKUP", 30*time.Second)
-	if got, err := b.cb.curl("http://" + b.VIP.String() + "/"); err != nil || !strings.HasPrefix(got, "rs") {
-		t.Fatalf("through the master: %q %v", got, err)
+	for _, tc := range []struct {
+		name string
+		a, b []string // extra [[vrrp]] keys of A and B
+	}{
+		{name: "multicast"},
+		{name: "unicast", a: []string{`unicast_peers = ["192.0.2.11"]`}, b: []string{`unicast_peers = ["192.0.2.10"]`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newPair(t, 2)
+			b.start(0, vrrpInstance(150, 3, "100ms", tc.a...))
+			b.start(1, vrrpInstance(100, 3, "100ms", tc.b...))
+			b.waitState(0, "MASTER", 30*time.Second)
+			b.waitState(1, "BACKUP", 30*time.Second)
+			if got, err := b.cb.curl("http://" + b.VIP.String() + "/"); err != nil || !strings.HasPrefix(got, "rs") {
+				t.Fatalf("through the master: %q %v", got, err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for st := b.vrrp(1); st.AdvertsRecv < 5 || st.Master != "192.0.2.10" || len(st.Errors) != 0; st = b.vrrp(1) {
+				if time.Now().After(deadline) {
+					t.Fatalf("B hears A: %+v", st)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			at := b.killNode(0)
+			b.waitState(1, "MASTER", 30*time.Second)
+			t.Logf("B master %s after the kill", time.Since(at))
+			if got, err := b.cb.curl("http://" + b.VIP.String() + "/"); err != nil || !strings.HasPrefix(got, "rs") {
+				t.Fatalf("through the new master: %q %v", got, err)
+			}
+		})
 	}
-	at := b.killNode(0)
-	b.waitState(1, "MASTER", 30*time.Second)
-	t.Logf("B master %s after the kill", time.Since(at))
-	if got, err := b.cb.curl("http://" + b.VIP.String() + "/"); err != nil || !strings.HasPrefix(got, "rs") {
-		t.Fatalf("through the new master: %q %v", got, err)
-	}
-	t.Logf("B: %+v", b.vrrp(1))
 }
 
 // failover is what one node failure of the master measured.
