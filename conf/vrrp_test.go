@@ -42,7 +42,7 @@ address = "2001:db8::21"
 `
 
 func TestVRRPValid(t *testing.T) {
-	c, err := Parse("t.toml", []byte(vrrpBase+`
+	instances := `
 [[vrrp]]
 name = "vi4"
 vrid = 51
@@ -66,41 +66,19 @@ state = "MASTER"
 preempt = false
 preempt_delay = "3s"
 sync_group = "g"
+`
+	// An instance without VIPs spoils the whole file.
+	if _, err := Parse("t.toml", []byte(vrrpBase+instances+`
 [[vrrp]]
 name = "v2"
 vrid = 52
 version = 2
 auth_pass = "secret1"
 vips = []
-`))
-	if err == nil || !strings.Contains(err.Error(), "vrrp[2].vips: an instance needs at least one VIP") {
+`)); err == nil || !strings.Contains(err.Error(), "vrrp[2].vips: an instance needs at least one VIP") {
 		t.Fatalf("want the empty vips error, got %v", err)
 	}
-	c, err = Parse("t.toml", []byte(vrrpBase+`
-[[vrrp]]
-name = "vi4"
-vrid = 51
-priority = 150
-advert_int = "20ms"
-vips = ["192.0.2.100", "192.0.2.101"]
-unicast_peers = ["192.0.2.11"]
-track_services = ["web"]
-track_weight = 60
-garp_repeat = 3
-garp_delay = "2s"
-garp_refresh = "60s"
-notify = ["/bin/true", "x"]
-sync_group = "g"
-v3_checksum = "message-only"
-[[vrrp]]
-name = "vi6"
-vrid = 51
-vips = ["2001:db8::100"]
-state = "MASTER"
-preempt = false
-preempt_delay = "3s"
-sync_group = "g"
-`))
+	c, err := Parse("t.toml", []byte(vrrpBase+instances))
 	if err != nil {
 		t.Fatal(err)
 	}

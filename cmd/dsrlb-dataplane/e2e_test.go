@@ -60,6 +60,17 @@ func TestMain(m *testing.M) {
 // checked: after the test no namespace and no process of it may remain.
 func newL2(t *testing.T, n int) *testbed.L2 {
 	t.Helper()
+	topo, err := testbed.SetupL2(newBed(t), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// newBed is an empty test bed whose teardown is checked: after the test
+// no namespace and no process of it may remain.
+func newBed(t *testing.T) *testbed.Bed {
+	t.Helper()
 	b, err := testbed.New(t.TempDir(), t.Logf)
 	if err != nil {
 		t.Fatal(err)
@@ -78,11 +89,7 @@ func newL2(t *testing.T, n int) *testbed.L2 {
 			}
 		}
 	})
-	topo, err := testbed.SetupL2(b, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return topo
+	return b
 }
 
 func startDataplane(t *testing.T, topo *testbed.L2, extra ...string) *testbed.Proc {

@@ -39,25 +39,7 @@ func newPair(t *testing.T, n int) *pairBed { return newPairWith(t, n, false) }
 // IPv6 VIP and their IPv6 addresses) when v6.
 func newPairWith(t *testing.T, n int, v6 bool) *pairBed {
 	t.Helper()
-	b, err := testbed.New(t.TempDir(), t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		pids := b.PIDs()
-		if err := b.Close(); err != nil {
-			t.Errorf("teardown: %v", err)
-		}
-		if left := testbed.Leftovers(b.Prefix); len(left) != 0 {
-			t.Errorf("namespaces left after the test: %v", left)
-		}
-		for _, pid := range pids {
-			if testbed.Alive(pid) {
-				t.Errorf("process %d left after the test", pid)
-			}
-		}
-	})
-	pair, err := testbed.SetupPair(b, n)
+	pair, err := testbed.SetupPair(newBed(t), n)
 	if err != nil {
 		t.Fatal(err)
 	}
