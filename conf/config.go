@@ -66,7 +66,13 @@ type Ctrl struct {
 	// VRRPDataplaneTimeout: a data plane heartbeat older than this puts
 	// every VRRP instance into FAULT.
 	VRRPDataplaneTimeout time.Duration
+	// MetricsListen is the address of the metrics and status page
+	// listener; "" for none.
+	MetricsListen string
 }
+
+// DefaultMetricsListen is the default [ctrl] metrics_listen.
+const DefaultMetricsListen = "127.0.0.1:9842"
 
 // DefaultSocket is the default [ctrl] socket path.
 const DefaultSocket = "/run/dsrlb/ctrl.sock"

@@ -155,6 +155,14 @@ type rawCtrl struct {
 	// peer takes over within its skew time. The data plane beats every
 	// 10ms. Go duration 30ms..10s, default "200ms".
 	VRRPDataplaneTimeout *string `toml:"vrrp_dataplane_timeout"`
+
+	// metrics_listen: host:port of dsrlb-ctrl's HTTP listener for
+	// Prometheus (/metrics) and the read-only status page (/). Default
+	// "127.0.0.1:9842": on, but reachable from the balancer itself only;
+	// set an address of a management network to scrape from elsewhere,
+	// "" to turn it off. The host must be an IP address (or empty for
+	// every address); port 0 picks a free one.
+	MetricsListen *string `toml:"metrics_listen"`
 }
 
 // rawNeighbor is one [[dataplane.neighbor]]: a permanent MAC address for a

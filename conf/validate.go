@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -167,9 +168,17 @@ func family(a netip.Addr) string {
 
 // ctrl validates [ctrl]; an absent table means all defaults.
 func (v *validator) ctrl(r *rawCtrl) Ctrl {
-	c := Ctrl{Socket: DefaultSocket, VRRPDataplaneTimeout: defVRRPDataplaneTimeout}
+	c := Ctrl{Socket: DefaultSocket, VRRPDataplaneTimeout: defVRRPDataplaneTimeout, MetricsListen: DefaultMetricsListen}
 	if r == nil {
 		return c
+	}
+	if r.MetricsListen != nil {
+		p := fieldPath{}.keys("ctrl", "metrics_listen")
+		if msg := listenAddrError(*r.MetricsListen); msg != "" {
+			v.add(p, msg)
+		} else {
+			c.MetricsListen = *r.MetricsListen
+		}
 	}
 	if r.VRRPDataplaneTimeout != nil {
 		p := fieldPath{}.keys("ctrl", "vrrp_dataplane_timeout")
@@ -194,6 +203,27 @@ func (v *validator) ctrl(r *rawCtrl) Ctrl {
 		c.Socket = s
 	}
 	return c
+}
+
+// listenAddrError checks a "host:port" listen address ("" is off): the
+// host an IP address or empty, the port 0..65535.
+func listenAddrError(s string) string {
+	if s == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Sprintf("metrics_listen %q: want host:port, e.g. \"127.0.0.1:9842\" or \"[2001:db8::10]:9842\" (%v)", s, err)
+	}
+	if host != "" {
+		if a, err := netip.ParseAddr(host); err != nil || a.Zone() != "" {
+			return fmt.Sprintf("metrics_listen %q: host %q is not an IP address", s, host)
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("metrics_listen %q: port %q is not 0..65535", s, port)
+	}
+	return ""
 }
 
 // dataplane validates [dataplane]. own reports which of dp.Address and

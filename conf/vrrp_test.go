@@ -288,3 +288,27 @@ vips = ["192.0.2.100"]`))
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestMetricsListen(t *testing.T) {
+	c, err := Parse("t.toml", []byte(vrrpBase))
+	if err != nil || c.Ctrl.MetricsListen != DefaultMetricsListen {
+		t.Fatalf("default: %q %v", c.Ctrl.MetricsListen, err)
+	}
+	for in, want := range map[string]string{
+		`""`:                 "",
+		`"0.0.0.0:9100"`:     "",
+		`"[2001:db8::1]:80"`: "",
+		`":0"`:               "",
+		`"localhost:9100"`:   `host "localhost" is not an IP address`,
+		`"127.0.0.1"`:        `want host:port`,
+		`"127.0.0.1:99999"`:  `port "99999" is not 0..65535`,
+	} {
+		_, err := Parse("t.toml", []byte(vrrpBase+"[ctrl]\nmetrics_listen = "+in+"\n"))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", in, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want %q", in, err, want)
+		}
+	}
+}

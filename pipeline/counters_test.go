@@ -21,6 +21,22 @@ func TestCounterLayout(t *testing.T) {
 	if got := CounterNames(); !slices.Equal(got, names) {
 		t.Fatalf("pipeline counters %q\ncounters.Workers    %q", got, names)
 	}
+	// The verdicts' counters follow rx_packets, rx_bytes and tx_bytes, each
+	// classed as the verdict is.
+	for v := Verdict(0); v < NumVerdicts; v++ {
+		want := counters.ClassVerdict
+		if v.IsDrop() {
+			want = counters.ClassDrop
+		}
+		if d := counters.Workers[3+int(v)]; d.Class != want {
+			t.Errorf("counter %s: class %d, want %d", d.Name, d.Class, want)
+		}
+	}
+	for i, d := range counters.Workers {
+		if (i < 3 || i >= 3+int(NumVerdicts)) && d.Class != counters.ClassNone {
+			t.Errorf("counter %s is classed but is no verdict", d.Name)
+		}
+	}
 	if size := int(unsafe.Sizeof(Counters{})); size != counters.Bytes(counters.Worker) {
 		t.Fatalf("pipeline.Counters is %d bytes, the table %d", size, counters.Bytes(counters.Worker))
 	}

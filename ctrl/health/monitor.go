@@ -50,8 +50,9 @@ type TargetState struct {
 
 // Monitor runs the checks of a set of targets, one goroutine each.
 type Monitor struct {
-	events chan<- Event
-	log    *slog.Logger
+	events  chan<- Event
+	log     *slog.Logger
+	observe func(check string, took time.Duration, err error) // nil: none
 
 	mu      sync.Mutex // serialises Update and Close; guards the fields below
 	closed  bool
@@ -71,12 +72,14 @@ func NewMonitor(events chan<- Event, log *slog.Logger) *Monitor {
 }
 
 type runner struct {
-	key    string
-	addr   netip.Addr
-	cfg    Config
-	check  string // cfg.Checker.String(), computed once
-	cancel context.CancelFunc
-	done   chan struct{}
+	key   string
+	addr  netip.Addr
+	cfg   Config
+	check string // cfg.Checker.String(), computed once
+	// observe is the Monitor's observer when the runner started.
+	observe func(check string, took time.Duration, err error)
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	mu sync.Mutex
 	st status
@@ -185,13 +188,14 @@ func (m *Monitor) Update(targets []Target) error {
 func (m *Monitor) start(t Target, st status) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runner{
-		key:    t.Key,
-		addr:   t.Addr,
-		cfg:    t.Config,
-		check:  t.Config.Checker.String(),
-		cancel: cancel,
-		done:   make(chan struct{}),
-		st:     st,
+		key:     t.Key,
+		addr:    t.Addr,
+		cfg:     t.Config,
+		check:   t.Config.Checker.String(),
+		observe: m.observe,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		st:      st,
 	}
 	m.runners[t.Key] = r
 	go m.run(ctx, r)
@@ -237,6 +241,15 @@ func (m *Monitor) Close() {
 	m.runners = map[string]*runner{}
 }
 
+// Observe makes the monitor call f after every probe with the check's
+// String, how long the probe took and its result (for metrics). Call it
+// before the first Update; f must be safe for concurrent use.
+func (m *Monitor) Observe(f func(check string, took time.Duration, err error)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.observe = f
+}
+
 // run is the goroutine of one target.
 func (m *Monitor) run(ctx context.Context, r *runner) {
 	defer close(r.done)
@@ -260,6 +273,9 @@ func (m *Monitor) run(ctx context.Context, r *runner) {
 			return // stopped mid-probe: the result means nothing
 		}
 		now := time.Now()
+		if r.observe != nil {
+			r.observe(r.check, now.Sub(start), err)
+		}
 		if err != nil {
 			m.log.Debug("health check failed", "key", r.key, "target", r.addr, "check", r.check, "error", err)
 		}

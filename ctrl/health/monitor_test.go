@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -652,4 +653,34 @@ func TestMonitorRealCheckerClose(t *testing.T) {
 		<-events
 	}
 	noEvent(t, events) // no goroutine is left to send one
+}
+
+// TestMonitorObserve: the observer sees every probe with the check's
+// String and its result.
+func TestMonitorObserve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake("fake :80", true, true, false, true)
+		m := NewMonitor(nil, nil)
+		defer m.Close()
+		var mu sync.Mutex
+		var seen []string
+		m.Observe(func(check string, took time.Duration, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, fmt.Sprintf("%s %v %v", check, took, err))
+		})
+		if err := m.Update([]Target{{Key: "k", Addr: addrA, Config: fastConfig(f, 1, 1, true)}}); err != nil {
+			t.Fatal(err)
+		}
+		for f.count() < 3 {
+			time.Sleep(time.Millisecond)
+		}
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		want := []string{"fake :80 0s <nil>", "fake :80 0s fail 2", "fake :80 0s <nil>"}
+		if len(seen) < 3 || !slices.Equal(seen[:3], want) {
+			t.Fatalf("observed %q, want %q", seen, want)
+		}
+	})
 }

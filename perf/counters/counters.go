@@ -54,7 +54,21 @@ type Desc struct {
 	Unit  string // what one unit counts: "packets", "bytes", ...
 	Scope Scope
 	Help  string // one sentence, for operators (and the README)
+	// Class groups the worker counters that are verdicts: every received
+	// packet gets one. ClassVerdict: sent or handed on; ClassDrop:
+	// dropped, the name being the reason.
+	Class Class
 }
+
+// Class is a counter's group.
+type Class uint8
+
+// Classes.
+const (
+	ClassNone Class = iota
+	ClassVerdict
+	ClassDrop
+)
 
 // counterIn returns the constructor of the counters (Kind Counter) of
 // scope s.
@@ -66,6 +80,19 @@ func counterIn(s Scope) func(name, unit, help string) Desc {
 
 var worker, port, global = counterIn(Worker), counterIn(Port), counterIn(Global)
 
+// verdict and drop are the constructors of the worker's verdict counters.
+func verdict(name, unit, help string) Desc {
+	d := worker(name, unit, help)
+	d.Class = ClassVerdict
+	return d
+}
+
+func drop(name, unit, help string) Desc {
+	d := worker(name, unit, help)
+	d.Class = ClassDrop
+	return d
+}
+
 // Workers is the layout of one worker's block: pipeline.Counters. Every
 // received packet gets exactly one verdict, forward through no_headroom,
 // so those add up to rx_packets.
@@ -75,37 +102,37 @@ var Workers = []Desc{
 	worker("tx_bytes", "bytes", "bytes of the packets sent (forwarded or answered)"),
 
 	// Verdicts that transmit, in pipeline.Verdict order.
-	worker("forward", "packets", "sent to a real server (the load-balanced path)"),
-	worker("arp_reply", "packets", "ARP requests for a VIP or the balancer's address, answered"),
-	worker("ndp_reply", "packets", "neighbour solicitations for a VIP or `address6`, answered with an advertisement"),
-	worker("echo_reply", "packets", "ICMP or ICMPv6 echo requests to a VIP or an own address, answered"),
-	worker("frag_needed", "packets", "IPv4 packets too large for their tunnel with DF set, turned into ICMP fragmentation needed"),
-	worker("packet_too_big", "packets", "IPv6 packets too large for their tunnel, turned into ICMPv6 Packet Too Big"),
+	verdict("forward", "packets", "sent to a real server (the load-balanced path)"),
+	verdict("arp_reply", "packets", "ARP requests for a VIP or the balancer's address, answered"),
+	verdict("ndp_reply", "packets", "neighbour solicitations for a VIP or `address6`, answered with an advertisement"),
+	verdict("echo_reply", "packets", "ICMP or ICMPv6 echo requests to a VIP or an own address, answered"),
+	verdict("frag_needed", "packets", "IPv4 packets too large for their tunnel with DF set, turned into ICMP fragmentation needed"),
+	verdict("packet_too_big", "packets", "IPv6 packets too large for their tunnel, turned into ICMPv6 Packet Too Big"),
 	// Handed on or consumed.
-	worker("to_kernel", "packets", "for the balancer itself and not answered here, handed to the kernel on the exception path"),
-	worker("arp_learned", "packets", "ARP packets from a tracked real server or next hop, whose MAC went to the resolver"),
-	worker("ndp_learned", "packets", "neighbour advertisements or solicitations from a tracked IPv6 next hop, whose MAC went to the resolver"),
+	verdict("to_kernel", "packets", "for the balancer itself and not answered here, handed to the kernel on the exception path"),
+	verdict("arp_learned", "packets", "ARP packets from a tracked real server or next hop, whose MAC went to the resolver"),
+	verdict("ndp_learned", "packets", "neighbour advertisements or solicitations from a tracked IPv6 next hop, whose MAC went to the resolver"),
 	// Drops, each a reason.
-	worker("malformed", "packets", "dropped: truncated or inconsistent header"),
-	worker("bad_checksum", "packets", "dropped: wrong IPv4 header checksum (checked by the NIC when it can, else in software), or wrong ICMPv6 checksum of a neighbour solicitation/advertisement"),
-	worker("unsupported_l2", "packets", "dropped: stacked VLAN tags, or an EtherType other than IPv4, IPv6, ARP"),
-	worker("fragment", "packets", "dropped: IPv4 or IPv6 fragment to a VIP (no ports to balance on)"),
-	worker("ipv6_ext_unknown", "packets", "dropped: IPv6 packet to a VIP with an extension header other than hop-by-hop, routing and destination options (those are skipped): ESP, AH, Mobility, HIP, Shim6, experimental"),
-	worker("not_vip", "packets", "dropped: IP packet for an address that is neither a VIP nor the balancer's"),
-	worker("no_service", "packets", "dropped: for a VIP, but no service for that protocol and port"),
-	worker("no_backend", "packets", "dropped: the service has no real server that can take flows (none, all weight 0, or none with a known MAC)"),
-	worker("no_mac", "packets", "dropped: the chosen real server's MAC is unknown"),
-	worker("own_address", "packets", "dropped: for the balancer's own address and not ICMP echo, with no exception path"),
-	worker("icmp_not_echo", "packets", "dropped: ICMP or ICMPv6 to a VIP other than echo request (and neighbour discovery)"),
-	worker("arp_ignored", "packets", "dropped: ARP neither for us nor from a real server we track"),
-	worker("ndp_ignored", "packets", "dropped: neighbour solicitation/advertisement neither for an address of ours nor from a next hop we track, or behind extension headers"),
-	worker("arp_backup", "packets", "dropped: ARP request for a VIP of a VRRP instance this balancer is not master of (the master answers)"),
-	worker("ndp_backup", "packets", "dropped: neighbour solicitation for a VIP of a VRRP instance this balancer is not master of"),
-	worker("tx_full", "packets", "dropped: transmit staging area full"),
-	worker("kernel_full", "packets", "dropped: the exception path's queue to the kernel full"),
-	worker("too_big", "packets", "dropped: too large for its tunnel once encapsulated, IPv4 without DF (no fragmentation on the fast path)"),
-	worker("icmp_rate_limit", "packets", "dropped: too large for its tunnel, and this second's budget of 1000 ICMP errors per worker is spent"),
-	worker("no_headroom", "packets", "dropped: no room in the packet buffer for the outer headers or the reply"),
+	drop("malformed", "packets", "dropped: truncated or inconsistent header"),
+	drop("bad_checksum", "packets", "dropped: wrong IPv4 header checksum (checked by the NIC when it can, else in software), or wrong ICMPv6 checksum of a neighbour solicitation/advertisement"),
+	drop("unsupported_l2", "packets", "dropped: stacked VLAN tags, or an EtherType other than IPv4, IPv6, ARP"),
+	drop("fragment", "packets", "dropped: IPv4 or IPv6 fragment to a VIP (no ports to balance on)"),
+	drop("ipv6_ext_unknown", "packets", "dropped: IPv6 packet to a VIP with an extension header other than hop-by-hop, routing and destination options (those are skipped): ESP, AH, Mobility, HIP, Shim6, experimental"),
+	drop("not_vip", "packets", "dropped: IP packet for an address that is neither a VIP nor the balancer's"),
+	drop("no_service", "packets", "dropped: for a VIP, but no service for that protocol and port"),
+	drop("no_backend", "packets", "dropped: the service has no real server that can take flows (none, all weight 0, or none with a known MAC)"),
+	drop("no_mac", "packets", "dropped: the chosen real server's MAC is unknown"),
+	drop("own_address", "packets", "dropped: for the balancer's own address and not ICMP echo, with no exception path"),
+	drop("icmp_not_echo", "packets", "dropped: ICMP or ICMPv6 to a VIP other than echo request (and neighbour discovery)"),
+	drop("arp_ignored", "packets", "dropped: ARP neither for us nor from a real server we track"),
+	drop("ndp_ignored", "packets", "dropped: neighbour solicitation/advertisement neither for an address of ours nor from a next hop we track, or behind extension headers"),
+	drop("arp_backup", "packets", "dropped: ARP request for a VIP of a VRRP instance this balancer is not master of (the master answers)"),
+	drop("ndp_backup", "packets", "dropped: neighbour solicitation for a VIP of a VRRP instance this balancer is not master of"),
+	drop("tx_full", "packets", "dropped: transmit staging area full"),
+	drop("kernel_full", "packets", "dropped: the exception path's queue to the kernel full"),
+	drop("too_big", "packets", "dropped: too large for its tunnel once encapsulated, IPv4 without DF (no fragmentation on the fast path)"),
+	drop("icmp_rate_limit", "packets", "dropped: too large for its tunnel, and this second's budget of 1000 ICMP errors per worker is spent"),
+	drop("no_headroom", "packets", "dropped: no room in the packet buffer for the outer headers or the reply"),
 
 	worker("learn_overflow", "packets", "MACs seen that the resolver did not get because its ring was full"),
 	worker("conntrack_hits", "lookups", "connection-tracking lookups that found the flow"),
