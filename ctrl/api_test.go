@@ -140,7 +140,7 @@ func TestNewConfigErrors(t *testing.T) {
 	h := newHarness(t)
 	h.config("[[service]]\nname = \"s\"\nvip = \"192.0.2.300\"\n[service.check]\ntype = \"script\"\ncommand = [\"" + h.dir + "/nope\"]\n")
 	_, err := New(Options{ConfigPath: h.cfgPath})
-	if err == nil || !strings.Contains(err.Error(), h.cfgPath+":13: service[0].vip: invalid IPv4 address") {
+	if err == nil || !strings.Contains(err.Error(), h.cfgPath+":14: service[0].vip: invalid IPv4 address") {
 		t.Errorf("New with a bad config: %v", err)
 	}
 	if _, err := os.Stat(h.sock); !os.IsNotExist(err) {
@@ -149,7 +149,7 @@ func TestNewConfigErrors(t *testing.T) {
 	// Validation passes; the script check's program is missing.
 	h.config("[[service]]\nname = \"s\"\nvip = \"192.0.2.100\"\n[service.check]\ntype = \"script\"\ncommand = [\"" + h.dir + "/nope\"]\n")
 	_, err = New(Options{ConfigPath: h.cfgPath})
-	if err == nil || !strings.Contains(err.Error(), ":16: service[0].check.command: program "+h.dir+"/nope does not exist") {
+	if err == nil || !strings.Contains(err.Error(), ":17: service[0].check.command: program "+h.dir+"/nope does not exist") {
 		t.Errorf("New with a missing script: %v", err)
 	}
 }

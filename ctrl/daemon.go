@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"reflect"
@@ -137,6 +138,11 @@ type Daemon struct {
 	appliedAt   time.Time
 
 	vrrp *vrrpLink // nil without [[vrrp]]
+
+	metrics *metrics
+	httpLn  net.Listener // ctrl.metrics_listen; nil when off
+	httpSrv *http.Server
+	scrapes chan chan *scrape
 }
 
 // pushJob is one batch of messages being pushed by its own goroutine, so
@@ -171,6 +177,11 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	httpLn, err := listenMetrics(cfg.Ctrl.MetricsListen)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	d := &Daemon{
 		opts:      opts,
 		timing:    opts.Timing.withDefaults(),
@@ -187,10 +198,17 @@ func New(opts Options) (*Daemon, error) {
 		quorum:    QuorumState{},
 		shmPath:   cfg.Dataplane.SHM,
 		neighbors: map[netip.Addr]wire.Neighbor{},
+		httpLn:    httpLn,
+		scrapes:   make(chan chan *scrape),
 	}
 	d.mon = health.NewMonitor(d.events, log)
+	d.metrics = newMetrics(d)
+	d.mon.Observe(d.metrics.observeCheck)
 	if err := d.newVRRP(cfg); err != nil {
 		ln.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
 		return nil, err
 	}
 	return d, nil
@@ -223,6 +241,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("starting", "config", d.opts.ConfigPath, "services", len(d.cfg.Services), "socket", d.socket, "shm", d.shmPath)
 	go d.serve()
 	defer d.shutdown()
+	d.serveHTTP()
 	d.startVRRP()
 
 	tick := time.NewTicker(d.timing.Poll)
@@ -247,6 +266,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.onHealth(ev)
 		case r := <-d.reqs:
 			r.reply <- d.handle(r.cmd)
+		case r := <-d.scrapes:
+			r <- d.gatherScrape(time.Now())
 		case err := <-jobDone:
 			d.onPushed(err, time.Now())
 		case now := <-tick.C:
@@ -258,6 +279,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) shutdown() {
 	d.stopVRRP() // masters hand over while the data plane still carries adverts
 	close(d.done)
+	if d.httpSrv != nil {
+		d.httpSrv.Close()
+	} else if d.httpLn != nil {
+		d.httpLn.Close()
+	}
 	d.ln.Close() // removes the socket file
 	d.closeConns()
 	d.conns.Wait()
@@ -487,8 +513,13 @@ func (d *Daemon) onEvent(kind uint32, payload []byte, now time.Time) {
 		}
 		d.applied, d.appliedAt = m, now
 		if m.Error != "" {
+			d.metrics.rejected.Inc()
 			d.log.Error("data plane rejected the state", "gen", m.Gen, "err", m.Error)
 			return
+		}
+		d.metrics.applied.Inc()
+		if m.Gen == d.pushedGen && !d.pushedAt.IsZero() {
+			d.metrics.latency.Observe(now.Sub(d.pushedAt).Seconds())
 		}
 		d.log.Info("applied", "gen", m.Gen, "snapshot", m.Snapshot)
 	case wire.KindDumpService:
@@ -735,9 +766,10 @@ func (d *Daemon) startJob(j *pushJob, msgs []msg) {
 	d.job = j
 	q := d.region.Commands()
 	timeout := d.timing.PushTimeout
-	log := d.log
+	log, full := d.log, d.metrics.ringFull
 	go func() {
 		j.done <- pushAll(ctx, q, msgs, timeout, func(waited time.Duration) {
+			full.Inc()
 			log.Warn("command ring full, waiting", "waited", waited.Round(time.Millisecond), "messages", len(msgs), "gen", j.gen)
 		})
 	}()
@@ -773,6 +805,7 @@ func (d *Daemon) onPushed(err error, now time.Time) {
 	}
 	d.sentKey, d.sentValid = j.key, true
 	d.pushedGen, d.pushedAt, d.applyWarned = j.gen, now, false
+	d.metrics.pushed.Inc()
 	d.push(now) // the plan may have changed meanwhile
 }
 
@@ -781,6 +814,7 @@ func (d *Daemon) reload(now time.Time) []string {
 	d.lastReload = now
 	c, err := load(d.opts.ConfigPath)
 	if err != nil {
+		d.metrics.reloads.WithLabelValues("failed").Inc()
 		d.reloadErrs = errorLines(err)
 		for _, e := range d.reloadErrs {
 			d.log.Error("reload failed, keeping the running configuration", "err", e)
@@ -790,6 +824,7 @@ func (d *Daemon) reload(now time.Time) []string {
 	d.reloadErrs = nil
 	old := d.cfg
 	if !reflect.DeepEqual(old.VRRP, c.VRRP) || old.Ctrl.VRRPDataplaneTimeout != c.Ctrl.VRRPDataplaneTimeout {
+		d.metrics.reloads.WithLabelValues("failed").Inc()
 		d.reloadErrs = []string{"the [[vrrp]] instances or ctrl.vrrp_dataplane_timeout changed: restart dsrlb-ctrl to apply them (the peer takes over meanwhile); configuration not reloaded"}
 		d.log.Error("reload failed, keeping the running configuration", "err", d.reloadErrs[0])
 		return d.reloadErrs
@@ -797,6 +832,9 @@ func (d *Daemon) reload(now time.Time) []string {
 	d.cfg = c
 	if !reflect.DeepEqual(old.Dataplane, c.Dataplane) {
 		d.log.Warn("the [dataplane] table changed: restart the data plane to apply it (services apply now)")
+	}
+	if old.Ctrl.MetricsListen != c.Ctrl.MetricsListen {
+		d.log.Warn("ctrl.metrics_listen changed: restart dsrlb-ctrl to move the listener", "listen", old.Ctrl.MetricsListen, "new", c.Ctrl.MetricsListen)
 	}
 	if old.Ctrl.Socket != c.Ctrl.Socket {
 		d.log.Warn("ctrl.socket changed: restart dsrlb-ctrl to move the socket", "socket", d.socket, "new", c.Ctrl.Socket)
@@ -807,6 +845,7 @@ func (d *Daemon) reload(now time.Time) []string {
 	}
 	d.evaluate()
 	d.push(now)
+	d.metrics.reloads.WithLabelValues("ok").Inc()
 	d.log.Info("reloaded", "config", d.opts.ConfigPath, "services", len(c.Services))
 	return nil
 }

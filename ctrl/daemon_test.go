@@ -145,6 +145,7 @@ device = "net_ring0"
 
 [ctrl]
 socket = %q
+metrics_listen = "127.0.0.1:0"
 %s`, h.shmPath, h.sock, services)
 	if err := os.WriteFile(h.cfgPath, []byte(src), 0o644); err != nil {
 		h.t.Fatal(err)

@@ -194,8 +194,11 @@ func Bytes(s Scope) int { return 8 * len(Table(s)) }
 
 // Index returns the position of the value called name in the table of
 // scope s, or -1.
-func Index(s Scope, name string) int {
-	for i, d := range Table(s) {
+func Index(s Scope, name string) int { return IndexIn(Table(s), name) }
+
+// IndexIn is the position of name in table, or -1.
+func IndexIn(table []Desc, name string) int {
+	for i, d := range table {
 		if d.Name == name {
 			return i
 		}

@@ -1,0 +1,333 @@
+package ctrl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"dsrlb/perf/counters"
+)
+
+// The Prometheus exporter: /metrics on ctrl.metrics_listen. Everything
+// the data plane counts is read from the shared memory at scrape time,
+// by the daemon's loop (which owns the mapping: a scrape never reads a
+// file being unmapped); the control process's own state comes from the
+// same place dsrlbctl status gets it. While the data plane is gone, only
+// dsrlb_dataplane_up 0 and the control process's series are exported.
+
+// metrics holds the exporter's registry and the control process's own
+// counters (updated by the loop, read by scrapes).
+type metrics struct {
+	reg      *prometheus.Registry
+	pushed   prometheus.Counter
+	applied  prometheus.Counter
+	rejected prometheus.Counter
+	ringFull prometheus.Counter
+	latency  prometheus.Histogram
+	reloads  *prometheus.CounterVec
+	checks   *prometheus.HistogramVec
+}
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		pushed: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_pushed_total",
+			Help: "Transactions pushed completely onto the command ring."}),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_applied_total",
+			Help: "Transactions the data plane confirmed as applied."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_rejected_total",
+			Help: "Transactions the data plane rejected (its forwarding unchanged)."}),
+		ringFull: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_ring_full_total",
+			Help: "Times a push waited for room in the command ring."}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dsrlb_ctrl_transaction_latency_seconds",
+			Help:    "From a transaction pushed completely to the data plane's Applied for it.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dsrlb_ctrl_reloads_total",
+			Help: "Configuration reloads, by result (ok, failed)."}, []string{"result"}),
+		checks: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dsrlb_health_check_duration_seconds",
+			Help:    "Duration of health check probes, by check type.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"type"}),
+	}
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("failed")
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dsrlb_build_info",
+		Help: "dsrlb-ctrl's version and Go version; always 1."}, []string{"version", "goversion"})
+	info.WithLabelValues(buildVersion(), runtime.Version()).Set(1)
+	m.reg.MustRegister(m.pushed, m.applied, m.rejected, m.ringFull, m.latency, m.reloads, m.checks, info,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&scrapeCollector{d: d})
+	return m
+}
+
+// observeCheck is the health monitor's observer.
+func (m *metrics) observeCheck(check string, took time.Duration, _ error) {
+	typ, _, _ := strings.Cut(check, " ")
+	m.checks.WithLabelValues(typ).Observe(took.Seconds())
+}
+
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
+}
+
+// listenMetrics opens the listener of ctrl.metrics_listen; nil when off.
+func listenMetrics(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("ctrl.metrics_listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// serveHTTP runs the metrics and status page server on ln until Close.
+func (d *Daemon) serveHTTP() {
+	if d.httpLn == nil {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{ErrorLog: errLog{d}}))
+	mux.HandleFunc("GET /{$}", d.serveStatusPage)
+	mux.HandleFunc("GET /status.json", d.serveStatusJSON)
+	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := d.httpSrv.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	d.log.Info("serving metrics and the status page", "listen", d.httpLn.Addr().String())
+}
+
+type errLog struct{ d *Daemon }
+
+func (e errLog) Println(v ...any) { e.d.log.Warn("metrics: " + fmt.Sprint(v...)) }
+
+// scrape is what one scrape reads, gathered by the loop.
+type scrape struct {
+	st        Status
+	perWorker [][]uint64 // nil while the data plane is gone
+	ctEntries int        // each worker's connection table size
+}
+
+// scrape asks the loop for a scrape; nil when the daemon stops or the
+// loop does not answer within 5 s.
+func (d *Daemon) scrape(ctx context.Context) *scrape {
+	reply := make(chan *scrape, 1)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	select {
+	case d.scrapes <- reply:
+	case <-d.done:
+		return nil
+	case <-ctx.Done():
+		return nil
+	}
+	select {
+	case s := <-reply:
+		return s
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// gatherScrape runs in the loop.
+func (d *Daemon) gatherScrape(now time.Time) *scrape {
+	s := &scrape{st: d.status(now), ctEntries: d.cfg.Dataplane.ConntrackEntries}
+	if d.region != nil && d.dpUp {
+		s.perWorker = counters.Read(d.region).PerWorker
+	}
+	return s
+}
+
+// scrapeCollector turns a scrape into metrics.
+type scrapeCollector struct{ d *Daemon }
+
+// Describe sends nothing: the collector is unchecked (its series follow
+// the configuration and the data plane's geometry).
+func (c *scrapeCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.d.scrape(context.Background())
+	if s == nil {
+		return
+	}
+	e := emitter{ch: ch, descs: map[string]*prometheus.Desc{}}
+	st := &s.st
+	up := 0.0
+	if s.perWorker != nil {
+		up = 1
+	}
+	e.gauge("dsrlb_dataplane_up", "1 while the data plane's shared memory is mapped and its heartbeat fresh.", nil, up)
+	e.gauge("dsrlb_ctrl_in_sync", "1 when the data plane was sent the current state.", nil, b2f(st.Dataplane.InSync))
+	if s.perWorker != nil {
+		dp := &st.Dataplane
+		e.gauge("dsrlb_dataplane_info", "The data plane process; always 1.", labels{"pid", strconv.Itoa(dp.PID), "boot_id", dp.BootID}, 1)
+		e.gauge("dsrlb_dataplane_heartbeat_age_seconds", "Age of the data plane's heartbeat.", nil, dp.HeartbeatAge)
+		c.dataplane(&e, s)
+	}
+	c.services(&e, st)
+	c.vrrp(&e, st)
+}
+
+// dataplane emits the counters of the shared memory's tables.
+func (c *scrapeCollector) dataplane(e *emitter, s *scrape) {
+	for w, vals := range s.perWorker {
+		wl := strconv.Itoa(w)
+		for i, v := range vals {
+			d := counters.Workers[i]
+			switch d.Class {
+			case counters.ClassVerdict:
+				e.counter("dsrlb_worker_verdicts_total", "Packets by verdict (sent or handed on), per worker.", labels{"worker", wl, "verdict", d.Name}, v)
+			case counters.ClassDrop:
+				e.counter("dsrlb_worker_drops_total", "Packets dropped, by reason, per worker.", labels{"worker", wl, "reason", d.Name}, v)
+			default:
+				e.value(d, "dsrlb_worker_"+d.Name, labels{"worker", wl}, v)
+			}
+		}
+		e.gauge("dsrlb_worker_conntrack_capacity", "Entries of the worker's connection table.", labels{"worker", wl}, float64(s.ctEntries))
+	}
+	for _, pc := range s.st.Ports {
+		for _, ct := range pc.Counters {
+			e.value(descOf(counters.Ports, ct.Name), "dsrlb_port_"+ct.Name, labels{"port", pc.Port}, ct.Value)
+		}
+	}
+	for _, ct := range s.st.Global {
+		e.value(descOf(counters.Globals, ct.Name), "dsrlb_dataplane_"+ct.Name, nil, ct.Value)
+	}
+}
+
+func descOf(table []counters.Desc, name string) counters.Desc {
+	return table[counters.IndexIn(table, name)]
+}
+
+// services emits the control process's view of services and real servers.
+func (c *scrapeCollector) services(e *emitter, st *Status) {
+	for _, sv := range st.Services {
+		sl := labels{"service", sv.Name}
+		e.gauge("dsrlb_service_quorum_up", "1 while the service's healthy weight holds its quorum.", sl, b2f(sv.QuorumUp))
+		e.gauge("dsrlb_service_sorry_active", "1 while the sorry server stands in for the service.", sl, b2f(sv.SorryActive))
+		e.gauge("dsrlb_service_healthy_weight", "Sum of the weights of the service's healthy real servers.", sl, float64(sv.HealthyWeight))
+		e.gauge("dsrlb_service_healthy_backends", "Healthy real servers of the service.", sl, float64(sv.Healthy))
+		e.gauge("dsrlb_service_backends", "Real servers of the service (the sorry server not counted).", sl, float64(sv.Total))
+		for _, r := range sv.RealServers {
+			bl := labels{"service", sv.Name, "backend", r.Address}
+			state := r.State
+			if state == "" {
+				state = "pending"
+			}
+			for _, s := range []string{"up", "inhibited", "removed", "sorry", "standby", "pending"} {
+				if r.SorryServer != (s == "sorry" || s == "standby") {
+					continue
+				}
+				e.gauge("dsrlb_backend_state", "1 for the real server's current state (up, inhibited, removed, pending; the sorry server: sorry, standby).",
+					append(bl, "state", s), b2f(state == s))
+			}
+			e.gauge("dsrlb_backend_weight", "Configured weight of the real server.", bl, float64(r.Weight))
+			e.gauge("dsrlb_backend_effective_weight", "Weight the data plane was sent for the real server.", bl, float64(r.EffectiveWeight))
+			if r.SorryServer {
+				continue
+			}
+			healthy := r.Health == nil || r.Health.Up
+			e.gauge("dsrlb_backend_up", "1 while the real server is healthy (or has no health check), 0 while down.", bl, b2f(healthy))
+			if h := r.Health; h != nil {
+				e.gauge("dsrlb_backend_check_consecutive_successes", "Consecutive successful probes of the real server.", bl, float64(h.ConsecutiveOK))
+				e.gauge("dsrlb_backend_check_consecutive_failures", "Consecutive failed probes of the real server.", bl, float64(h.ConsecutiveFail))
+				e.counter("dsrlb_backend_checks_total", "Probes of the real server's health check.", bl, h.Checks)
+			}
+		}
+	}
+}
+
+// vrrp emits every VRRP instance.
+func (c *scrapeCollector) vrrp(e *emitter, st *Status) {
+	for _, v := range st.VRRP {
+		il := labels{"vrrp_instance", v.Name}
+		for _, s := range []string{"INIT", "BACKUP", "MASTER", "FAULT"} {
+			e.gauge("dsrlb_vrrp_state", "1 for the VRRP instance's current state (INIT, BACKUP, MASTER, FAULT).",
+				labels{"vrrp_instance", v.Name, "vrid", strconv.Itoa(int(v.VRID)), "family", v.Family, "state", s}, b2f(v.State == s))
+		}
+		e.gauge("dsrlb_vrrp_priority", "Configured VRRP priority.", il, float64(v.Priority))
+		e.gauge("dsrlb_vrrp_effective_priority", "VRRP priority after tracking.", il, float64(v.Effective))
+		e.counter("dsrlb_vrrp_adverts_sent_total", "VRRP adverts sent.", il, v.AdvertsSent)
+		e.counter("dsrlb_vrrp_adverts_received_total", "VRRP adverts received and acted on.", il, v.AdvertsRecv)
+		e.counter("dsrlb_vrrp_transitions_total", "VRRP state transitions.", il, v.Transitions)
+		e.counter("dsrlb_vrrp_send_errors_total", "VRRP adverts that could not be sent.", il, v.SendErrors)
+		for cause, n := range v.Errors {
+			e.counter("dsrlb_vrrp_adverts_ignored_total", "Received VRRP adverts ignored, by cause.", append(il, "cause", cause), n)
+		}
+	}
+}
+
+// labels are alternating names and values.
+type labels []string
+
+// emitter builds const metrics, one Desc per name and label set.
+type emitter struct {
+	ch    chan<- prometheus.Metric
+	descs map[string]*prometheus.Desc
+}
+
+func (e *emitter) desc(name, help string, l labels) *prometheus.Desc {
+	if d, ok := e.descs[name]; ok {
+		return d
+	}
+	var names []string
+	for i := 0; i+1 < len(l); i += 2 {
+		names = append(names, l[i])
+	}
+	d := prometheus.NewDesc(name, help, names, nil)
+	e.descs[name] = d
+	return d
+}
+
+func values(l labels) []string {
+	var out []string
+	for i := 1; i < len(l); i += 2 {
+		out = append(out, l[i])
+	}
+	return out
+}
+
+func (e *emitter) gauge(name, help string, l labels, v float64) {
+	e.ch <- prometheus.MustNewConstMetric(e.desc(name, help, l), prometheus.GaugeValue, v, values(l)...)
+}
+
+func (e *emitter) counter(name, help string, l labels, v uint64) {
+	e.ch <- prometheus.MustNewConstMetric(e.desc(name, help, l), prometheus.CounterValue, float64(v), values(l)...)
+}
+
+// value emits a counters-table value: counters as NAME_total, gauges as
+// NAME, with the table's help.
+func (e *emitter) value(d counters.Desc, name string, l labels, v uint64) {
+	help := d.Help
+	if help != "" {
+		help = strings.ToUpper(help[:1]) + help[1:] + " (" + d.Unit + ")."
+	}
+	if d.Kind == counters.Gauge {
+		e.gauge(name, help, l, float64(v))
+		return
+	}
+	e.counter(name+"_total", help, l, v)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

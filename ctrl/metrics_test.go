@@ -1,0 +1,186 @@
+package ctrl
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"dsrlb/perf/counters"
+	"dsrlb/perf/shm"
+)
+
+// scrapeMetrics GETs /metrics and parses it.
+func (h *harness) scrapeMetrics() map[string][]sampleOf {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.d.httpLn.Addr().String() + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		h.t.Fatalf("GET /metrics: %s\n%s", resp.Status, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		h.t.Fatalf("parse /metrics: %v\n%s", err, body)
+	}
+	out := map[string][]sampleOf{}
+	for name, f := range fams {
+		for _, m := range f.Metric {
+			s := sampleOf{labels: map[string]string{}}
+			for _, l := range m.Label {
+				s.labels[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				s.value = m.Counter.GetValue()
+			case m.Gauge != nil:
+				s.value = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				s.value = float64(m.Histogram.GetSampleCount())
+			case m.Untyped != nil:
+				s.value = m.Untyped.GetValue()
+			}
+			out[name] = append(out[name], s)
+		}
+	}
+	return out
+}
+
+type sampleOf struct {
+	labels map[string]string
+	value  float64
+}
+
+// value is the sample of name whose labels include want; ok false if none.
+func value(m map[string][]sampleOf, name string, want ...string) (float64, bool) {
+next:
+	for _, s := range m[name] {
+		for i := 0; i+1 < len(want); i += 2 {
+			if s.labels[want[i]] != want[i+1] {
+				continue next
+			}
+		}
+		return s.value, true
+	}
+	return 0, false
+}
+
+// TestMetrics: a scrape exports the data plane's counters per worker, port
+// and global, the control process's view of services, real servers and
+// transactions; with the data plane gone, dsrlb_dataplane_up is 0 and no
+// data plane series remain.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	b1, b2 := newBackend(t), newBackend(t)
+	h.config(web("", b1.port, b2.port))
+	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
+	f.r.SetPID(shm.Dataplane, os.Getpid())
+	w := f.r.Worker(0)
+	shm.Counter(w, 8*counters.Index(counters.Worker, "rx_packets")).Store(42)
+	shm.Counter(w, 8*counters.Index(counters.Worker, "forward")).Store(40)
+	shm.Counter(w, 8*counters.Index(counters.Worker, "no_backend")).Store(2)
+	shm.Counter(f.r.Port(0), 8*counters.Index(counters.Port, "imissed")).Store(7)
+	shm.Counter(f.r.Global(), 8*counters.Index(counters.Global, "commits")).Store(3)
+	h.start()
+	f.waitCommit(t, "both real servers up", func(s fakeState) bool { return len(s.backends("web")) == 2 })
+	var m map[string][]sampleOf
+	if !eventually(func() bool {
+		m = h.scrapeMetrics()
+		v, _ := value(m, "dsrlb_ctrl_transactions_applied_total")
+		return v >= 1
+	}) {
+		t.Fatalf("no transaction applied in the metrics: %v", m["dsrlb_ctrl_transactions_applied_total"])
+	}
+	for _, c := range []struct {
+		name string
+		lbl  []string
+		want float64
+	}{
+		{"dsrlb_dataplane_up", nil, 1},
+		{"dsrlb_worker_rx_packets_total", []string{"worker", "0"}, 42},
+		{"dsrlb_worker_verdicts_total", []string{"worker", "0", "verdict", "forward"}, 40},
+		{"dsrlb_worker_drops_total", []string{"worker", "0", "reason", "no_backend"}, 2},
+		{"dsrlb_port_imissed_total", []string{"port", "p0"}, 7},
+		{"dsrlb_dataplane_commits_total", nil, 3},
+		{"dsrlb_worker_conntrack_capacity", []string{"worker", "0"}, 1 << 20},
+		{"dsrlb_backend_up", []string{"service", "web", "backend", "192.0.2.21"}, 1},
+		{"dsrlb_backend_state", []string{"service", "web", "backend", "192.0.2.22", "state", "up"}, 1},
+		{"dsrlb_backend_state", []string{"service", "web", "backend", "192.0.2.22", "state", "removed"}, 0},
+		{"dsrlb_backend_effective_weight", []string{"service", "web", "backend", "192.0.2.22"}, 1},
+		{"dsrlb_service_quorum_up", []string{"service", "web"}, 1},
+		{"dsrlb_service_healthy_backends", []string{"service", "web"}, 2},
+		{"dsrlb_ctrl_in_sync", nil, 1},
+		{"dsrlb_ctrl_reloads_total", []string{"result", "failed"}, 0},
+	} {
+		if v, ok := value(m, c.name, c.lbl...); !ok || v != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.lbl, v, ok, c.want)
+		}
+	}
+	for _, name := range []string{"dsrlb_dataplane_info", "dsrlb_dataplane_heartbeat_age_seconds", "dsrlb_build_info",
+		"dsrlb_ctrl_transaction_latency_seconds", "dsrlb_ctrl_transactions_pushed_total"} {
+		if len(m[name]) == 0 {
+			t.Errorf("no %s", name)
+		}
+	}
+	// A health failure shows as the real server's health going to 0.
+	b2.stop()
+	if !eventually(func() bool {
+		m = h.scrapeMetrics()
+		v, ok := value(m, "dsrlb_backend_up", "backend", "192.0.2.22")
+		return ok && v == 0
+	}) {
+		t.Fatalf("the stopped backend stays up: %v", m["dsrlb_backend_up"])
+	}
+	if v, _ := value(m, "dsrlb_health_check_duration_seconds", "type", "tcp"); v == 0 {
+		t.Errorf("no tcp check observed: %v", m["dsrlb_health_check_duration_seconds"])
+	}
+	// The data plane goes away: up 0, none of its series.
+	f.close()
+	if !eventually(func() bool {
+		m = h.scrapeMetrics()
+		v, ok := value(m, "dsrlb_dataplane_up")
+		return ok && v == 0
+	}) {
+		t.Fatal("dsrlb_dataplane_up stays 1 without a data plane")
+	}
+	for name := range m {
+		if strings.HasPrefix(name, "dsrlb_worker_") || strings.HasPrefix(name, "dsrlb_port_") ||
+			strings.HasPrefix(name, "dsrlb_dataplane_") && name != "dsrlb_dataplane_up" {
+			t.Errorf("stale data plane series %s without a data plane", name)
+		}
+	}
+}
+
+// TestMetricsListenTaken: a taken listen address fails New with a clear
+// error and leaves nothing behind (the API socket is removed).
+func TestMetricsListenTaken(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h := newHarness(t)
+	h.config("")
+	src, _ := os.ReadFile(h.cfgPath)
+	if err := os.WriteFile(h.cfgPath, []byte(strings.Replace(string(src), `metrics_listen = "127.0.0.1:0"`, `metrics_listen = "`+ln.Addr().String()+`"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Options{ConfigPath: h.cfgPath})
+	if err == nil || !strings.Contains(err.Error(), "ctrl.metrics_listen "+ln.Addr().String()) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("New with a taken address: %v", err)
+	}
+	if _, err := os.Stat(h.sock); !os.IsNotExist(err) {
+		t.Errorf("API socket left behind: %v", err)
+	}
+}
