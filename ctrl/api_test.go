@@ -210,7 +210,7 @@ func TestStatusCountersAndText(t *testing.T) {
 	for _, k := range []string{`"config":`, `"dataplane":{`, `"boot_id":`, `"heartbeat_age_seconds":`, `"applied_gen":`, `"snapshot":`,
 		`"quorum_up":false`, `"healthy_weight":1`, `"sorry_active":true`, `"real_servers":[`, `"effective_weight":`, `"consecutive_fail":`,
 		`"last_error":`, `"last_check":`, `"checks":`, `"check":"tcp :`, `"counters":[{"name":"rx_packets","value":5}`, `"global_counters":`, `"port_counters":[{"port":"p0","counters":[`,
-		`{"address":"192.0.2.30","sorry_server":true,"weight":0,"effective_weight":1,"state":"sorry"}`, `"last_reload_ok":false`} {
+		`{"address":"192.0.2.30","sorry_server":true,"weight":0,"effective_weight":1,"state":"sorry","packet_rate":-1`, `"last_reload_ok":false`} {
 		if !bytes.Contains(b, []byte(k)) {
 			t.Errorf("status JSON lacks %s:\n%s", k, b)
 		}

@@ -323,7 +323,7 @@ func TestDaemonInhibitAndSorry(t *testing.T) {
 	h.waitLog("quorum lost")
 	s := h.status()
 	if sv := s.Services[0]; !sv.SorryActive || sv.QuorumUp || sv.SorryServer != "192.0.2.30" || sv.RealServers[0].State != StateRemoved ||
-		len(sv.RealServers) != 3 || sv.RealServers[2] != (RealServerStatus{Address: "192.0.2.30", SorryServer: true, EffectiveWeight: 1, State: "sorry"}) {
+		len(sv.RealServers) != 3 || sv.RealServers[2] != (RealServerStatus{Address: "192.0.2.30", SorryServer: true, EffectiveWeight: 1, State: "sorry", PacketRate: -1, NewFlowRate: -1, Share: -1}) {
 		t.Errorf("status %+v", sv)
 	}
 	b1.start()

@@ -55,6 +55,21 @@ func (h *harness) scrapeMetrics() map[string][]sampleOf {
 	return out
 }
 
+// get GETs path on the metrics listener.
+func (h *harness) get(path string) string {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.d.httpLn.Addr().String() + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		h.t.Fatalf("GET %s: %s\n%s", path, resp.Status, b)
+	}
+	return string(b)
+}
+
 type sampleOf struct {
 	labels map[string]string
 	value  float64
@@ -140,6 +155,30 @@ func TestMetrics(t *testing.T) {
 		return ok && v == 0
 	}) {
 		t.Fatalf("the stopped backend stays up: %v", m["dsrlb_backend_up"])
+	}
+	// The status page shows it down; it is read-only and self-contained.
+	page := h.get("/")
+	for _, want := range []string{`data-backend="192.0.2.22" data-health="down"`, `data-backend="192.0.2.21" data-health="up"`,
+		`<meta http-equiv="refresh" content="2">`, `data-state="connected"`, "service web", "scheduler maglev"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q:\n%s", want, page)
+		}
+	}
+	for _, bad := range []string{"<script", "<form", "src=", "href=", "http://", "https://"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("status page has %q", bad)
+		}
+	}
+	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
+		req, _ := http.NewRequest(method, "http://"+h.d.httpLn.Addr().String()+"/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s /: %s", method, resp.Status)
+		}
 	}
 	if v, _ := value(m, "dsrlb_health_check_duration_seconds", "type", "tcp"); v == 0 {
 		t.Errorf("no tcp check observed: %v", m["dsrlb_health_check_duration_seconds"])

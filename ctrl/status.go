@@ -58,6 +58,7 @@ type ServiceStatus struct {
 	Protocol         string             `json:"protocol"`
 	Port             uint16             `json:"port"`
 	Method           string             `json:"method"`
+	Scheduler        string             `json:"scheduler"`
 	Quorum           uint32             `json:"quorum"`
 	Hysteresis       uint32             `json:"hysteresis,omitempty"`
 	QuorumUp         bool               `json:"quorum_up"`
@@ -83,6 +84,12 @@ type RealServerStatus struct {
 	State  string        `json:"state"`
 	Health *HealthStatus `json:"health,omitempty"` // nil: no health check (always healthy)
 	MAC    string        `json:"mac,omitempty"`    // as resolved by the data plane, if it reported it
+	// Rates over the last second from the data plane's per-real-server
+	// counters: packets and new flows per second, and the real server's
+	// share of its service's new flows in percent; -1 while unknown.
+	PacketRate  float64 `json:"packet_rate"`
+	NewFlowRate float64 `json:"new_flow_rate"`
+	Share       float64 `json:"new_flow_share"`
 }
 
 // HealthStatus is a real server's health check state.
@@ -151,7 +158,7 @@ func (d *Daemon) status(now time.Time) Status {
 		s := &d.cfg.Services[i]
 		ss := ServiceStatus{
 			Name: s.Name, VIP: s.VIP.String(), Protocol: s.Protocol.String(), Port: s.Port, Method: s.Method.String(),
-			Quorum: s.Quorum, Hysteresis: s.Hysteresis, Total: len(s.Backends), InhibitOnFailure: s.InhibitOnFailure,
+			Scheduler: s.Scheduler, Quorum: s.Quorum, Hysteresis: s.Hysteresis, Total: len(s.Backends), InhibitOnFailure: s.InhibitOnFailure,
 		}
 		if s.SorryServer.IsValid() {
 			ss.SorryServer = s.SorryServer.String()
@@ -162,7 +169,7 @@ func (d *Daemon) status(now time.Time) Status {
 			ss.QuorumUp, ss.HealthyWeight, ss.Healthy, ss.SorryActive = sp.QuorumUp, sp.HealthyWeight, sp.Healthy, sp.SorryActive
 		}
 		for j, b := range s.Backends {
-			rs := RealServerStatus{Address: b.Address.String(), Weight: b.Weight}
+			rs := RealServerStatus{Address: b.Address.String(), Weight: b.Weight, PacketRate: -1, NewFlowRate: -1, Share: -1}
 			if sp != nil && j < len(sp.Real) && sp.Real[j].Addr == b.Address {
 				rs.EffectiveWeight, rs.State = sp.Real[j].EffectiveWeight, sp.Real[j].State
 			}
@@ -180,7 +187,7 @@ func (d *Daemon) status(now time.Time) Status {
 			ss.RealServers = append(ss.RealServers, rs)
 		}
 		if s.SorryServer.IsValid() {
-			rs := RealServerStatus{Address: s.SorryServer.String(), SorryServer: true, State: "standby"}
+			rs := RealServerStatus{Address: s.SorryServer.String(), SorryServer: true, State: "standby", PacketRate: -1, NewFlowRate: -1, Share: -1}
 			if ss.SorryActive {
 				rs.State, rs.EffectiveWeight = wire.StateSorry, 1
 			}
