@@ -69,6 +69,13 @@ type ServiceStatus struct {
 	SorryServer      string             `json:"sorry_server,omitempty"`
 	SorryActive      bool               `json:"sorry_active"`
 	RealServers      []RealServerStatus `json:"real_servers"`
+	// The data plane's totals for the service: packets and bytes
+	// forwarded, new flows scheduled, ICMP errors sent, drops by reason.
+	Packets    uint64            `json:"packets"`
+	Bytes      uint64            `json:"bytes"`
+	NewFlows   uint64            `json:"new_flows"`
+	ICMPErrors uint64            `json:"icmp_errors"`
+	Drops      map[string]uint64 `json:"drops,omitempty"`
 }
 
 // RealServerStatus is one real server's configured and effective state.
@@ -90,6 +97,12 @@ type RealServerStatus struct {
 	PacketRate  float64 `json:"packet_rate"`
 	NewFlowRate float64 `json:"new_flow_rate"`
 	Share       float64 `json:"new_flow_share"`
+	// Totals the data plane counted for the real server since it entered
+	// the service (summed over the workers): packets and bytes forwarded
+	// to it, new flows scheduled to it.
+	Packets  uint64 `json:"packets"`
+	Bytes    uint64 `json:"bytes"`
+	NewFlows uint64 `json:"new_flows"`
 }
 
 // HealthStatus is a real server's health check state.

@@ -65,6 +65,56 @@ func status(args []string) error {
 	return resp.Status.WriteText(os.Stdout, time.Now())
 }
 
+// stats prints the per-service and per-real-server counters, or with
+// -rate their rates over -interval, as ipvsadm -Ln --stats / --rate do.
+func stats(args []string) error {
+	fs, socket := ctlFlags("stats")
+	asJSON := fs.Bool("json", false, "print the rows as JSON")
+	rates := fs.Bool("rate", false, "print rates (new flows, packets and bytes per second) over -interval")
+	interval := fs.Duration("interval", time.Second, "the interval of -rate")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path, err := socket()
+	if err != nil {
+		return err
+	}
+	get := func() (*ctrl.Status, error) {
+		resp, err := ctrl.Call(path, ctrl.Request{Cmd: "status"})
+		if err != nil {
+			return nil, err
+		}
+		if !resp.OK || resp.Status == nil {
+			return nil, fmt.Errorf("stats: %s", resp.Error)
+		}
+		return resp.Status, nil
+	}
+	st, err := get()
+	if err != nil {
+		return err
+	}
+	var prev *ctrl.Status
+	if *rates {
+		if *interval <= 0 {
+			return errors.New("stats: -interval must be positive")
+		}
+		start := time.Now()
+		time.Sleep(*interval)
+		prev = st
+		if st, err = get(); err != nil {
+			return err
+		}
+		*interval = time.Since(start)
+	}
+	rows := ctrl.StatsRows(st, prev, *interval)
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	return ctrl.WriteStats(os.Stdout, rows, *rates)
+}
+
 // reload asks dsrlb-ctrl to re-read its configuration file.
 func reload(args []string) error {
 	fs, socket := ctlFlags("reload")

@@ -5,6 +5,7 @@
 //	dsrlbctl gen-pcap -o FILE [-flows N] [-packets N] [-sizes 64|imix] [-vip ADDR] [-noise F]
 //	dsrlbctl status [-socket PATH | -c FILE] [-json]
 //	dsrlbctl reload [-socket PATH | -c FILE]
+//	dsrlbctl stats [-socket PATH | -c FILE] [-rate] [-interval 1s] [-json]
 //	dsrlbctl realserver -method M -vip ADDR -iface IF [-self ADDR] [-dscp VIP=N] [-decap auto|kernel|ebpf] [-clamp-mss] [-apply] [-teardown]
 //
 // demo builds a throw-away L2 DSR topology in network namespaces (a client,
@@ -38,6 +39,8 @@ func main() {
 		err = status(os.Args[2:])
 	case "reload":
 		err = reload(os.Args[2:])
+	case "stats":
+		err = stats(os.Args[2:])
 	case "realserver":
 		err = realServer(os.Args[2:])
 	case "help", "-h", "--help":
@@ -63,6 +66,7 @@ commands:
   gen-pcap   write a benchmark capture (TCP flows to a VIP; 64-byte or IMIX; IPv6; noise)
   status     services, real servers' health and effective weights, data plane counters (from dsrlb-ctrl)
   reload     make dsrlb-ctrl re-read its configuration; prints "reloaded" or the errors
+  stats      per-service and per-real-server connections, packets, bytes (-rate: per second), like ipvsadm -Ln --stats
   realserver print or apply a real server's set-up for a forwarding method (VIP on lo, ARP, DSCP rule, tunnel decap)
 `)
 }
