@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -472,6 +474,44 @@ func TestDaemonDataplaneRestart(t *testing.T) {
 	h.start()
 	f.waitCommit(t, "first state", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
 	oldBoot := f.r.BootID()
+	// Scrapes all along: never an error, and the data plane's series only
+	// while it is up.
+	stop, scraped := make(chan struct{}), make(chan map[string]bool)
+	go func() {
+		seen := map[string]bool{}
+		defer func() { scraped <- seen }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := http.Get("http://" + h.d.httpLn.Addr().String() + "/metrics")
+			if err != nil {
+				seen["error "+err.Error()] = true
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			text := string(body)
+			switch {
+			case resp.StatusCode != 200:
+				seen["status "+resp.Status] = true
+			case strings.Contains(text, "\ndsrlb_dataplane_up 1\n"):
+				seen["up"] = true
+				if !strings.Contains(text, "\ndsrlb_worker_rx_packets_total{") {
+					seen["up without worker series"] = true
+				}
+			case strings.Contains(text, "\ndsrlb_dataplane_up 0\n"):
+				seen["down"] = true
+				if strings.Contains(text, "\ndsrlb_worker_") || strings.Contains(text, "\ndsrlb_dataplane_info") {
+					seen["stale series while down"] = true
+				}
+			default:
+				seen["no dsrlb_dataplane_up"] = true
+			}
+		}
+	}()
 
 	// The data plane dies (its file stays, heartbeat stops) ...
 	f.close()
@@ -502,6 +542,10 @@ func TestDaemonDataplaneRestart(t *testing.T) {
 	}
 	if s := h.status(); s.Dataplane.BootID != bootIDString(f2.r.BootID()) || !s.Dataplane.Connected {
 		t.Errorf("status %+v", s.Dataplane)
+	}
+	close(stop)
+	if seen := <-scraped; len(seen) != 2 || !seen["up"] || !seen["down"] {
+		t.Errorf("scrapes across the restart: %v", seen)
 	}
 	f2.checkClean(t)
 }
