@@ -41,28 +41,20 @@ type metrics struct {
 
 func newMetrics(d *Daemon) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		pushed: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_pushed_total",
-			Help: "Transactions pushed completely onto the command ring."}),
-		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_applied_total",
-			Help: "Transactions the data plane confirmed as applied."}),
-		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_rejected_total",
-			Help: "Transactions the data plane rejected (its forwarding unchanged)."}),
-		ringFull: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_ring_full_total",
-			Help: "Times a push waited for room in the command ring."}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dsrlb_ctrl_transaction_latency_seconds",
-			Help:    "From a transaction pushed completely to the data plane's Applied for it.",
+		reg:      prometheus.NewRegistry(),
+		pushed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_pushed_total", Help: docByName["dsrlb_ctrl_transactions_pushed_total"].Help}),
+		applied:  prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_applied_total", Help: docByName["dsrlb_ctrl_transactions_applied_total"].Help}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_transactions_rejected_total", Help: docByName["dsrlb_ctrl_transactions_rejected_total"].Help}),
+		ringFull: prometheus.NewCounter(prometheus.CounterOpts{Name: "dsrlb_ctrl_ring_full_total", Help: docByName["dsrlb_ctrl_ring_full_total"].Help}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dsrlb_ctrl_transaction_latency_seconds", Help: docByName["dsrlb_ctrl_transaction_latency_seconds"].Help,
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dsrlb_ctrl_reloads_total",
-			Help: "Configuration reloads, by result (ok, failed)."}, []string{"result"}),
-		checks: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dsrlb_health_check_duration_seconds",
-			Help:    "Duration of health check probes, by check type.",
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dsrlb_ctrl_reloads_total", Help: docByName["dsrlb_ctrl_reloads_total"].Help}, []string{"result"}),
+		checks: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dsrlb_health_check_duration_seconds", Help: docByName["dsrlb_health_check_duration_seconds"].Help,
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"type"}),
 	}
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
-	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dsrlb_build_info",
-		Help: "dsrlb-ctrl's version and Go version; always 1."}, []string{"version", "goversion"})
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dsrlb_build_info", Help: docByName["dsrlb_build_info"].Help}, []string{"version", "goversion"})
 	info.WithLabelValues(buildVersion(), runtime.Version()).Set(1)
 	m.reg.MustRegister(m.pushed, m.applied, m.rejected, m.ringFull, m.latency, m.reloads, m.checks, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -273,56 +265,53 @@ func (c *scrapeCollector) vrrp(e *emitter, st *Status) {
 	}
 }
 
-// labels are alternating names and values.
+// labels are alternating names and values, in the order MetricDocs
+// gives the names.
 type labels []string
 
-// emitter builds const metrics, one Desc per name and label set.
+// emitter builds const metrics from the documented families.
 type emitter struct {
 	ch    chan<- prometheus.Metric
 	descs map[string]*prometheus.Desc
 }
 
-func (e *emitter) desc(name, help string, l labels) *prometheus.Desc {
-	if d, ok := e.descs[name]; ok {
-		return d
+// emit sends the sample of family name; the labels' names must be the
+// family's (a mismatch is a bug the metrics tests catch).
+func (e *emitter) emit(name string, l labels, v float64) {
+	doc, ok := docByName[name]
+	if !ok {
+		panic("ctrl: undocumented metric " + name)
 	}
-	var names []string
+	var vals []string
 	for i := 0; i+1 < len(l); i += 2 {
-		names = append(names, l[i])
+		if i/2 >= len(doc.Labels) || doc.Labels[i/2] != l[i] {
+			panic(fmt.Sprintf("ctrl: metric %s: label %q, documented %v", name, l[i], doc.Labels))
+		}
+		vals = append(vals, l[i+1])
 	}
-	d := prometheus.NewDesc(name, help, names, nil)
-	e.descs[name] = d
-	return d
-}
-
-func values(l labels) []string {
-	var out []string
-	for i := 1; i < len(l); i += 2 {
-		out = append(out, l[i])
+	d, ok := e.descs[name]
+	if !ok {
+		d = prometheus.NewDesc(name, doc.Help, doc.Labels, nil)
+		e.descs[name] = d
 	}
-	return out
+	t := prometheus.GaugeValue
+	if doc.Type == "counter" {
+		t = prometheus.CounterValue
+	}
+	e.ch <- prometheus.MustNewConstMetric(d, t, v, vals...)
 }
 
-func (e *emitter) gauge(name, help string, l labels, v float64) {
-	e.ch <- prometheus.MustNewConstMetric(e.desc(name, help, l), prometheus.GaugeValue, v, values(l)...)
-}
+func (e *emitter) gauge(name, _ string, l labels, v float64) { e.emit(name, l, v) }
 
-func (e *emitter) counter(name, help string, l labels, v uint64) {
-	e.ch <- prometheus.MustNewConstMetric(e.desc(name, help, l), prometheus.CounterValue, float64(v), values(l)...)
-}
+func (e *emitter) counter(name, _ string, l labels, v uint64) { e.emit(name, l, float64(v)) }
 
-// value emits a counters-table value: counters as NAME_total, gauges as
-// NAME, with the table's help.
+// value emits a counters-table value under its documented family.
 func (e *emitter) value(d counters.Desc, name string, l labels, v uint64) {
-	help := d.Help
-	if help != "" {
-		help = strings.ToUpper(help[:1]) + help[1:] + " (" + d.Unit + ")."
-	}
 	if d.Kind == counters.Gauge {
-		e.gauge(name, help, l, float64(v))
+		e.emit(name, l, float64(v))
 		return
 	}
-	e.counter(name+"_total", help, l, v)
+	e.emit(name+"_total", l, float64(v))
 }
 
 func b2f(b bool) float64 {
