@@ -30,7 +30,7 @@ const (
 	scopeBackendDP               // the above and backend
 	scopeServiceCtrl             // service (control process)
 	scopeBackendCtrl             // service, backend (control process)
-	scopeVRRP                    // vrrp_instance, vrid, family
+	scopeVRRP                    // vrrp_instance (dsrlb_vrrp_state also vrid, family)
 )
 
 type metricKind int
@@ -61,11 +61,16 @@ var (
 	serviceDropReasons = []string{"no_backend", "no_mac", "tx_full", "too_big", "icmp_rate_limit", "no_headroom"}
 	verdicts           = []string{"forward", "arp_reply", "ndp_reply", "echo_reply", "frag_needed", "packet_too_big",
 		"to_kernel", "arp_learned", "ndp_learned"}
-	backendStates = []string{"up", "inhibited", "removed", "sorry", "standby"}
+	// A real server's states, then the sorry server's.
+	backendStates = []string{"up", "inhibited", "removed", "pending", "sorry", "standby"}
 	vrrpStates    = []string{"INIT", "BACKUP", "MASTER", "FAULT"}
 )
 
-// contract is every metric the exporter writes, as agreed with its author.
+// contract is every metric the exporter writes, as agreed with its author
+// (ctrl/metrics.go). The sorry server has only dsrlb_backend_state,
+// dsrlb_backend_weight and dsrlb_backend_effective_weight; a real server
+// without a health check no dsrlb_backend_check_* series; while the data
+// plane is gone, of the data plane only dsrlb_dataplane_up 0.
 var contract = []metricSpec{
 	// data plane, read from shared memory at scrape time
 	{name: "dsrlb_dataplane_up", kind: gauge},
@@ -693,11 +698,12 @@ func fixtureSeries() []string {
 	svcs := []svc{{"web", "192.0.2.100", "tcp", "80", "l2dsr"}, {"dns", "192.0.2.101", "udp", "53", "ipip"}}
 	backends := map[string][]string{"web": {"192.0.2.21", "192.0.2.22"}, "dns": {"192.0.2.31"}}
 	const sorry = "192.0.2.30" // web's sorry server
+	sorryOnly := map[string]bool{"dsrlb_backend_state": true, "dsrlb_backend_weight": true, "dsrlb_backend_effective_weight": true}
 	var out []string
 	add := func(name, labels, values string) {
 		out = append(out, fmt.Sprintf("      - series: %s\n        values: '%s'", yamlSingleQuoted(name+"{"+labels+"}"), values))
 	}
-	for i, inst := range []string{"lb1:9477", "lb2:9477"} {
+	for i, inst := range []string{"lb1:9842", "lb2:9842"} {
 		base := fmt.Sprintf(`instance="%s", job="dsrlb"`, inst)
 		var sets []string
 		for _, m := range contract {
@@ -729,9 +735,14 @@ func fixtureSeries() []string {
 						sets = append(sets, fmt.Sprintf(`%s, service="%s", backend="%s"`, base, s.name, be))
 					}
 				}
-				sets = append(sets, fmt.Sprintf(`%s, service="web", backend="%s"`, base, sorry))
+				if sorryOnly[m.name] {
+					sets = append(sets, fmt.Sprintf(`%s, service="web", backend="%s"`, base, sorry))
+				}
 			case scopeVRRP:
-				sets = []string{base + `, vrrp_instance="vi1", vrid="51", family="ipv4"`}
+				sets = []string{base + `, vrrp_instance="vi1"`}
+				if m.name == "dsrlb_vrrp_state" {
+					sets[0] += `, vrid="51", family="ipv4"`
+				}
 			}
 			for _, l := range sets {
 				switch {
@@ -740,14 +751,14 @@ func fixtureSeries() []string {
 				case m.name == "dsrlb_build_info":
 					add(m.name, l+`, version="1.0.0", goversion="go1.26.8"`, "1x40")
 				case m.name == "dsrlb_vrrp_state" || m.name == "dsrlb_backend_state":
-					current := []string{"MASTER", "BACKUP"}[i]
+					current, states := []string{"MASTER", "BACKUP"}[i], m.values
 					if m.name == "dsrlb_backend_state" {
-						current = "up"
+						current, states = "up", m.values[:4]
 						if strings.Contains(l, sorry) {
-							current = "standby"
+							current, states = "standby", m.values[4:]
 						}
 					}
-					for _, v := range m.values {
+					for _, v := range states {
 						val := "0x40"
 						if v == current {
 							val = "1x40"
@@ -807,10 +818,10 @@ func TestPromtoolEvaluatesDashboardQueries(t *testing.T) {
 	// The state encodings of the state timelines, exactly: lb1 is master,
 	// lb2 backup; every real server is up, web's sorry server standby.
 	exact := map[string][]string{
-		"71A": {`{instance="lb1:9477", vrrp_instance="vi1"} 3`, `{instance="lb2:9477", vrrp_instance="vi1"} 2`},
+		"71A": {`{instance="lb1:9842", vrrp_instance="vi1"} 3`, `{instance="lb2:9842", vrrp_instance="vi1"} 2`},
 		"72A": {`{vrrp_instance="vi1"} 1`},
 	}
-	for _, inst := range []string{"lb1:9477", "lb2:9477"} {
+	for _, inst := range []string{"lb1:9842", "lb2:9842"} {
 		for _, be := range []string{`service="dns", backend="192.0.2.31"} 1`, `service="web", backend="192.0.2.21"} 1`,
 			`service="web", backend="192.0.2.22"} 1`, `service="web", backend="192.0.2.30"} 5`} {
 			exact["22A"] = append(exact["22A"], fmt.Sprintf(`{instance="%s", %s`, inst, be))
