@@ -19,8 +19,8 @@ type MetricDoc struct {
 }
 
 var (
-	svcLabels     = []string{"service", "vip", "protocol", "port", "method"}
-	backendLabels = []string{"service", "vip", "protocol", "port", "method", "backend"}
+	svcLabels     = []string{"service", "vip", "protocol", "service_port", "method"}
+	backendLabels = []string{"service", "vip", "protocol", "service_port", "method", "backend"}
 	rsLabels      = []string{"service", "backend"}
 )
 
@@ -35,7 +35,7 @@ var staticDocs = []MetricDoc{
 	{"dsrlb_worker_conntrack_entries", "gauge", []string{"worker"}, "Flows in the worker's connection table."},
 	{"dsrlb_worker_conntrack_capacity", "gauge", []string{"worker"}, "Size of the worker's connection table, in flows."},
 	{"dsrlb_worker_conntrack_expired_total", "counter", []string{"worker"}, "Flows the worker's sweep removed after their idle timeout."},
-	{"dsrlb_service_packets_total", "counter", svcLabels, "Packets forwarded to the service's real servers."},
+	{"dsrlb_service_packets_total", "counter", svcLabels, "Packets forwarded to the service's real servers (not its drops: see dsrlb_service_drops_total)."},
 	{"dsrlb_service_bytes_total", "counter", svcLabels, "Bytes of the frames forwarded to the service's real servers (Ethernet and tunnel headers included)."},
 	{"dsrlb_service_new_flows_total", "counter", svcLabels, "New flows (connection-tracking misses) scheduled to a real server of the service."},
 	{"dsrlb_service_icmp_errors_total", "counter", svcLabels, "ICMP fragmentation needed / ICMPv6 Packet Too Big sent for the service's packets too large for their tunnel."},
@@ -46,11 +46,13 @@ var staticDocs = []MetricDoc{
 	{"dsrlb_stats_unslotted", "gauge", []string{"kind"}, "Services (kind=service) or real servers (kind=backend) without a counter slot of their own (stats_services / stats_backends too small): they are counted in the overflow series."},
 	{"dsrlb_stats_overflow_packets_total", "counter", []string{"kind"}, "Packets of services or real servers without a counter slot."},
 	{"dsrlb_service_quorum_up", "gauge", []string{"service"}, "1 while the service's healthy weight holds its quorum."},
+	{"dsrlb_service_quorum", "gauge", []string{"service"}, "The service's configured quorum (minimum healthy weight)."},
+	{"dsrlb_service_quorum_hysteresis", "gauge", []string{"service"}, "The service's configured quorum hysteresis."},
 	{"dsrlb_service_sorry_active", "gauge", []string{"service"}, "1 while the sorry server stands in for the service."},
 	{"dsrlb_service_healthy_weight", "gauge", []string{"service"}, "Sum of the weights of the service's healthy real servers."},
 	{"dsrlb_service_healthy_backends", "gauge", []string{"service"}, "Healthy real servers of the service."},
 	{"dsrlb_service_backends", "gauge", []string{"service"}, "Real servers of the service (the sorry server not counted)."},
-	{"dsrlb_backend_up", "gauge", rsLabels, "1 while the real server is healthy (or has no health check), 0 while down."},
+	{"dsrlb_backend_up", "gauge", rsLabels, "1 while the real server is healthy (or has no health check), 0 while down; absent until its checks run (they start once the data plane has answered)."},
 	{"dsrlb_backend_weight", "gauge", rsLabels, "Configured weight of the real server (0 for the sorry server)."},
 	{"dsrlb_backend_effective_weight", "gauge", rsLabels, "Weight the data plane was sent for the real server."},
 	{"dsrlb_backend_state", "gauge", []string{"service", "backend", "state"}, "1 for the real server's current state (up, inhibited, removed, pending; the sorry server: sorry, standby), 0 for the others."},

@@ -211,7 +211,9 @@ func descOf(table []counters.Desc, name string) counters.Desc {
 func (c *scrapeCollector) services(e *emitter, st *Status) {
 	for _, sv := range st.Services {
 		sl := labels{"service", sv.Name}
-		e.gauge("dsrlb_service_quorum_up", "1 while the service's healthy weight holds its quorum.", sl, b2f(sv.QuorumUp))
+		e.gauge("dsrlb_service_quorum_up", "", sl, b2f(sv.QuorumUp))
+		e.gauge("dsrlb_service_quorum", "", sl, float64(sv.Quorum))
+		e.gauge("dsrlb_service_quorum_hysteresis", "", sl, float64(sv.Hysteresis))
 		e.gauge("dsrlb_service_sorry_active", "1 while the sorry server stands in for the service.", sl, b2f(sv.SorryActive))
 		e.gauge("dsrlb_service_healthy_weight", "Sum of the weights of the service's healthy real servers.", sl, float64(sv.HealthyWeight))
 		e.gauge("dsrlb_service_healthy_backends", "Healthy real servers of the service.", sl, float64(sv.Healthy))
@@ -234,8 +236,11 @@ func (c *scrapeCollector) services(e *emitter, st *Status) {
 			if r.SorryServer {
 				continue
 			}
+			if r.Health != nil && !r.Health.Running {
+				continue // its checks have not started: neither up nor down yet
+			}
 			healthy := r.Health == nil || r.Health.Up
-			e.gauge("dsrlb_backend_up", "1 while the real server is healthy (or has no health check), 0 while down.", bl, b2f(healthy))
+			e.gauge("dsrlb_backend_up", "", bl, b2f(healthy))
 			if h := r.Health; h != nil {
 				e.gauge("dsrlb_backend_check_consecutive_successes", "Consecutive successful probes of the real server.", bl, float64(h.ConsecutiveOK))
 				e.gauge("dsrlb_backend_check_consecutive_failures", "Consecutive failed probes of the real server.", bl, float64(h.ConsecutiveFail))

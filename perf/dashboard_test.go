@@ -717,7 +717,7 @@ func fixtureSeries() []string {
 			case scopeServiceDP, scopeBackendDP:
 				sets = nil
 				for _, s := range svcs {
-					l := fmt.Sprintf(`%s, service="%s", vip="%s", protocol="%s", port="%s", method="%s"`, base, s.name, s.vip, s.proto, s.port, s.method)
+					l := fmt.Sprintf(`%s, service="%s", vip="%s", protocol="%s", service_port="%s", method="%s"`, base, s.name, s.vip, s.proto, s.port, s.method)
 					if m.scope == scopeServiceDP {
 						sets = append(sets, l)
 						continue
