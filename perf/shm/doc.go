@@ -1,7 +1,8 @@
 // Package shm is the shared-memory file through which the data plane
 // (dsrlb-dataplane) and the control process (dsrlb-ctrl) talk: a versioned
-// header, two single-producer/single-consumer rings of fixed-size slots and
-// a counters region. Both processes map the same file with MAP_SHARED; the
+// header, two single-producer/single-consumer rings of fixed-size slots, a
+// counters region and a stats section (per-service and per-real-server
+// counters, laid out by package perf/stats). Both processes map the same file with MAP_SHARED; the
 // package is pure Go (no cgo) so that dsrlb-ctrl builds with CGO_ENABLED=0.
 // With conf/wire (the messages in the rings) and perf/counters (what the
 // counters mean) it is the contract between the two processes, which
@@ -21,7 +22,7 @@
 // one consumer at a time; the package does not lock, and two goroutines (or
 // processes) pushing into the same ring corrupt it.
 //
-// # Layout (LayoutVersion 3)
+// # Layout (LayoutVersion 4)
 //
 // All integers are in the host's native byte order (little-endian on amd64
 // and arm64, the only targets; both processes always run on the same host).
@@ -33,7 +34,7 @@
 //	------  ----  -----------------------------  ----------------------------
 //	header page (HeaderSize = 4096 bytes)
 //	     0     8  magic "DSRLBSHM"                creator, before ready
-//	     8     4  layout version (uint32) = 3     creator, before ready
+//	     8     4  layout version (uint32) = 4     creator, before ready
 //	    12     4  header size (uint32) = 4096     creator, before ready
 //	    16     8  file size (uint64)              creator, before ready
 //	    24     8  command ring offset             creator, before ready
@@ -49,7 +50,10 @@
 //	    88     4  global block bytes (uint32,x64) creator, before ready
 //	    92     4  port count (uint32)             creator, before ready
 //	    96     4  bytes per port (uint32, x64)    creator, before ready
-//	   100    28  reserved, zero
+//	   100     4  reserved, zero
+//	   104     8  stats section offset            creator, before ready
+//	   112     8  stats section size (x64)        creator, before ready
+//	   120     8  reserved, zero
 //	   128     8  data plane pid                  data plane (atomic)
 //	   192     8  data plane boot id (random)     creator (atomic)
 //	   256     8  data plane heartbeat (unix ns)  data plane (atomic)
@@ -75,12 +79,15 @@
 //	   ...
 //	   +W + ports*bytes per port          global block (global block bytes)
 //
-//	+-----------+---------------------+---------------------+------------+
-//	| header    | command ring        | event ring          | counters   |
-//	| 4096 B    | ctrl -> data plane  | data plane -> ctrl  | workers,   |
-//	|           | (page-rounded)      | (page-rounded)      | ports,     |
-//	|           |                     |                     | global     |
-//	+-----------+---------------------+---------------------+------------+
+//	stats (at "stats section offset", a page after the counters)
+//	   +0      4  section version (uint32)        then perf/stats' layout
+//
+//	+--------+-------------------+-------------------+----------+----------+
+//	| header | command ring      | event ring        | counters | stats    |
+//	| 4096 B | ctrl -> data pl.  | data pl. -> ctrl  | workers, | services,|
+//	|        | (page-rounded)    | (page-rounded)    | ports,   | real     |
+//	|        |                   |                   | global   | servers  |
+//	+--------+-------------------+-------------------+----------+----------+
 //
 // # Ring protocol
 //
@@ -101,6 +108,14 @@
 // control process reads them with atomic 64-bit loads, for example through
 // [Counter]. The package only guarantees that every block starts on a 64-byte
 // boundary and that block sizes are multiples of 64 bytes.
+//
+// # Stats
+//
+// The stats section holds the per-service and per-real-server counters and
+// their directory. This package only places it (on a page of its own,
+// [Region.Stats]); its first 4 bytes are its own version, so that a reader
+// of another build ignores the section and still reads the rest of the
+// file. Package perf/stats defines, writes and reads what follows.
 //
 // # Liveness
 //

@@ -20,6 +20,27 @@ func FuzzParseHeader(f *testing.F) {
 	h.put(valid)
 	f.Add(valid, int64(h.fileSize))
 	f.Add(valid, int64(h.fileSize)-1)
+	// With a stats section, and with its size or place broken.
+	hs, err := layoutFor(Geometry{SlotSize: 512, Slots: 64, Workers: 2, WorkerBytes: 64, Ports: 2, PortBytes: 64, GlobalBytes: 128, StatsBytes: 70000})
+	if err != nil {
+		f.Fatal(err)
+	}
+	withStats := make([]byte, HeaderSize)
+	hs.put(withStats)
+	f.Add(withStats, int64(hs.fileSize))
+	f.Add(withStats, int64(hs.fileSize)+4096)
+	for _, p := range []struct {
+		off int
+		v   uint64
+	}{{offStatsSize, 70001}, {offStatsSize, 1 << 40}, {offStatsOff, hs.ctrOff}, {offStatsOff, hs.fileSize}, {offStatsOff, 0}} {
+		b := append([]byte(nil), withStats...)
+		ne.PutUint64(b[p.off:], p.v)
+		f.Add(b, int64(hs.fileSize))
+	}
+	// A file of layout version 3 (no stats section).
+	v3 := append([]byte(nil), valid...)
+	ne.PutUint32(v3[offVersion:], 3)
+	f.Add(v3, int64(h.fileSize))
 	f.Add(valid[:100], int64(100))
 	f.Add([]byte("DSRLBSHM"), int64(8))
 	f.Add([]byte{}, int64(0))
@@ -42,7 +63,7 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("accepted a header of file size %d for a %d-byte file, version %d", h.fileSize, size, h.version)
 		}
 		type span struct{ off, size uint64 }
-		spans := []span{{0, HeaderSize}, {h.cmdOff, h.cmdSize}, {h.evtOff, h.evtSize}, {h.ctrOff, h.ctrSize}}
+		spans := []span{{0, HeaderSize}, {h.cmdOff, h.cmdSize}, {h.evtOff, h.evtSize}, {h.ctrOff, h.ctrSize}, {h.statsOff, h.statsSize}}
 		for i, a := range spans {
 			if a.off+a.size > h.fileSize || a.off+a.size < a.off {
 				t.Fatalf("region %d at %d+%d outside the %d-byte file", i, a.off, a.size, h.fileSize)
@@ -65,9 +86,12 @@ func FuzzParseHeader(f *testing.F) {
 // then opens it and drains both rings: nothing may panic, a message popped
 // fits its slot, and a corrupt ring recovers with Reset.
 func FuzzOpen(f *testing.F) {
-	g := Geometry{SlotSize: 128, Slots: 8, Workers: 1, WorkerBytes: 64, Ports: 1, PortBytes: 64, GlobalBytes: 64}
+	g := Geometry{SlotSize: 128, Slots: 8, Workers: 1, WorkerBytes: 64, Ports: 1, PortBytes: 64, GlobalBytes: 64, StatsBytes: 4096}
 	f.Add(uint16(0), []byte{}, uint64(0), uint64(0), uint32(0))
 	f.Add(uint16(offVersion), []byte{3, 0, 0, 0}, uint64(5), uint64(2), uint32(200))
+	f.Add(uint16(offStatsSize), []byte{0, 0x20}, uint64(0), uint64(0), uint32(0))
+	f.Add(uint16(offStatsSize), []byte{0, 0x10, 0, 0, 1}, uint64(0), uint64(0), uint32(0))
+	f.Add(uint16(offStatsOff), []byte{0, 0x30}, uint64(1), uint64(1), uint32(8))
 	f.Add(uint16(offSlots), []byte{9}, uint64(0), uint64(1<<63), uint32(7))
 	f.Add(uint16(offCmdOff), []byte{0, 0x10}, uint64(3), uint64(9), uint32(120))
 	f.Fuzz(func(t *testing.T, at uint16, patch []byte, head, tail uint64, slotLen uint32) {
@@ -137,6 +161,10 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 		if b := r.Global(); len(b) >= 8 {
+			_ = Counter(b, len(b)-8).Load()
+		}
+		if b := r.Stats(); len(b) >= 8 {
+			_ = Counter(b, 0).Load()
 			_ = Counter(b, len(b)-8).Load()
 		}
 	})

@@ -9,7 +9,7 @@ import (
 
 // Layout constants (see the package documentation for the diagram).
 const (
-	LayoutVersion  = 3    // version of the file layout this build reads and writes
+	LayoutVersion  = 4    // version of the file layout this build reads and writes
 	HeaderSize     = 4096 // bytes of the header page
 	CacheLine      = 64   // alignment of every hot field, slot and counter block
 	SlotHeaderSize = 8    // length uint32 + kind uint32 at the start of each slot
@@ -23,6 +23,7 @@ const (
 	MaxPorts       = 64
 	MaxPortBytes   = 1 << 16
 	MaxGlobalBytes = 1 << 24
+	MaxStatsBytes  = 1 << 36
 )
 
 const (
@@ -47,6 +48,8 @@ const (
 	offGlobalBytes = 88
 	offPorts       = 92
 	offPortBytes   = 96
+	offStatsOff    = 104
+	offStatsSize   = 112
 
 	// Liveness fields, one cache line each.
 	offDataplanePID       = 128
@@ -66,7 +69,8 @@ const (
 
 // Geometry is the shape of a shared-memory file: both rings have Slots slots
 // of SlotSize bytes; the counters region has Workers blocks of WorkerBytes,
-// Ports blocks of PortBytes and one block of GlobalBytes.
+// Ports blocks of PortBytes and one block of GlobalBytes; the stats section
+// has StatsBytes (its inner layout is package perf/stats').
 type Geometry struct {
 	SlotSize int // bytes per slot including the 8-byte slot header; multiple of 64, 64..MaxSlotSize
 	Slots    int // slots per ring; power of two, 2..MaxSlots
@@ -76,14 +80,15 @@ type Geometry struct {
 	Ports       int // port counter blocks, 0..MaxPorts
 	PortBytes   int // bytes per port block, rounded up to a multiple of 64 by Create
 	GlobalBytes int // bytes of the global block, rounded up to a multiple of 64 by Create
+	StatsBytes  int // bytes of the stats section, 0..MaxStatsBytes, rounded up to a multiple of 64 by Create
 }
 
 // MaxPayload is the largest payload one slot holds.
 func (g Geometry) MaxPayload() int { return g.SlotSize - SlotHeaderSize }
 
 func (g Geometry) String() string {
-	return fmt.Sprintf("%d slots of %d bytes, %d workers x %d bytes + %d ports x %d bytes + %d global bytes",
-		g.Slots, g.SlotSize, g.Workers, g.WorkerBytes, g.Ports, g.PortBytes, g.GlobalBytes)
+	return fmt.Sprintf("%d slots of %d bytes, %d workers x %d bytes + %d ports x %d bytes + %d global bytes, %d stats bytes",
+		g.Slots, g.SlotSize, g.Workers, g.WorkerBytes, g.Ports, g.PortBytes, g.GlobalBytes, g.StatsBytes)
 }
 
 // header is the static part of the header page, as computed by layoutFor or
@@ -98,6 +103,8 @@ type header struct {
 	evtSize    uint64
 	ctrOff     uint64
 	ctrSize    uint64
+	statsOff   uint64
+	statsSize  uint64
 
 	slotSize    uint32
 	slots       uint32
@@ -122,6 +129,7 @@ func (h *header) geometry() Geometry {
 		Ports:       int(h.ports),
 		PortBytes:   int(h.portBytes),
 		GlobalBytes: int(h.globalBytes),
+		StatsBytes:  int(h.statsSize),
 	}
 }
 
@@ -129,8 +137,9 @@ func roundUp(n, to uint64) uint64 { return (n + to - 1) / to * to }
 
 func ringBytes(slotSize, slots uint64) uint64 { return ringSlotsOff + slotSize*slots }
 
-// layoutFor checks g and computes the header of a new file. WorkerBytes and
-// GlobalBytes are rounded up to multiples of CacheLine.
+// layoutFor checks g and computes the header of a new file. WorkerBytes,
+// PortBytes, GlobalBytes and StatsBytes are rounded up to multiples of
+// CacheLine.
 func layoutFor(g Geometry) (header, error) {
 	bad := func(format string, args ...any) (header, error) {
 		return header{}, fmt.Errorf("shm: %w: "+format, append([]any{ErrGeometry}, args...)...)
@@ -152,6 +161,8 @@ func layoutFor(g Geometry) (header, error) {
 		return bad("bytes per port %d: want 0..%d", g.PortBytes, MaxPortBytes)
 	case g.GlobalBytes < 0 || g.GlobalBytes > MaxGlobalBytes:
 		return bad("global bytes %d: want 0..%d", g.GlobalBytes, MaxGlobalBytes)
+	case g.StatsBytes < 0 || g.StatsBytes > MaxStatsBytes:
+		return bad("stats bytes %d: want 0..%d", g.StatsBytes, MaxStatsBytes)
 	}
 	h := header{
 		version:     LayoutVersion,
@@ -169,7 +180,9 @@ func layoutFor(g Geometry) (header, error) {
 	h.evtOff, h.evtSize = h.cmdOff+roundUp(h.cmdSize, pageSize), rb
 	h.ctrOff = h.evtOff + roundUp(h.evtSize, pageSize)
 	h.ctrSize = h.countersSize()
-	h.fileSize = h.ctrOff + roundUp(h.ctrSize, pageSize)
+	h.statsOff = h.ctrOff + roundUp(h.ctrSize, pageSize)
+	h.statsSize = roundUp(uint64(g.StatsBytes), CacheLine)
+	h.fileSize = h.statsOff + roundUp(h.statsSize, pageSize)
 	return h, nil
 }
 
@@ -195,6 +208,8 @@ func (h *header) put(b []byte) {
 	ne.PutUint32(b[offGlobalBytes:], h.globalBytes)
 	ne.PutUint32(b[offPorts:], h.ports)
 	ne.PutUint32(b[offPortBytes:], h.portBytes)
+	ne.PutUint64(b[offStatsOff:], h.statsOff)
+	ne.PutUint64(b[offStatsSize:], h.statsSize)
 }
 
 // countersSize is the size the counter blocks need.
@@ -240,6 +255,8 @@ func parseHeader(path string, b []byte, fileSize int64) (header, error) {
 	h.globalBytes = ne.Uint32(b[offGlobalBytes:])
 	h.ports = ne.Uint32(b[offPorts:])
 	h.portBytes = ne.Uint32(b[offPortBytes:])
+	h.statsOff = ne.Uint64(b[offStatsOff:])
+	h.statsSize = ne.Uint64(b[offStatsSize:])
 	h.dataplanePID = ne.Uint64(b[offDataplanePID:])
 	h.bootID = ne.Uint64(b[offBootID:])
 	h.ready = ne.Uint64(b[offReady:])
@@ -282,6 +299,8 @@ func (h *header) checkGeometry() string {
 		return fmt.Sprintf("bytes per port %d is not a multiple of %d up to %d", h.portBytes, CacheLine, MaxPortBytes)
 	case h.globalBytes > MaxGlobalBytes || h.globalBytes%CacheLine != 0:
 		return fmt.Sprintf("global bytes %d is not a multiple of %d up to %d", h.globalBytes, CacheLine, MaxGlobalBytes)
+	case h.statsSize > MaxStatsBytes || h.statsSize%CacheLine != 0:
+		return fmt.Sprintf("stats bytes %d is not a multiple of %d up to %d", h.statsSize, CacheLine, MaxStatsBytes)
 	}
 	rb := ringBytes(uint64(ss), uint64(n))
 	if h.cmdSize != rb || h.evtSize != rb {
@@ -295,7 +314,8 @@ func (h *header) checkGeometry() string {
 		name      string
 		off, size uint64
 	}
-	spans := [3]span{{"command ring", h.cmdOff, h.cmdSize}, {"event ring", h.evtOff, h.evtSize}, {"counters", h.ctrOff, h.ctrSize}}
+	spans := [4]span{{"command ring", h.cmdOff, h.cmdSize}, {"event ring", h.evtOff, h.evtSize}, {"counters", h.ctrOff, h.ctrSize},
+		{"stats", h.statsOff, h.statsSize}}
 	for _, s := range spans {
 		// Sizes are bounded above, so off+size cannot overflow once off <= fileSize.
 		if s.off%CacheLine != 0 || s.off < HeaderSize || s.off > h.fileSize || s.off+s.size > h.fileSize {

@@ -44,6 +44,7 @@ type Region struct {
 	geo      Geometry
 	cmd, evt Ring
 	counters []byte
+	stats    []byte
 }
 
 // maxPID bounds pids read from the file (Linux's PID_MAX_LIMIT), so that a
@@ -262,6 +263,7 @@ func mapFile(path string, f *os.File, h header) (*Region, error) {
 		cmd:      newRing(data[h.cmdOff:h.cmdOff+h.cmdSize], g.SlotSize, g.Slots),
 		evt:      newRing(data[h.evtOff:h.evtOff+h.evtSize], g.SlotSize, g.Slots),
 		counters: data[h.ctrOff : h.ctrOff+h.ctrSize : h.ctrOff+h.ctrSize],
+		stats:    data[h.statsOff : h.statsOff+h.statsSize : h.statsOff+h.statsSize],
 	}, nil
 }
 
@@ -275,6 +277,7 @@ func (r *Region) Close() error {
 	data := r.data
 	r.data = nil
 	r.counters = nil
+	r.stats = nil
 	if err := unix.Munmap(data); err != nil {
 		return fmt.Errorf("shm: unmap %s: %w", r.path, err)
 	}
@@ -404,6 +407,11 @@ func (r *Region) Global() []byte {
 	o := r.geo.Workers*r.geo.WorkerBytes + r.geo.Ports*r.geo.PortBytes
 	return r.counters[o : o+r.geo.GlobalBytes : o+r.geo.GlobalBytes]
 }
+
+// Stats is the stats section (Geometry().StatsBytes bytes, starting on a
+// 4096-byte page), a view into the mapping; empty when the file has none.
+// Its layout is package perf/stats'.
+func (r *Region) Stats() []byte { return r.stats }
 
 // WorkerPtr is the address of worker i's counter block, for placing a
 // fixed-layout struct of uint64 counters there; nil if blocks are empty.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // createClosed creates a valid file at path and unmaps it.
@@ -43,7 +44,7 @@ func u32le(v uint32) []byte { b := make([]byte, 4); ne.PutUint32(b, v); return b
 func u64le(v uint64) []byte { b := make([]byte, 8); ne.PutUint64(b, v); return b }
 
 func TestOpenValidation(t *testing.T) {
-	g := Geometry{SlotSize: 256, Slots: 64, Workers: 2, WorkerBytes: 64, Ports: 1, PortBytes: 64, GlobalBytes: 128}
+	g := Geometry{SlotSize: 256, Slots: 64, Workers: 2, WorkerBytes: 64, Ports: 1, PortBytes: 64, GlobalBytes: 128, StatsBytes: 8192}
 	valid := func(t *testing.T, path string) { createClosed(t, path, g) }
 	for _, tc := range []struct {
 		name    string
@@ -70,7 +71,7 @@ func TestOpenValidation(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
-		{name: "version", kind: ErrVersion, msg: ": layout version 9, this build speaks 3", note: "layout version 9",
+		{name: "version", kind: ErrVersion, msg: ": layout version 9, this build speaks 4", note: "layout version 9",
 			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offVersion, u32le(9)) }},
 		{name: "truncated to half", kind: ErrTorn, msg: "torn", note: "torn",
 			setup: func(t *testing.T, path string) {
@@ -100,6 +101,21 @@ func TestOpenValidation(t *testing.T) {
 			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offPorts, u32le(3)) }},
 		{name: "port block size", kind: ErrGeometry, msg: "bytes per port 100", note: "bytes per port",
 			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offPortBytes, u32le(100)) }},
+		{name: "stats section size", kind: ErrGeometry, msg: "stats bytes 100", note: "stats bytes",
+			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offStatsSize, u64le(100)) }},
+		{name: "stats section overlaps the counters", kind: ErrGeometry, msg: "overlaps", note: "overlaps",
+			setup: func(t *testing.T, path string) {
+				valid(t, path)
+				r, err := Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctr := ne.Uint64(r.data[offCtrOff:])
+				r.Close()
+				patch(t, path, offStatsOff, u64le(ctr))
+			}},
+		{name: "stats section past the file", kind: ErrGeometry, msg: "stats at", note: "stats at",
+			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offStatsSize, u64le(1<<20)) }},
 		{name: "header size", kind: ErrGeometry, msg: "header size 8192", note: "header size",
 			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offHeaderSize, u32le(8192)) }},
 		{name: "file longer than header says", kind: ErrGeometry, msg: "header claims", note: "header claims",
@@ -189,6 +205,8 @@ func TestCreateGeometryErrors(t *testing.T) {
 		{SlotSize: 128, Slots: 8, GlobalBytes: MaxGlobalBytes + 1},
 		{SlotSize: 128, Slots: 8, Ports: MaxPorts + 1},
 		{SlotSize: 128, Slots: 8, Ports: 1, PortBytes: MaxPortBytes + 1},
+		{SlotSize: 128, Slots: 8, StatsBytes: -1},
+		{SlotSize: 128, Slots: 8, StatsBytes: MaxStatsBytes + 1},
 		{SlotSize: MaxSlotSize, Slots: MaxSlots},
 	} {
 		r, _, err := Create(filepath.Join(dir, "x.shm"), g)
@@ -466,5 +484,54 @@ func TestCounters(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+func TestStatsSection(t *testing.T) {
+	g := Geometry{SlotSize: 64, Slots: 2, Workers: 1, WorkerBytes: 8, GlobalBytes: 8, StatsBytes: 5000}
+	path := filepath.Join(t.TempDir(), "dsrlb.shm")
+	dp, _, err := Create(path, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	b := dp.Stats()
+	if len(b) != 5056 || cap(b) != len(b) {
+		t.Fatalf("stats section len %d cap %d, want 5000 rounded up to 5056", len(b), cap(b))
+	}
+	if off := uintptr(unsafe.Pointer(&b[0])) - uintptr(unsafe.Pointer(&dp.data[0])); off%4096 != 0 || off < uintptr(HeaderSize) {
+		t.Fatalf("stats section at %d, not on a page of its own", off)
+	}
+	for i, x := range b {
+		if x != 0 {
+			t.Fatalf("stats byte %d is %d, want a zero-filled section", i, x)
+		}
+	}
+	Counter(b, len(b)-8).Store(42)
+	ctrl, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctrl.Close()
+	if got := ctrl.Geometry().StatsBytes; got != 5056 {
+		t.Fatalf("opened geometry has %d stats bytes", got)
+	}
+	if got := Counter(ctrl.Stats(), len(b)-8).Load(); got != 42 {
+		t.Fatalf("last stats word %d through the other mapping, want 42", got)
+	}
+	// The last byte of the file is the section's last one.
+	if end := uintptr(unsafe.Pointer(&b[len(b)-1])) + 1 - uintptr(unsafe.Pointer(&dp.data[0])); int(end) > dp.Size() || dp.Size()-int(end) >= 4096 {
+		t.Fatalf("stats section ends at %d of a %d-byte file", end, dp.Size())
+	}
+
+	// A file without the section has an empty view.
+	none := filepath.Join(t.TempDir(), "none.shm")
+	r, _, err := Create(none, Geometry{SlotSize: 64, Slots: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(r.Stats()) != 0 {
+		t.Fatalf("stats section of %d bytes in a file without one", len(r.Stats()))
 	}
 }
