@@ -36,7 +36,7 @@ func goList(t *testing.T, pkgs ...string) []string {
 
 // TestLayers keeps the layering of the design: conf is the bottom and
 // imports nothing of the project; the data plane's runtime and the control
-// process share only the contract (conf/wire, perf/shm, perf/counters) and
+// process share only the contract (conf/wire, perf/shm, perf/counters, perf/stats) and
 // neither imports the other; the control process needs no DPDK.
 func TestLayers(t *testing.T) {
 	if deps := goList(t, "./conf"); len(deps) != 1 || deps[0] != "dsrlb/conf" {
@@ -54,11 +54,18 @@ func TestLayers(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range goList(t, "./conf/wire", "./perf/shm", "./perf/counters") {
+	for _, p := range goList(t, "./conf/wire", "./perf/shm", "./perf/counters", "./perf/stats") {
 		switch p {
-		case "dsrlb/conf", "dsrlb/conf/wire", "dsrlb/perf/shm", "dsrlb/perf/counters":
+		case "dsrlb/conf", "dsrlb/conf/wire", "dsrlb/perf/shm", "dsrlb/perf/counters", "dsrlb/perf/stats":
 		default:
 			t.Errorf("the contract between the processes imports %s", p)
+		}
+	}
+	// The stats reader is for any exporter: the shared-memory file and the
+	// standard library only.
+	for _, p := range goList(t, "./perf/stats") {
+		if p != "dsrlb/perf/stats" && p != "dsrlb/perf/shm" {
+			t.Errorf("perf/stats imports %s", p)
 		}
 	}
 }
