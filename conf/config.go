@@ -58,6 +58,11 @@ type Dataplane struct {
 	Gateway          netip.Addr // IPv4 default gateway for L3 methods; invalid = none
 	Gateway6         netip.Addr // IPv6 default gateway (inside Address6's prefix); invalid = none
 	Routes           []Route    // IPv4 and IPv6; a route's gateway is of its prefix's family
+
+	// Slots of the per-service and per-real-server counters (besides the
+	// overflow slot of each kind).
+	StatsServices int
+	StatsBackends int
 }
 
 // Ctrl is the validated [ctrl] table (defaults when absent).
@@ -73,6 +78,15 @@ type Ctrl struct {
 
 // DefaultMetricsListen is the default [ctrl] metrics_listen.
 const DefaultMetricsListen = "127.0.0.1:9842"
+
+// Capacities of the per-service and per-real-server counters: defaults
+// and limits of stats_services and stats_backends.
+const (
+	DefaultStatsServices = 1024
+	DefaultStatsBackends = 8192
+	MaxStatsServices     = 1<<16 - 1
+	MaxStatsBackends     = 1<<20 - 1
+)
 
 // DefaultSocket is the default [ctrl] socket path.
 const DefaultSocket = "/run/dsrlb/ctrl.sock"

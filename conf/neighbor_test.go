@@ -55,6 +55,15 @@ func TestSHMAndTAP(t *testing.T) {
 	if c.Dataplane.ConntrackEntries != 1<<20 || c.Dataplane.ConntrackTimeout != 300*time.Second {
 		t.Fatalf("conntrack defaults %d %v", c.Dataplane.ConntrackEntries, c.Dataplane.ConntrackTimeout)
 	}
+	if c.Dataplane.StatsServices != 1024 || c.Dataplane.StatsBackends != 8192 {
+		t.Fatalf("stats defaults %d %d", c.Dataplane.StatsServices, c.Dataplane.StatsBackends)
+	}
+	c, err = Parse("t.toml", []byte(head+"stats_services = 0\nstats_backends = 1048575\n"+port))
+	if err != nil || c.Dataplane.StatsServices != 0 || c.Dataplane.StatsBackends != 1048575 {
+		t.Fatalf("stats settings: %v %+v", err, c)
+	}
+	expect(t, "stats services", head+"stats_services = 65536\n"+port, "4: dataplane.stats_services: stats_services 65536 out of range 0..65535")
+	expect(t, "stats backends", head+"stats_backends = -1\n"+port, "4: dataplane.stats_backends: stats_backends -1 out of range 0..1048575")
 	c, err = Parse("t.toml", []byte(head+"conntrack_entries = 4096\nconntrack_timeout = \"1m\"\n"+port))
 	if err != nil || c.Dataplane.ConntrackEntries != 4096 || c.Dataplane.ConntrackTimeout != time.Minute {
 		t.Fatalf("conntrack settings: %v %+v", err, c)

@@ -32,6 +32,8 @@ func TestExample(t *testing.T) {
 		SHM:              "/dev/shm/dsrlb",
 		ConntrackEntries: 1 << 20,
 		ConntrackTimeout: 300 * time.Second,
+		StatsServices:    1024,
+		StatsBackends:    8192,
 		Ports: []Port{{
 			Name:          "lan0",
 			Device:        "net_af_packet0,iface=veth-lb",

@@ -109,6 +109,17 @@ type rawDataplane struct {
 	// conntrack_timeout: a flow idle this long is forgotten (its next
 	// packet is scheduled again). Go duration, 1s..9h, default "300s".
 	ConntrackTimeout *string `toml:"conntrack_timeout"`
+	// stats_services: services that get counters of their own (packets,
+	// bytes, new flows, ICMP errors, drops by reason) in shared memory.
+	// 0..65535, default 1024. Services beyond it are forwarded all the
+	// same; their counts go to a shared overflow slot.
+	StatsServices *int64 `toml:"stats_services"`
+	// stats_backends: real servers (counted once per service they are in)
+	// that get counters of their own. 0..1048575, default 8192; beyond it,
+	// the overflow slot as for stats_services. Each worker keeps 96 bytes
+	// per service and 32 per real server, in its memory and in the
+	// shared-memory file.
+	StatsBackends *int64 `toml:"stats_backends"`
 
 	// [[dataplane.port]]: network ports. At least one, at most 8.
 	Port []rawPort `toml:"port"`

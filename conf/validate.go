@@ -346,6 +346,9 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, own ownAddrs) {
 	}
 	ce, _ := v.intIn(base.key("conntrack_entries"), r.ConntrackEntries, 1<<20, 1024, 1<<26)
 	dp.ConntrackEntries = int(ce)
+	ss, _ := v.intIn(base.key("stats_services"), r.StatsServices, DefaultStatsServices, 0, MaxStatsServices)
+	sb, _ := v.intIn(base.key("stats_backends"), r.StatsBackends, DefaultStatsBackends, 0, MaxStatsBackends)
+	dp.StatsServices, dp.StatsBackends = int(ss), int(sb)
 	ctp := base.key("conntrack_timeout")
 	if d, ok := v.duration(ctp, r.ConntrackTimeout, 300*time.Second); ok {
 		if d < time.Second || d > 9*time.Hour {

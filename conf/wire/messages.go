@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 
+	"dsrlb/conf"
 	"dsrlb/perf/counters"
 	"dsrlb/perf/shm"
+	"dsrlb/perf/stats"
 )
 
 // Message kinds: control process -> data plane.
@@ -171,12 +173,21 @@ func Decode(b []byte, v any) error {
 
 // Geometry is the shape of the shared-memory file of a data plane with
 // workers worker lcores and ports ports: rings of Slots slots of SlotSize
-// bytes, and counter blocks as perf/counters lays them out.
+// bytes, counter blocks as perf/counters lays them out, and a stats
+// section of the default capacities (conf.DefaultStatsServices and
+// conf.DefaultStatsBackends) as perf/stats lays it out.
 func Geometry(workers, ports int) shm.Geometry {
+	return StatsGeometry(workers, ports, conf.DefaultStatsServices, conf.DefaultStatsBackends)
+}
+
+// StatsGeometry is Geometry with a stats section of services service
+// slots and backends real-server slots (stats_services, stats_backends).
+func StatsGeometry(workers, ports, services, backends int) shm.Geometry {
 	return shm.Geometry{
 		SlotSize: SlotSize, Slots: Slots,
 		Workers: workers, WorkerBytes: counters.Bytes(counters.Worker),
 		Ports: ports, PortBytes: counters.Bytes(counters.Port),
 		GlobalBytes: counters.Bytes(counters.Global),
+		StatsBytes:  stats.Bytes(workers, services, backends),
 	}
 }
