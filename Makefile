@@ -100,6 +100,7 @@ fuzz: deps
 # readme: rewrite the README's generated counters table from perf/counters.
 readme:
 	$(GO) test -count=1 -run '^TestREADMETable$$' ./perf/counters/ -update
+	$(GO) test -count=1 -run '^TestREADMEMetrics$$' ./ctrl/ -update
 
 clean:
 	rm -rf $(BIN)

@@ -139,10 +139,13 @@ type Daemon struct {
 
 	vrrp *vrrpLink // nil without [[vrrp]]
 
-	metrics *metrics
-	httpLn  net.Listener // ctrl.metrics_listen; nil when off
-	httpSrv *http.Server
-	scrapes chan chan *scrape
+	metrics    *metrics
+	statsErr   string // the last error reading the per-service counters, logged once
+	lastSample time.Time
+	samples    [2]*statsSample // the last two samples, for rates
+	httpLn     net.Listener    // ctrl.metrics_listen; nil when off
+	httpSrv    *http.Server
+	scrapes    chan chan *scrape
 }
 
 // pushJob is one batch of messages being pushed by its own goroutine, so
@@ -359,6 +362,7 @@ func (d *Daemon) tick(now time.Time) {
 		d.region.SetHeartbeat(shm.Ctrl, now)
 	}
 	d.vrrpTick(now)
+	d.sampleStats(now)
 	if d.region == nil {
 		if now.Sub(d.lastTry) >= d.timing.Retry {
 			d.connect(now)

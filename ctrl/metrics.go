@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"dsrlb/perf/counters"
+	"dsrlb/perf/stats"
 )
 
 // The Prometheus exporter: /metrics on ctrl.metrics_listen. Everything
@@ -112,8 +114,8 @@ func (e errLog) Println(v ...any) { e.d.log.Warn("metrics: " + fmt.Sprint(v...))
 // scrape is what one scrape reads, gathered by the loop.
 type scrape struct {
 	st        Status
-	perWorker [][]uint64 // nil while the data plane is gone
-	ctEntries int        // each worker's connection table size
+	perWorker [][]uint64      // nil while the data plane is gone
+	stats     *stats.Snapshot // nil without per-service counters
 }
 
 // scrape asks the loop for a scrape; nil when the daemon stops or the
@@ -139,9 +141,10 @@ func (d *Daemon) scrape(ctx context.Context) *scrape {
 
 // gatherScrape runs in the loop.
 func (d *Daemon) gatherScrape(now time.Time) *scrape {
-	s := &scrape{st: d.status(now), ctEntries: d.cfg.Dataplane.ConntrackEntries}
+	s := &scrape{st: d.status(now)}
 	if d.region != nil && d.dpUp {
 		s.perWorker = counters.Read(d.region).PerWorker
+		s.stats = d.readStats()
 	}
 	return s
 }
@@ -191,7 +194,9 @@ func (c *scrapeCollector) dataplane(e *emitter, s *scrape) {
 				e.value(d, "dsrlb_worker_"+d.Name, labels{"worker", wl}, v)
 			}
 		}
-		e.gauge("dsrlb_worker_conntrack_capacity", "Entries of the worker's connection table.", labels{"worker", wl}, float64(s.ctEntries))
+	}
+	if sn := s.stats; sn != nil {
+		c.perService(e, sn)
 	}
 	for _, pc := range s.st.Ports {
 		for _, ct := range pc.Counters {
@@ -201,6 +206,45 @@ func (c *scrapeCollector) dataplane(e *emitter, s *scrape) {
 	for _, ct := range s.st.Global {
 		e.value(descOf(counters.Globals, ct.Name), "dsrlb_dataplane_"+ct.Name, nil, ct.Value)
 	}
+}
+
+// perService emits the data plane's per-service, per-real-server and
+// connection-table counters.
+func (c *scrapeCollector) perService(e *emitter, sn *stats.Snapshot) {
+	for w, g := range sn.Workers {
+		wl := labels{"worker", strconv.Itoa(w)}
+		e.emit("dsrlb_worker_conntrack_entries", wl, float64(g.ConntrackEntries))
+		e.emit("dsrlb_worker_conntrack_capacity", wl, float64(g.ConntrackCapacity))
+		e.emit("dsrlb_worker_conntrack_expired_total", wl, float64(g.ConntrackExpired))
+	}
+	for _, sv := range sn.Services {
+		proto := strconv.Itoa(int(sv.Proto))
+		switch sv.Proto {
+		case 6:
+			proto = "tcp"
+		case 17:
+			proto = "udp"
+		}
+		sl := labels{"service", sv.Name, "vip", sv.VIP.String(), "protocol", proto, "service_port", strconv.Itoa(int(sv.Port)), "method", sv.Method}
+		k := sv.Counters
+		e.emit("dsrlb_service_packets_total", sl, float64(k.Packets))
+		e.emit("dsrlb_service_bytes_total", sl, float64(k.Bytes))
+		e.emit("dsrlb_service_new_flows_total", sl, float64(k.NewFlows))
+		e.emit("dsrlb_service_icmp_errors_total", sl, float64(k.ICMPErrors))
+		for i, n := range k.Drops {
+			e.emit("dsrlb_service_drops_total", append(slices.Clone(sl), "reason", stats.DropNames[i]), float64(n))
+		}
+		for _, b := range sv.Backends {
+			bl := append(slices.Clone(sl), "backend", b.Addr.Unmap().String())
+			e.emit("dsrlb_backend_packets_total", bl, float64(b.Counters.Packets))
+			e.emit("dsrlb_backend_bytes_total", bl, float64(b.Counters.Bytes))
+			e.emit("dsrlb_backend_new_flows_total", bl, float64(b.Counters.NewFlows))
+		}
+	}
+	e.emit("dsrlb_stats_unslotted", labels{"kind", "service"}, float64(sn.UnslottedServices))
+	e.emit("dsrlb_stats_unslotted", labels{"kind", "backend"}, float64(sn.UnslottedBackends))
+	e.emit("dsrlb_stats_overflow_packets_total", labels{"kind", "service"}, float64(sn.Overflow.Services.Packets))
+	e.emit("dsrlb_stats_overflow_packets_total", labels{"kind", "backend"}, float64(sn.Overflow.Backends.Packets))
 }
 
 func descOf(table []counters.Desc, name string) counters.Desc {

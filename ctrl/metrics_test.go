@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -11,8 +12,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"dsrlb/conf"
 	"dsrlb/perf/counters"
 	"dsrlb/perf/shm"
+	"dsrlb/perf/stats"
 )
 
 // scrapeMetrics GETs /metrics and parses it.
@@ -106,6 +109,25 @@ func TestMetrics(t *testing.T) {
 	shm.Counter(w, 8*counters.Index(counters.Worker, "no_backend")).Store(2)
 	shm.Counter(f.r.Port(0), 8*counters.Index(counters.Port, "imissed")).Store(7)
 	shm.Counter(f.r.Global(), 8*counters.Index(counters.Global, "commits")).Store(3)
+	// The per-service section as the data plane fills it: web in service
+	// slot 1, 192.0.2.21 in real-server slot 1, worker 0's counts.
+	sw, err := stats.Init(f.r, 1, conf.DefaultStatsServices, conf.DefaultStatsBackends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.SetService(1, 1, stats.ServiceID{Name: "web", VIP: netip.MustParseAddr("192.0.2.100"), Proto: 6, Port: 80, Method: "l2dsr"})
+	sw.SetBackend(1, 1, stats.BackendID{Service: 1, ServiceEpoch: 1, Addr: netip.MustParseAddr("192.0.2.21"), Method: "l2dsr"})
+	gauges, svcs, bks := sw.Worker(0)
+	word := func(b []byte, slot, size, i int, v uint64) { shm.Counter(b, slot*size+8*i).Store(v) }
+	for i, v := range []uint64{1, 40, 2560, 8, 1} { // epoch, packets, bytes, new flows, ICMP errors
+		word(svcs, 1, stats.ServiceSlotBytes, i, v)
+	}
+	word(svcs, 1, stats.ServiceSlotBytes, 5+stats.DropNoBackend, 2)
+	for i, v := range []uint64{1, 40, 2560, 8} {
+		word(bks, 1, stats.BackendSlotBytes, i, v)
+	}
+	word(gauges, 0, 0, 0, 8)     // connection table entries
+	word(gauges, 0, 0, 1, 1<<20) // capacity
 	h.start()
 	f.waitCommit(t, "both real servers up", func(s fakeState) bool { return len(s.backends("web")) == 2 })
 	var m map[string][]sampleOf
@@ -128,6 +150,16 @@ func TestMetrics(t *testing.T) {
 		{"dsrlb_port_imissed_total", []string{"port", "p0"}, 7},
 		{"dsrlb_dataplane_commits_total", nil, 3},
 		{"dsrlb_worker_conntrack_capacity", []string{"worker", "0"}, 1 << 20},
+		{"dsrlb_worker_conntrack_entries", []string{"worker", "0"}, 8},
+		{"dsrlb_service_packets_total", []string{"service", "web", "vip", "192.0.2.100", "protocol", "tcp", "service_port", "80", "method", "l2dsr"}, 40},
+		{"dsrlb_service_new_flows_total", []string{"service", "web"}, 8},
+		{"dsrlb_service_icmp_errors_total", []string{"service", "web"}, 1},
+		{"dsrlb_service_drops_total", []string{"service", "web", "reason", "no_backend"}, 2},
+		{"dsrlb_service_drops_total", []string{"service", "web", "reason", "no_mac"}, 0},
+		{"dsrlb_backend_packets_total", []string{"service", "web", "backend", "192.0.2.21"}, 40},
+		{"dsrlb_backend_bytes_total", []string{"backend", "192.0.2.21"}, 2560},
+		{"dsrlb_backend_new_flows_total", []string{"backend", "192.0.2.21"}, 8},
+		{"dsrlb_stats_unslotted", []string{"kind", "backend"}, 0},
 		{"dsrlb_backend_up", []string{"service", "web", "backend", "192.0.2.21"}, 1},
 		{"dsrlb_backend_state", []string{"service", "web", "backend", "192.0.2.22", "state", "up"}, 1},
 		{"dsrlb_backend_state", []string{"service", "web", "backend", "192.0.2.22", "state", "removed"}, 0},
@@ -139,6 +171,15 @@ func TestMetrics(t *testing.T) {
 	} {
 		if v, ok := value(m, c.name, c.lbl...); !ok || v != c.want {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.lbl, v, ok, c.want)
+		}
+	}
+	if rs := h.status().Services[0].RealServers[0]; rs.Packets != 40 || rs.NewFlows != 8 || rs.Bytes != 2560 {
+		t.Errorf("status of 192.0.2.21: %+v", rs)
+	}
+	// Every family exported is documented (the README lists them).
+	for name := range m {
+		if _, ok := docByName[name]; !ok && strings.HasPrefix(name, "dsrlb_") {
+			t.Errorf("%s is exported but not in MetricDocs", name)
 		}
 	}
 	for _, name := range []string{"dsrlb_dataplane_info", "dsrlb_dataplane_heartbeat_age_seconds", "dsrlb_build_info",

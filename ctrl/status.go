@@ -211,6 +211,7 @@ func (d *Daemon) status(now time.Time) Status {
 		}
 		st.Services = append(st.Services, ss)
 	}
+	d.fillStats(&st, d.readStats())
 	return st
 }
 
