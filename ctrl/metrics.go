@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"dsrlb/ctrl/vrrp"
 	"dsrlb/perf/counters"
 	"dsrlb/perf/stats"
 )
@@ -308,8 +309,8 @@ func (c *scrapeCollector) vrrp(e *emitter, st *Status) {
 		e.counter("dsrlb_vrrp_adverts_received_total", "VRRP adverts received and acted on.", il, v.AdvertsRecv)
 		e.counter("dsrlb_vrrp_transitions_total", "VRRP state transitions.", il, v.Transitions)
 		e.counter("dsrlb_vrrp_send_errors_total", "VRRP adverts that could not be sent.", il, v.SendErrors)
-		for cause, n := range v.Errors {
-			e.counter("dsrlb_vrrp_adverts_ignored_total", "Received VRRP adverts ignored, by cause.", append(il, "cause", cause), n)
+		for c := vrrp.Cause(1); c < vrrp.CauseCount; c++ {
+			e.counter("dsrlb_vrrp_adverts_ignored_total", "", append(slices.Clone(il), "cause", c.String()), v.Errors[c.String()])
 		}
 	}
 }
