@@ -110,13 +110,15 @@ func (l *Lcore) pollQueues() {
 		}
 		port, mbufs := poller.Poll()
 		if len(mbufs) == 0 {
-			// Counters are published every few bursts while busy, and
-			// once when the lcore goes idle.
+			// Counters are published every few bursts while busy; an
+			// idle lcore sweeps its flow table and publishes what
+			// changed every 64 empty polls (every poll once it sleeps).
 			idle++
-			if idle == 64 {
-				w.Publish()
+			sleeping := l.IdleSleep > 0 && idle >= l.idleLimit
+			if idle%64 == 0 || sleeping {
+				w.Idle()
 			}
-			if l.IdleSleep > 0 && idle >= l.idleLimit {
+			if sleeping {
 				time.Sleep(l.IdleSleep)
 			}
 			continue

@@ -81,12 +81,17 @@ func BenchmarkRewriteL2(b *testing.B) {
 
 // BenchmarkProcessBurst32 is the whole pipeline on a burst of 32 TCP
 // packets to a VIP, each of another flow; ns/op is per burst, and the
-// ns/packet metric per packet.
+// ns/packet metric per packet. Services and real servers have counter
+// slots, and the worker as many as the defaults of stats_services and
+// stats_backends.
 func BenchmarkProcessBurst32(b *testing.B) {
 	for _, mix := range []string{"forward", "mixed"} {
 		b.Run(mix, func(b *testing.B) {
-			s := testSnapshot(b)
-			w := NewWorker(0)
+			s, _, err := Build(slotted(), testNeighbors, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := NewWorkerWith(0, WorkerOptions{Stats: NewStats(1024, 8192)})
 			frames := benchFrames(b, 32)
 			if mix == "mixed" {
 				frames[3] = icmpFrame(b, client, vip, 8)

@@ -1,6 +1,9 @@
 package pipeline
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // Connection tracking keeps each flow on the real server it started on
 // while the set of real servers changes (one added, one drained with weight
@@ -19,10 +22,24 @@ import "sync/atomic"
 // The key is the 64-bit flow hash of the 5-tuple. Two flows that share it
 // share an entry; with 2^64 values and a table of millions of flows that is
 // negligible, and it keeps an entry to 16 bytes.
+//
+// Expiry is lazy on the lookup path (an entry older than the timeout is
+// dead for find and free for insert), and a sweep frees expired entries
+// for good: each burst (and each idle round of the I/O loop) it visits a
+// few buckets, round the table. live counts the entries in use (key not
+// 0): insert into a free entry adds one, the sweep freeing an expired
+// entry takes one off, reusing an expired or evicting a live entry changes
+// nothing. So live is exact for what the table holds, and an idle flow
+// leaves it at most one sweep round after its timeout. The sweep also
+// keeps a stamp from outliving 2^16 seconds, after which modulo
+// arithmetic would make it look fresh.
 type conntrack struct {
 	entries []ctEntry
 	mask    uint64 // buckets - 1
 	timeout uint16 // idle seconds before an entry is free again
+	live    uint64 // entries in use
+	expired uint64 // entries the sweep freed
+	cursor  uint64 // next bucket of the sweep
 }
 
 type ctEntry struct {
@@ -102,8 +119,34 @@ func (t *conntrack) insert(key uint64, addr uint32, hop, now uint16) (evicted bo
 	if victim < 0 {
 		victim, evicted = oldest, true
 	}
+	if bk[victim].key == 0 {
+		t.live++
+	}
 	bk[victim] = ctEntry{key: key, addr: addr, stamp: now, hop: hop}
 	return evicted
+}
+
+// sweep frees the expired entries of the next n buckets and reports
+// whether it freed any.
+func (t *conntrack) sweep(now uint16, n int) bool {
+	freed := uint64(0)
+	b := t.cursor
+	for range n {
+		bk := t.entries[b*ctWays : b*ctWays+ctWays : b*ctWays+ctWays]
+		for i := range bk {
+			if e := &bk[i]; e.key != 0 && now-e.stamp > t.timeout {
+				e.key = 0
+				freed++
+			}
+		}
+		b = (b + 1) & t.mask
+	}
+	t.cursor = b
+	// The next sweep's bucket is a cache miss: start it now.
+	prefetch(unsafe.Pointer(&t.entries[b*ctWays]))
+	t.live -= freed
+	t.expired += freed
+	return freed != 0
 }
 
 // Clock is the coarse time workers stamp flows with: seconds, advanced by

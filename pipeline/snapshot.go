@@ -53,6 +53,9 @@ type ServiceConfig struct {
 	// and neighbour solicitations for VIP; 0: always answered.
 	VRRP     uint8
 	Backends []BackendConfig
+	// Stats is the service's counter slot (the zero StatSlot: the
+	// overflow slot).
+	Stats StatSlot
 }
 
 // MaxVRRPGroup is the highest VRRP group number.
@@ -81,6 +84,7 @@ type BackendConfig struct {
 	Addr   netip.Addr
 	Weight uint32
 	Method conf.Method // 0: the service's
+	Stats  StatSlot    // the real server's counter slot in this service
 }
 
 // Neighbor is a resolved link-layer next hop.
@@ -117,12 +121,23 @@ type Snapshot struct {
 	vrrp4   table4 // IPv4 VIP -> group
 	vrrp6   table6 // IPv6 VIP -> group
 	masters Masters
+	// The counter slots the services and next hops count into, for the
+	// workers to adopt (hot paths read service.stat and nextHop.stat).
+	svcSlots []StatSlot
+	hopSlots []hopSlot
 }
 
 const vipMark = ^uint32(0)
 
+// hopSlot is a next hop's counter slot and its service's slot.
+type hopSlot struct {
+	StatSlot
+	service uint32
+}
+
 type service struct {
 	name     string
+	stat     uint32 // counter slot
 	sourceIP bool
 	table    []uint16  // Maglev lookup table: index into hops; nil when no hop has weight
 	hops     []nextHop // real servers with a resolved MAC, weight 0 included
@@ -140,6 +155,7 @@ type nextHop struct {
 	method conf.Method
 	dscp   uint8
 	addr   uint32 // the real server's id (hopID)
+	stat   uint32 // the real server's counter slot
 	// For tunnels: the outer addresses, the GUE port, and the largest
 	// inner packet that fits the egress port's MTU once encapsulated.
 	outer    encap.Outer
@@ -206,6 +222,9 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	for _, sc := range cfg.Services {
 		nb += len(sc.Backends)
 	}
+	if err := checkStatSlots(cfg.Services); err != nil {
+		return nil, nil, err
+	}
 	s.neigh = newTable4(nb)
 	s.neigh6 = newTable6(nb)
 	nVIP6 := uint32(0)
@@ -249,6 +268,10 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 
 		svc := &s.services[i]
 		svc.name = sc.Name
+		svc.stat = sc.Stats.Slot
+		if sc.Stats.Slot != 0 {
+			s.svcSlots = append(s.svcSlots, sc.Stats)
+		}
 		svc.sourceIP = sc.SourceIP
 		svc.size = sc.Size
 		st := &states[i]
@@ -314,7 +337,10 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			if int(n.Port) < len(cfg.PortMTUs) && cfg.PortMTUs[n.Port] > 0 {
 				mtu = cfg.PortMTUs[n.Port]
 			}
-			hop := nextHop{mac: n.MAC, port: n.Port, addr: a, method: m, dscp: sc.DSCP, guePort: sc.GUEPort}
+			hop := nextHop{mac: n.MAC, port: n.Port, addr: a, stat: b.Stats.Slot, method: m, dscp: sc.DSCP, guePort: sc.GUEPort}
+			if b.Stats.Slot != 0 {
+				s.hopSlots = append(s.hopSlots, hopSlot{b.Stats, sc.Stats.Slot})
+			}
 			if b.Addr.Is4() {
 				hop.outer.Src4, hop.outer.Dst4 = s.own4b, b.Addr.As4()
 			} else {
@@ -350,6 +376,30 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 		svc.table = t
 	}
 	return s, states, nil
+}
+
+// checkStatSlots refuses counter slots (other than the overflow slot)
+// given twice: two owners would count into one.
+func checkStatSlots(services []ServiceConfig) error {
+	svc := map[uint32]string{}
+	bk := map[uint32]string{}
+	for _, sc := range services {
+		if k := sc.Stats.Slot; k != 0 {
+			if o, dup := svc[k]; dup {
+				return fmt.Errorf("service %s: counter slot %d is service %s's", sc.Name, k, o)
+			}
+			svc[k] = sc.Name
+		}
+		for _, b := range sc.Backends {
+			if k := b.Stats.Slot; k != 0 {
+				if o, dup := bk[k]; dup {
+					return fmt.Errorf("service %s: real server %s: counter slot %d is %s's", sc.Name, b.Addr, k, o)
+				}
+				bk[k] = sc.Name + " " + b.Addr.String()
+			}
+		}
+	}
+	return nil
 }
 
 // vrrpGroup is the VRRP group of VIP a, 0 for none.

@@ -43,6 +43,9 @@ type Packet struct {
 	l3     uint16
 	v6     bool
 	inPort uint8
+	// After the second pass, for a packet of a service: the counter slots
+	// of the service and of the real server it went to (for Relabel).
+	sstat, bstat uint32
 }
 
 // scheduled marks a packet classified to a service whose real server is
@@ -61,7 +64,8 @@ type Learned struct {
 }
 
 // Worker is one lcore's pipeline state. Only its own goroutine touches it,
-// except Shared (published counters) and Learn (consumed by the resolver).
+// except Shared and the Stats it publishes to (published counters) and
+// Learn (consumed by the resolver).
 type Worker struct {
 	ID int
 	// Burst is the scratch burst the I/O loop fills; it lives with the
@@ -73,6 +77,7 @@ type Worker struct {
 	Learn   *Ring[Learned]
 	bursts  uint32
 	pending bool
+	stats   workerStats
 
 	ct    *conntrack
 	clock *Clock
@@ -94,6 +99,10 @@ type WorkerOptions struct {
 	ConntrackTimeout uint16 // at most MaxConntrackTimeout
 	// Clock stamps flows; nil: a clock that stays at 0 (tests set it).
 	Clock *Clock
+	// Stats receives the per-service and per-real-server counters and
+	// the flow table's gauges (e.g. in shared memory); zero: overflow
+	// slots only, in ordinary memory.
+	Stats Stats
 }
 
 // NewWorker makes the pipeline state of worker id with default options.
@@ -114,12 +123,27 @@ func NewWorkerWith(id int, o WorkerOptions) *Worker {
 	if o.Clock == nil {
 		o.Clock = new(Clock)
 	}
-	return &Worker{ID: id, Shared: o.Shared, Learn: NewRing[Learned](1024),
-		ct: newConntrack(o.Conntrack, o.ConntrackTimeout), clock: o.Clock}
+	w := &Worker{ID: id, Shared: o.Shared, Learn: NewRing[Learned](1024),
+		ct: newConntrack(o.Conntrack, o.ConntrackTimeout), clock: o.Clock, stats: newWorkerStats(o.Stats)}
+	w.stats.publishGauges(w.ct) // the capacity, before any packet
+	return w
 }
+
+// Stats is where the worker publishes its per-service and per-real-server
+// counters.
+func (w *Worker) Stats() Stats { return w.stats.shared }
 
 // publishEvery is how many bursts pass between counter publications.
 const publishEvery = 64
+
+// sweepPerBurst is how many connection-tracking buckets each burst
+// sweeps for expired flows, sweepPerIdle how many each Idle call does: a
+// table of 2^20 entries (2^18 buckets) is swept in 0.3 s at a million
+// bursts a second, and in about 2^11 Idle calls when nothing arrives.
+const (
+	sweepPerBurst = 1
+	sweepPerIdle  = 128
+)
 
 // Process runs the pipeline over pkts, all received on port index inPort,
 // and sets each packet's Verdict and OutPort. Packets that transmit were
@@ -132,6 +156,14 @@ const publishEvery = 64
 // misses of a whole burst overlap instead of each packet waiting for its
 // own.
 func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
+	// Publish before the burst, so that what the I/O layer relabelled
+	// after the previous one is in: published counters never go back.
+	if w.bursts%publishEvery == 0 {
+		w.Publish()
+	}
+	if s != w.stats.snap {
+		w.stats.adopt(s, w.ct)
+	}
 	c := &w.local
 	w.now = uint16(w.clock.Now())
 	for i := range pkts {
@@ -146,17 +178,18 @@ func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
 		if v == scheduled {
 			v = w.schedule(s, p)
 			p.Verdict = v
+			if v != Forward { // counted by schedule
+				w.stats.count(p, v)
+			}
 		}
 		c.Verdicts[v]++
 		if v.Transmits() {
 			c.TxBytes += uint64(p.Len)
 		}
 	}
+	w.ct.sweep(w.now, sweepPerBurst)
 	w.pending = true
 	w.bursts++
-	if w.bursts%publishEvery == 0 {
-		w.Publish()
-	}
 }
 
 // Relabel changes the verdict of a processed packet that the I/O layer
@@ -166,18 +199,34 @@ func (w *Worker) Relabel(p *Packet, v Verdict) {
 	if p.Verdict.Transmits() {
 		w.local.TxBytes -= uint64(p.Len)
 	}
+	// Forward, FragNeeded and PacketTooBig come from a service's packets
+	// only.
+	w.stats.relabel(p, p.Verdict, v)
 	p.Verdict = v
 	w.local.Verdicts[v]++
 }
 
-// Publish makes the worker's counters visible to other goroutines. The
-// I/O loop calls it when it polls nothing, so counters are current on an
-// idle worker.
+// Publish makes the worker's counters visible to other goroutines (and,
+// in shared memory, to the control process). Process publishes every
+// publishEvery bursts; Idle when the worker polls nothing.
 func (w *Worker) Publish() {
 	if w.pending {
 		w.local.publish(w.Shared)
+		w.stats.publish(w.ct)
 		w.pending = false
 	}
+}
+
+// Idle is the I/O loop's call when it polled nothing for a while: it
+// sweeps part of the flow table for expired flows (which keeps its
+// occupancy gauge right while no packet arrives) and publishes the
+// counters when they changed.
+func (w *Worker) Idle() {
+	w.now = uint16(w.clock.Now())
+	if w.ct.sweep(w.now, sweepPerIdle) {
+		w.pending = true
+	}
+	w.Publish()
 }
 
 func (w *Worker) packet(s *Snapshot, inPort uint8, p *Packet) Verdict {
@@ -293,6 +342,7 @@ func (w *Worker) ipv4(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	idx := p.svc
 	svc := &s.services[idx]
+	p.sstat = svc.stat
 	key := p.flow
 	var hop *nextHop
 	if e := w.ct.find(key, w.now); e != nil {
@@ -330,7 +380,9 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 		if w.ct.insert(key, hop.addr, b, w.now) {
 			w.local.CTFull++
 		}
+		w.stats.newFlow(svc.stat, hop.stat)
 	}
+	p.bstat = hop.stat
 	if hop.mac.IsZero() {
 		return DropNoMAC
 	}
@@ -348,6 +400,14 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	// Destination MAC = the next hop's, source MAC = the egress port's.
 	copy(p.Buf[p.Off:p.Off+12], hop.l2[:])
 	p.OutPort = hop.port
+	// Counted in the real server's slot (and folded into the service's
+	// when published).
+	b := w.stats.backend(hop.stat)
+	b.Packets++
+	b.Bytes += uint64(p.Len)
+	if b.owner == noOwner {
+		w.stats.overflowForward(svc.stat, p.Len)
+	}
 	return Forward
 }
 
