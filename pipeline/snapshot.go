@@ -222,9 +222,6 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	for _, sc := range cfg.Services {
 		nb += len(sc.Backends)
 	}
-	if err := checkStatSlots(cfg.Services); err != nil {
-		return nil, nil, err
-	}
 	s.neigh = newTable4(nb)
 	s.neigh6 = newTable6(nb)
 	nVIP6 := uint32(0)
@@ -374,6 +371,10 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			return nil, nil, fmt.Errorf("service %s: %w", sc.Name, err)
 		}
 		svc.table = t
+	}
+	// Last, so that a real server listed twice gets that error.
+	if err := checkStatSlots(cfg.Services); err != nil {
+		return nil, nil, err
 	}
 	return s, states, nil
 }

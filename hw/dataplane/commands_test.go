@@ -45,7 +45,8 @@ func newTestDataplaneWith(t *testing.T, text string) *Dataplane {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := wire.Geometry(1, 1)
+	d := &cfg.Dataplane
+	g := wire.StatsGeometry(len(d.Workers), 1, d.StatsServices, d.StatsBackends)
 	g.Slots = 64
 	region, _, err := shm.Create(filepath.Join(t.TempDir(), "shm"), g)
 	if err != nil {
@@ -56,7 +57,9 @@ func newTestDataplaneWith(t *testing.T, text string) *Dataplane {
 		ports:     []*hw.Port{{Name: "lan0", MAC: header.MAC{2, 0, 0, 0, 0, 1}}},
 		neighbors: newNeighbors(&cfg.Dataplane)}
 	dp.neighbors.resolver = pipeline.NewResolver(1e9, 2e9)
-	dp.attachSHM(region)
+	if err := dp.attachSHM(region); err != nil {
+		t.Fatal(err)
+	}
 	for _, ip := range []string{"192.0.2.21", "192.0.2.22", "192.0.2.23"} {
 		dp.neighbors.resolver.SetStatic(netip.MustParseAddr(ip), pipeline.Neighbor{MAC: header.MAC{2, 0, 0, 0, 0, 9}})
 	}

@@ -14,6 +14,7 @@ import (
 	"dsrlb/dpdk"
 	"dsrlb/hw"
 	"dsrlb/perf/shm"
+	"dsrlb/perf/stats"
 	"dsrlb/pipeline"
 	"dsrlb/pipeline/header"
 	"dsrlb/pipeline/maglev"
@@ -41,6 +42,7 @@ type Dataplane struct {
 	states []pipeline.ServiceState
 
 	shm      *shm.Region
+	slots    *statSlots     // counter slots of services and real servers (stats section)
 	receiver *wire.Receiver // the command protocol
 	msgBuf   []byte
 	global   *globalCounters
@@ -67,11 +69,16 @@ func Start(cfg *conf.Config, log *slog.Logger) (dp *Dataplane, err error) {
 
 	// The shared memory first: it needs no DPDK, and a second data plane
 	// on the same file must be refused before it touches any port.
-	region, replaced, err := shm.Create(cfg.Dataplane.SHM, wire.Geometry(nw, len(cfg.Dataplane.Ports)))
+	d := &cfg.Dataplane
+	region, replaced, err := shm.Create(d.SHM, wire.StatsGeometry(nw, len(d.Ports), d.StatsServices, d.StatsBackends))
 	if err != nil {
 		return nil, fmt.Errorf("shared memory: %w", err)
 	}
-	dp.attachSHM(region)
+	if err := dp.attachSHM(region); err != nil {
+		_ = region.Remove()
+		_ = region.Close()
+		return nil, fmt.Errorf("shared memory: %w", err)
+	}
 	if replaced != "" {
 		log.Info("shared memory rebuilt", "path", cfg.Dataplane.SHM, "replaced", replaced)
 	}
@@ -131,6 +138,7 @@ func Start(cfg *conf.Config, log *slog.Logger) (dp *Dataplane, err error) {
 				Clock:            &dp.clock,
 				Conntrack:        cfg.Dataplane.ConntrackEntries,
 				ConntrackTimeout: uint16(cfg.Dataplane.ConntrackTimeout / time.Second),
+				Stats:            workerStats(dp.slots.dir, i),
 			}),
 			Snapshot: &dp.snap, Inject: pipeline.NewRing[hw.Injected](256),
 		}
@@ -161,11 +169,19 @@ func Start(cfg *conf.Config, log *slog.Logger) (dp *Dataplane, err error) {
 	return dp, nil
 }
 
-// attachSHM makes r the data plane's shared memory.
-func (dp *Dataplane) attachSHM(r *shm.Region) {
+// attachSHM makes r the data plane's shared memory and lays out its stats
+// section for the configuration's workers and stats capacities.
+func (dp *Dataplane) attachSHM(r *shm.Region) error {
+	d := &dp.cfg.Dataplane
+	dir, err := stats.Init(r, len(d.Workers), d.StatsServices, d.StatsBackends)
+	if err != nil {
+		return err
+	}
 	dp.shm = r
 	dp.global = newGlobalCounters(r)
 	dp.portCtr = portCounters(r)
+	dp.slots = newStatSlots(dir)
+	return nil
 }
 
 // compile checks a service model (from the configuration file or from the
@@ -222,6 +238,7 @@ func (dp *Dataplane) Apply(model wire.Model) error {
 	if err != nil {
 		return err
 	}
+	slots := dp.slots.plan(pcfg)
 	res := dp.neighbors.resolver
 	prevTracked := res.State()
 	res.Track(pcfg.NextHops())
@@ -236,6 +253,7 @@ func (dp *Dataplane) Apply(model wire.Model) error {
 		return err
 	}
 	dp.pcfg = pcfg
+	dp.commitSlots(slots)
 	if m := dp.adoptGroups(model); m != s.Masters() {
 		s = s.WithMasters(m)
 	}
