@@ -25,10 +25,11 @@ import (
 //
 // Expiry is lazy on the lookup path (an entry older than the timeout is
 // dead for find and free for insert), and a sweep frees expired entries
-// for good: each burst (and each idle round of the I/O loop) it visits a
-// few buckets, round the table. live counts the entries in use (key not
-// 0): insert into a free entry adds one, the sweep freeing an expired
-// entry takes one off, reusing an expired or evicting a live entry changes
+// for good, round the table: a bucket per burst until this second's
+// budget (the table in sweepRound seconds) is spent, and more buckets per
+// idle round of the I/O loop. live counts the entries in use (key not 0):
+// insert into a free entry adds one, the sweep freeing an expired entry
+// takes one off, reusing an expired or evicting a live entry changes
 // nothing. So live is exact for what the table holds, and an idle flow
 // leaves it at most one sweep round after its timeout. The sweep also
 // keeps a stamp from outliving 2^16 seconds, after which modulo
@@ -40,7 +41,18 @@ type conntrack struct {
 	live    uint64 // entries in use
 	expired uint64 // entries the sweep freed
 	cursor  uint64 // next bucket of the sweep
+	// The bursts' sweep budget: buckets a second, and what is left of
+	// it in second budgetSec.
+	perSec, left uint32
+	budgetSec    uint16
 }
+
+// sweepRound is the time the bursts' sweep takes round the table, given a
+// burst for each bucket; minSweepPerSec keeps small tables swept often.
+const (
+	sweepRound     = 10
+	minSweepPerSec = 64
+)
 
 type ctEntry struct {
 	key   uint64
@@ -66,7 +78,8 @@ func newConntrack(entries int, timeout uint16) *conntrack {
 	for buckets*ctWays < entries {
 		buckets <<= 1
 	}
-	t := &conntrack{mask: uint64(buckets - 1), timeout: timeout}
+	t := &conntrack{mask: uint64(buckets - 1), timeout: timeout,
+		perSec: uint32(max(buckets/sweepRound+1, minSweepPerSec))}
 	var ok bool
 	if t.entries, ok = hugeSlice[ctEntry](buckets*ctWays, t); !ok {
 		t.entries = make([]ctEntry, buckets*ctWays)
@@ -124,6 +137,18 @@ func (t *conntrack) insert(key uint64, addr uint32, hop, now uint16) (evicted bo
 	}
 	bk[victim] = ctEntry{key: key, addr: addr, stamp: now, hop: hop}
 	return evicted
+}
+
+// sweepBurst is a burst's share of the sweep: a bucket, while this
+// second's budget lasts.
+func (t *conntrack) sweepBurst(now uint16) {
+	if t.budgetSec != now {
+		t.budgetSec, t.left = now, t.perSec
+	}
+	if t.left != 0 {
+		t.left--
+		t.sweep(now, 1)
+	}
 }
 
 // sweep frees the expired entries of the next n buckets and reports

@@ -91,11 +91,12 @@ var serviceDrop = func() (m [NumVerdicts]uint8) {
 // touched since the last publication.
 //
 // A packet forwarded to a real server is counted in the real server's
-// slot only; publish folds what each real-server slot gained since it was
-// last published into its service's slot (packets, bytes, new flows), so
-// the per-packet path touches one counter slot, not two. The overflow
-// real-server slot has no one service: what it counts is added to the
-// service's slot directly.
+// slot only, with one add to an accumulator of packets (high bits) and
+// bytes (low bits) since the last publication; publish moves it into the
+// slot's counters and folds what each real-server slot gained into its
+// service's slot (packets, bytes, new flows), so the per-packet path does
+// one read-modify-write, not four. The overflow real-server slot has no
+// one service: what it counts is added to the service's slot directly.
 type workerStats struct {
 	shared   Stats
 	services []privService
@@ -114,11 +115,37 @@ type privService struct {
 
 type privBackend struct {
 	BackendStats
+	// acc is what was forwarded since the last publication: packets
+	// times accPacket plus bytes.
+	acc   uint64
 	owner uint32 // the service slot its counts fold into; noOwner for the overflow slot
 	dirty bool
 }
 
 const noOwner = ^uint32(0)
+
+// The accumulator's packets are its top 24 bits, its bytes the low 40: a
+// publication comes at least every publishEvery bursts of at most
+// MaxBurst packets (2^14), of at most 2^16 bytes each (2^30).
+const (
+	accPacket = 1 << 40
+	accBytes  = accPacket - 1
+)
+
+// forward counts a packet of n bytes forwarded: the per-packet path, to
+// inline.
+func (b *privBackend) forward(n int) (first bool) {
+	old := b.acc
+	b.acc = old + accPacket + uint64(n)
+	return old == 0
+}
+
+// flush moves the accumulator into the counters.
+func (b *privBackend) flush() {
+	b.Packets += b.acc >> 40
+	b.Bytes += b.acc & accBytes
+	b.acc = 0
+}
 
 func newWorkerStats(shared Stats) workerStats {
 	if len(shared.Services) == 0 || len(shared.Backends) == 0 || shared.Gauges == nil {
@@ -192,6 +219,7 @@ func (ws *workerStats) adopt(s *Snapshot, ct *conntrack) {
 			b := &ws.backends[k]
 			if b.Epoch != st.Epoch {
 				b.BackendStats = BackendStats{Epoch: st.Epoch}
+				b.acc = 0
 				ws.backend(k)
 			}
 			b.owner = st.service
@@ -236,6 +264,7 @@ func (ws *workerStats) relabel(p *Packet, v, to Verdict) {
 	switch v {
 	case Forward:
 		b := ws.backend(p.bstat)
+		b.flush()
 		b.Packets--
 		b.Bytes -= uint64(p.Len)
 		if b.owner == noOwner {
@@ -259,6 +288,7 @@ func (ws *workerStats) relabel(p *Packet, v, to Verdict) {
 func (ws *workerStats) publish(ct *conntrack) {
 	for _, k := range ws.bkList[:ws.nbk] {
 		b := &ws.backends[k]
+		b.flush()
 		dst := &ws.shared.Backends[k]
 		if b.owner != noOwner {
 			// What the slot gained since it was published (from zero if

@@ -136,14 +136,10 @@ func (w *Worker) Stats() Stats { return w.stats.shared }
 // publishEvery is how many bursts pass between counter publications.
 const publishEvery = 64
 
-// sweepPerBurst is how many connection-tracking buckets each burst
-// sweeps for expired flows, sweepPerIdle how many each Idle call does: a
-// table of 2^20 entries (2^18 buckets) is swept in 0.3 s at a million
-// bursts a second, and in about 2^11 Idle calls when nothing arrives.
-const (
-	sweepPerBurst = 1
-	sweepPerIdle  = 128
-)
+// sweepPerIdle is how many connection-tracking buckets each Idle call
+// sweeps for expired flows (bursts sweep one each, up to a budget): a
+// table of 2^20 entries (2^18 buckets) takes 2^11 Idle calls.
+const sweepPerIdle = 128
 
 // Process runs the pipeline over pkts, all received on port index inPort,
 // and sets each packet's Verdict and OutPort. Packets that transmit were
@@ -187,7 +183,7 @@ func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
 			c.TxBytes += uint64(p.Len)
 		}
 	}
-	w.ct.sweep(w.now, sweepPerBurst)
+	w.ct.sweepBurst(w.now)
 	w.pending = true
 	w.bursts++
 }
@@ -402,10 +398,15 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	p.OutPort = hop.port
 	// Counted in the real server's slot (and folded into the service's
 	// when published).
-	b := w.stats.backend(hop.stat)
-	b.Packets++
-	b.Bytes += uint64(p.Len)
-	if b.owner == noOwner {
+	k := hop.stat
+	if int(k) >= len(w.stats.backends) {
+		k = 0
+	}
+	b := &w.stats.backends[k]
+	if b.forward(p.Len) && !b.dirty {
+		w.stats.markBackend(k)
+	}
+	if k == 0 {
 		w.stats.overflowForward(svc.stat, p.Len)
 	}
 	return Forward

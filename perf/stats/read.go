@@ -87,9 +87,10 @@ type Overflow struct {
 
 // Worker is one worker lcore's gauges and counters of its flow table.
 type Worker struct {
-	// ConntrackEntries: flows in the table (a gauge). An idle flow leaves
-	// it when the worker's sweep finds it expired, within seconds of
-	// conntrack_timeout under load and sooner when idle.
+	// ConntrackEntries: flows in the table (a gauge). A flow idle past
+	// conntrack_timeout leaves it when the worker's sweep finds it: the
+	// sweep goes round the table in about 10 s under load, sooner when
+	// the worker is idle.
 	ConntrackEntries uint64
 	// ConntrackCapacity: the table's size in flows (a gauge).
 	ConntrackCapacity uint64
