@@ -264,3 +264,32 @@ func TestMetricsListenTaken(t *testing.T) {
 		t.Errorf("API socket left behind: %v", err)
 	}
 }
+
+// TestMetricsStatsOtherVersion: a stats section of another version is
+// ignored with one log line; the rest is still exported.
+func TestMetricsStatsOtherVersion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.config(web("", newBackend(t).port))
+	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
+	f.r.SetPID(shm.Dataplane, os.Getpid())
+	shm.Counter(f.r.Stats(), 0).Store(99) // the section's version word
+	shm.Counter(f.r.Worker(0), 8*counters.Index(counters.Worker, "rx_packets")).Store(5)
+	h.start()
+	f.waitCommit(t, "the state", func(s fakeState) bool { return len(s.backends("web")) == 1 })
+	for range 3 {
+		m := h.scrapeMetrics()
+		if v, ok := value(m, "dsrlb_worker_rx_packets_total", "worker", "0"); !ok || v != 5 {
+			t.Fatalf("worker counters not exported beside a section of another version: %v %v", v, ok)
+		}
+		if len(m["dsrlb_service_packets_total"]) != 0 {
+			t.Fatal("per-service series from a section of another version")
+		}
+	}
+	if n := logged(h.logs, "per-service counters cannot be read"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, h.logs)
+	}
+	if !strings.Contains(h.logs.String(), "version 99") {
+		t.Errorf("the log does not name the version:\n%s", h.logs)
+	}
+}
