@@ -238,6 +238,29 @@ func (ws *workerStats) newFlow(ks, kb uint32) {
 	}
 }
 
+// forwarded counts the packets of a burst forwarded, each to real-server
+// slot p.bstat.
+func (ws *workerStats) forwarded(pkts []Packet) {
+	bks := ws.backends
+	for i := range pkts {
+		p := &pkts[i]
+		if p.Verdict != Forward {
+			continue
+		}
+		k := p.bstat
+		if int(k) >= len(bks) {
+			k = 0
+		}
+		b := &bks[k]
+		if b.forward(p.Len) && !b.dirty {
+			ws.markBackend(k)
+		}
+		if k == 0 {
+			ws.overflowForward(p.sstat, p.Len)
+		}
+	}
+}
+
 // overflowForward counts a packet forwarded to a real server in the
 // overflow slot on its service's slot ks.
 func (ws *workerStats) overflowForward(ks uint32, n int) {

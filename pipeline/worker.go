@@ -183,6 +183,12 @@ func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
 			c.TxBytes += uint64(p.Len)
 		}
 	}
+	// The forwarded packets in their real servers' slots (folded into
+	// their services' when published). A pass of its own: here every
+	// slot is known, in the second pass each waits on its flow's lookup,
+	// and adds to one slot that wait on one another cost the lookups'
+	// overlap.
+	w.stats.forwarded(pkts)
 	w.ct.sweepBurst(w.now)
 	w.pending = true
 	w.bursts++
@@ -396,19 +402,6 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	// Destination MAC = the next hop's, source MAC = the egress port's.
 	copy(p.Buf[p.Off:p.Off+12], hop.l2[:])
 	p.OutPort = hop.port
-	// Counted in the real server's slot (and folded into the service's
-	// when published).
-	k := hop.stat
-	if int(k) >= len(w.stats.backends) {
-		k = 0
-	}
-	b := &w.stats.backends[k]
-	if b.forward(p.Len) && !b.dirty {
-		w.stats.markBackend(k)
-	}
-	if k == 0 {
-		w.stats.overflowForward(svc.stat, p.Len)
-	}
 	return Forward
 }
 
