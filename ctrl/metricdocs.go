@@ -59,6 +59,7 @@ var staticDocs = []MetricDoc{
 	{"dsrlb_backend_check_consecutive_successes", "gauge", rsLabels, "Consecutive successful probes of the real server's health check."},
 	{"dsrlb_backend_check_consecutive_failures", "gauge", rsLabels, "Consecutive failed probes of the real server's health check."},
 	{"dsrlb_backend_checks_total", "counter", rsLabels, "Probes of the real server's health check."},
+	{"dsrlb_backend_check_failures_total", "counter", rsLabels, "Failed probes of the real server's health check (flapping shows here even between scrapes)."},
 	{"dsrlb_health_check_duration_seconds", "histogram", []string{"type"}, "Duration of health check probes, by check type (tcp, http, https, icmp, udp, script)."},
 	{"dsrlb_ctrl_in_sync", "gauge", nil, "1 when the data plane was sent the current state."},
 	{"dsrlb_ctrl_transactions_pushed_total", "counter", nil, "Transactions pushed completely onto the command ring."},

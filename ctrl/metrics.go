@@ -289,7 +289,8 @@ func (c *scrapeCollector) services(e *emitter, st *Status) {
 			if h := r.Health; h != nil {
 				e.gauge("dsrlb_backend_check_consecutive_successes", "Consecutive successful probes of the real server.", bl, float64(h.ConsecutiveOK))
 				e.gauge("dsrlb_backend_check_consecutive_failures", "Consecutive failed probes of the real server.", bl, float64(h.ConsecutiveFail))
-				e.counter("dsrlb_backend_checks_total", "Probes of the real server's health check.", bl, h.Checks)
+				e.counter("dsrlb_backend_checks_total", "", bl, h.Checks)
+				e.counter("dsrlb_backend_check_failures_total", "", bl, h.Failures)
 			}
 		}
 	}

@@ -221,6 +221,12 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s /: %s", method, resp.Status)
 		}
 	}
+	if v, ok := value(m, "dsrlb_backend_check_failures_total", "backend", "192.0.2.22"); !ok || v == 0 {
+		t.Errorf("failed probes of the stopped backend: %v %v", v, ok)
+	}
+	if v, ok := value(m, "dsrlb_backend_check_failures_total", "backend", "192.0.2.21"); !ok || v != 0 {
+		t.Errorf("failed probes of the healthy backend: %v %v", v, ok)
+	}
 	if v, _ := value(m, "dsrlb_health_check_duration_seconds", "type", "tcp"); v == 0 {
 		t.Errorf("no tcp check observed: %v", m["dsrlb_health_check_duration_seconds"])
 	}

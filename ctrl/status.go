@@ -115,6 +115,7 @@ type HealthStatus struct {
 	LastError       string    `json:"last_error,omitempty"`
 	LastCheck       time.Time `json:"last_check,omitzero"`
 	Checks          uint64    `json:"checks"`
+	Failures        uint64    `json:"failures"`
 }
 
 // Counter is one named counter.
@@ -189,7 +190,7 @@ func (d *Daemon) status(now time.Time) Status {
 			if ts, ok := checks[TargetKey(s.Name, b.Address)]; ok {
 				rs.Health = &HealthStatus{
 					Running: true, Up: ts.Up, Check: ts.Check, ConsecutiveOK: ts.ConsecutiveOK, ConsecutiveFail: ts.ConsecutiveFail,
-					LastError: ts.LastError, LastCheck: ts.LastCheck, Checks: ts.Checks,
+					LastError: ts.LastError, LastCheck: ts.LastCheck, Checks: ts.Checks, Failures: ts.Failures,
 				}
 			} else if b.Check != nil {
 				rs.Health = &HealthStatus{Check: Checker(b.Check).String()}

@@ -46,6 +46,7 @@ type TargetState struct {
 	LastError       string    // of the latest failed probe; "" before any
 	LastCheck       time.Time // end of the latest probe; zero before any
 	Checks          uint64    // probes run (kept across a config change)
+	Failures        uint64    // of those, failed
 }
 
 // Monitor runs the checks of a set of targets, one goroutine each.
@@ -94,6 +95,7 @@ type status struct {
 	lastErr      string
 	lastCheck    time.Time
 	checks       uint64
+	failures     uint64 // failed probes of checks
 	// unsent is the Reason of the current state while the consumer has
 	// not been told it yet ("" once it has), unsentAt its time. A target
 	// restarted by Update before its event went out sends it first.
@@ -220,6 +222,7 @@ func (m *Monitor) State() []TargetState {
 			LastError:       st.lastErr,
 			LastCheck:       st.lastCheck,
 			Checks:          st.checks,
+			Failures:        st.failures,
 		})
 	}
 	slices.SortFunc(out, func(a, b TargetState) int { return strings.Compare(a.Key, b.Key) })
@@ -313,6 +316,7 @@ func (r *runner) apply(err error, now time.Time) (changed, up bool, reason strin
 		st.lastErr = err.Error()
 		st.ok = 0
 		st.fail++
+		st.failures++
 		if st.up && st.fail >= r.cfg.Fall {
 			changed, reason = true, st.lastErr
 		}
