@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,7 +187,7 @@ func (s *Speaker) Status() []Status {
 				st.MasterInt = in.m.MasterInterval()
 				st.MasterDown = in.m.MasterDownInterval()
 			}
-			st.Errors = mapsClone(in.st.Errors)
+			st.Errors = maps.Clone(in.st.Errors)
 			for c, n := range s.sockErrs {
 				st.Errors[c] += n
 			}
@@ -193,14 +195,6 @@ func (s *Speaker) Status() []Status {
 			out = append(out, st)
 		}
 	})
-	return out
-}
-
-func mapsClone(m map[string]uint64) map[string]uint64 {
-	out := make(map[string]uint64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
 	return out
 }
 
@@ -302,17 +296,9 @@ func (s *Speaker) SetTracked(down map[string]bool) {
 func (s *Speaker) fault(now time.Time, in *instance, why string) []Action {
 	f := in.faults()
 	if len(f) > 0 {
-		return in.m.SetFault(now, true, joinCauses(f))
+		return in.m.SetFault(now, true, strings.Join(f, ", "))
 	}
 	return in.m.SetFault(now, false, why)
-}
-
-func joinCauses(f []string) string {
-	out := f[0]
-	for _, c := range f[1:] {
-		out += ", " + c
-	}
-	return out
 }
 
 // Run runs the instances until ctx is done; then every master sends a
@@ -544,7 +530,7 @@ func (s *Speaker) apply(now time.Time, i int, acts []Action) {
 			"cause", a.Cause, "priority", in.m.Priority(), "vrid", in.cfg.VRID)
 		s.publish(i)
 		s.notify(in, a)
-		if in.cfg.SyncGroup != "" && !isSyncCause(a.Cause) {
+		if in.cfg.SyncGroup != "" && !strings.HasPrefix(a.Cause, syncPrefix) {
 			s.sync(now, i, a)
 		}
 	}
@@ -552,10 +538,6 @@ func (s *Speaker) apply(now time.Time, i int, acts []Action) {
 
 // syncPrefix starts the cause of a transition Machine.Force made.
 const syncPrefix = "sync group: "
-
-func isSyncCause(c string) bool {
-	return len(c) >= len(syncPrefix) && c[:len(syncPrefix)] == syncPrefix
-}
 
 // sync takes the other members of i's sync group along.
 func (s *Speaker) sync(now time.Time, i int, a Action) {
@@ -669,14 +651,7 @@ func frame(v6 bool, srcMAC net.HardwareAddr, src, dst netip.Addr, payload []byte
 	s4, d4 := src.As4(), dst.As4()
 	h = append(h, s4[:]...)
 	h = append(h, d4[:]...)
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(h[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(h[10:], ^uint16(sum))
+	binary.BigEndian.PutUint16(h[10:], ^fold(sum16(h, 0)))
 	b = append(b, h...)
 	return append(b, payload...)
 }
