@@ -655,12 +655,16 @@ func (m *Machine) SetPriority(now time.Time, p uint8) []Action {
 // forced Backup still takes over when its Master_Down_Timer fires; a
 // forced Master backs off on a higher priority). Keeping the members of a
 // group together is the caller's. Force does nothing before Start or for
+
+// syncPrefix starts the cause of every transition Force makes.
+const syncPrefix = "sync group: "
+
 // the state the machine is already in.
 func (m *Machine) Force(now time.Time, s State, cause string) []Action {
 	if m.state == StateInit {
 		return nil
 	}
-	c := "sync group: " + cause
+	c := syncPrefix + cause
 	switch s {
 	case StateBackup:
 		wasForced := m.forced

@@ -536,9 +536,6 @@ func (s *Speaker) apply(now time.Time, i int, acts []Action) {
 	}
 }
 
-// syncPrefix starts the cause of a transition Machine.Force made.
-const syncPrefix = "sync group: "
-
 // sync takes the other members of i's sync group along.
 func (s *Speaker) sync(now time.Time, i int, a Action) {
 	in := s.insts[i]
