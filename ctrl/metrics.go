@@ -142,10 +142,10 @@ func (d *Daemon) scrape(ctx context.Context) *scrape {
 
 // gatherScrape runs in the loop.
 func (d *Daemon) gatherScrape(now time.Time) *scrape {
-	s := &scrape{st: d.status(now)}
+	s := &scrape{stats: d.readStats()} // nil while the data plane is gone
+	s.st = d.statusWith(now, s.stats)
 	if d.region != nil && d.dpUp {
 		s.perWorker = counters.Read(d.region).PerWorker
-		s.stats = d.readStats()
 	}
 	return s
 }
@@ -168,12 +168,12 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if s.perWorker != nil {
 		up = 1
 	}
-	e.gauge("dsrlb_dataplane_up", "1 while the data plane's shared memory is mapped and its heartbeat fresh.", nil, up)
-	e.gauge("dsrlb_ctrl_in_sync", "1 when the data plane was sent the current state.", nil, b2f(st.Dataplane.InSync))
+	e.emit("dsrlb_dataplane_up", nil, up)
+	e.emit("dsrlb_ctrl_in_sync", nil, b2f(st.Dataplane.InSync))
 	if s.perWorker != nil {
 		dp := &st.Dataplane
-		e.gauge("dsrlb_dataplane_info", "The data plane process; always 1.", labels{"pid", strconv.Itoa(dp.PID), "boot_id", dp.BootID}, 1)
-		e.gauge("dsrlb_dataplane_heartbeat_age_seconds", "Age of the data plane's heartbeat.", nil, dp.HeartbeatAge)
+		e.emit("dsrlb_dataplane_info", labels{"pid", strconv.Itoa(dp.PID), "boot_id", dp.BootID}, 1)
+		e.emit("dsrlb_dataplane_heartbeat_age_seconds", nil, dp.HeartbeatAge)
 		c.dataplane(&e, s)
 	}
 	c.services(&e, st)
@@ -188,9 +188,9 @@ func (c *scrapeCollector) dataplane(e *emitter, s *scrape) {
 			d := counters.Workers[i]
 			switch d.Class {
 			case counters.ClassVerdict:
-				e.counter("dsrlb_worker_verdicts_total", "Packets by verdict (sent or handed on), per worker.", labels{"worker", wl, "verdict", d.Name}, v)
+				e.emit("dsrlb_worker_verdicts_total", labels{"worker", wl, "verdict", d.Name}, float64(v))
 			case counters.ClassDrop:
-				e.counter("dsrlb_worker_drops_total", "Packets dropped, by reason, per worker.", labels{"worker", wl, "reason", d.Name}, v)
+				e.emit("dsrlb_worker_drops_total", labels{"worker", wl, "reason", d.Name}, float64(v))
 			default:
 				e.value(d, "dsrlb_worker_"+d.Name, labels{"worker", wl}, v)
 			}
@@ -256,13 +256,13 @@ func descOf(table []counters.Desc, name string) counters.Desc {
 func (c *scrapeCollector) services(e *emitter, st *Status) {
 	for _, sv := range st.Services {
 		sl := labels{"service", sv.Name}
-		e.gauge("dsrlb_service_quorum_up", "", sl, b2f(sv.QuorumUp))
-		e.gauge("dsrlb_service_quorum", "", sl, float64(sv.Quorum))
-		e.gauge("dsrlb_service_quorum_hysteresis", "", sl, float64(sv.Hysteresis))
-		e.gauge("dsrlb_service_sorry_active", "1 while the sorry server stands in for the service.", sl, b2f(sv.SorryActive))
-		e.gauge("dsrlb_service_healthy_weight", "Sum of the weights of the service's healthy real servers.", sl, float64(sv.HealthyWeight))
-		e.gauge("dsrlb_service_healthy_backends", "Healthy real servers of the service.", sl, float64(sv.Healthy))
-		e.gauge("dsrlb_service_backends", "Real servers of the service (the sorry server not counted).", sl, float64(sv.Total))
+		e.emit("dsrlb_service_quorum_up", sl, b2f(sv.QuorumUp))
+		e.emit("dsrlb_service_quorum", sl, float64(sv.Quorum))
+		e.emit("dsrlb_service_quorum_hysteresis", sl, float64(sv.Hysteresis))
+		e.emit("dsrlb_service_sorry_active", sl, b2f(sv.SorryActive))
+		e.emit("dsrlb_service_healthy_weight", sl, float64(sv.HealthyWeight))
+		e.emit("dsrlb_service_healthy_backends", sl, float64(sv.Healthy))
+		e.emit("dsrlb_service_backends", sl, float64(sv.Total))
 		for _, r := range sv.RealServers {
 			bl := labels{"service", sv.Name, "backend", r.Address}
 			state := r.State
@@ -273,11 +273,10 @@ func (c *scrapeCollector) services(e *emitter, st *Status) {
 				if r.SorryServer != (s == "sorry" || s == "standby") {
 					continue
 				}
-				e.gauge("dsrlb_backend_state", "1 for the real server's current state (up, inhibited, removed, pending; the sorry server: sorry, standby).",
-					append(bl, "state", s), b2f(state == s))
+				e.emit("dsrlb_backend_state", append(bl, "state", s), b2f(state == s))
 			}
-			e.gauge("dsrlb_backend_weight", "Configured weight of the real server.", bl, float64(r.Weight))
-			e.gauge("dsrlb_backend_effective_weight", "Weight the data plane was sent for the real server.", bl, float64(r.EffectiveWeight))
+			e.emit("dsrlb_backend_weight", bl, float64(r.Weight))
+			e.emit("dsrlb_backend_effective_weight", bl, float64(r.EffectiveWeight))
 			if r.SorryServer {
 				continue
 			}
@@ -285,12 +284,12 @@ func (c *scrapeCollector) services(e *emitter, st *Status) {
 				continue // its checks have not started: neither up nor down yet
 			}
 			healthy := r.Health == nil || r.Health.Up
-			e.gauge("dsrlb_backend_up", "", bl, b2f(healthy))
+			e.emit("dsrlb_backend_up", bl, b2f(healthy))
 			if h := r.Health; h != nil {
-				e.gauge("dsrlb_backend_check_consecutive_successes", "Consecutive successful probes of the real server.", bl, float64(h.ConsecutiveOK))
-				e.gauge("dsrlb_backend_check_consecutive_failures", "Consecutive failed probes of the real server.", bl, float64(h.ConsecutiveFail))
-				e.counter("dsrlb_backend_checks_total", "", bl, h.Checks)
-				e.counter("dsrlb_backend_check_failures_total", "", bl, h.Failures)
+				e.emit("dsrlb_backend_check_consecutive_successes", bl, float64(h.ConsecutiveOK))
+				e.emit("dsrlb_backend_check_consecutive_failures", bl, float64(h.ConsecutiveFail))
+				e.emit("dsrlb_backend_checks_total", bl, float64(h.Checks))
+				e.emit("dsrlb_backend_check_failures_total", bl, float64(h.Failures))
 			}
 		}
 	}
@@ -301,17 +300,16 @@ func (c *scrapeCollector) vrrp(e *emitter, st *Status) {
 	for _, v := range st.VRRP {
 		il := labels{"vrrp_instance", v.Name}
 		for _, s := range []string{"INIT", "BACKUP", "MASTER", "FAULT"} {
-			e.gauge("dsrlb_vrrp_state", "1 for the VRRP instance's current state (INIT, BACKUP, MASTER, FAULT).",
-				labels{"vrrp_instance", v.Name, "vrid", strconv.Itoa(int(v.VRID)), "family", v.Family, "state", s}, b2f(v.State == s))
+			e.emit("dsrlb_vrrp_state", labels{"vrrp_instance", v.Name, "vrid", strconv.Itoa(int(v.VRID)), "family", v.Family, "state", s}, b2f(v.State == s))
 		}
-		e.gauge("dsrlb_vrrp_priority", "Configured VRRP priority.", il, float64(v.Priority))
-		e.gauge("dsrlb_vrrp_effective_priority", "VRRP priority after tracking.", il, float64(v.Effective))
-		e.counter("dsrlb_vrrp_adverts_sent_total", "VRRP adverts sent.", il, v.AdvertsSent)
-		e.counter("dsrlb_vrrp_adverts_received_total", "VRRP adverts received and acted on.", il, v.AdvertsRecv)
-		e.counter("dsrlb_vrrp_transitions_total", "VRRP state transitions.", il, v.Transitions)
-		e.counter("dsrlb_vrrp_send_errors_total", "VRRP adverts that could not be sent.", il, v.SendErrors)
+		e.emit("dsrlb_vrrp_priority", il, float64(v.Priority))
+		e.emit("dsrlb_vrrp_effective_priority", il, float64(v.Effective))
+		e.emit("dsrlb_vrrp_adverts_sent_total", il, float64(v.AdvertsSent))
+		e.emit("dsrlb_vrrp_adverts_received_total", il, float64(v.AdvertsRecv))
+		e.emit("dsrlb_vrrp_transitions_total", il, float64(v.Transitions))
+		e.emit("dsrlb_vrrp_send_errors_total", il, float64(v.SendErrors))
 		for c := vrrp.Cause(1); c < vrrp.CauseCount; c++ {
-			e.counter("dsrlb_vrrp_adverts_ignored_total", "", append(slices.Clone(il), "cause", c.String()), v.Errors[c.String()])
+			e.emit("dsrlb_vrrp_adverts_ignored_total", append(slices.Clone(il), "cause", c.String()), float64(v.Errors[c.String()]))
 		}
 	}
 }
@@ -351,10 +349,6 @@ func (e *emitter) emit(name string, l labels, v float64) {
 	}
 	e.ch <- prometheus.MustNewConstMetric(d, t, v, vals...)
 }
-
-func (e *emitter) gauge(name, _ string, l labels, v float64) { e.emit(name, l, v) }
-
-func (e *emitter) counter(name, _ string, l labels, v uint64) { e.emit(name, l, float64(v)) }
 
 // value emits a counters-table value under its documented family.
 func (e *emitter) value(d counters.Desc, name string, l labels, v uint64) {

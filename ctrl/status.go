@@ -9,6 +9,7 @@ import (
 	"dsrlb/ctrl/vrrp"
 	"dsrlb/perf/counters"
 	"dsrlb/perf/shm"
+	"dsrlb/perf/stats"
 )
 
 // Status is the answer to the "status" request.
@@ -124,7 +125,10 @@ type Counter struct {
 	Value uint64 `json:"value"`
 }
 
-func (d *Daemon) status(now time.Time) Status {
+func (d *Daemon) status(now time.Time) Status { return d.statusWith(now, d.readStats()) }
+
+// statusWith is status with the per-service counters sn (nil: none).
+func (d *Daemon) statusWith(now time.Time, sn *stats.Snapshot) Status {
 	st := Status{
 		Config:       d.opts.ConfigPath,
 		Started:      d.started,
@@ -212,7 +216,7 @@ func (d *Daemon) status(now time.Time) Status {
 		}
 		st.Services = append(st.Services, ss)
 	}
-	d.fillStats(&st, d.readStats())
+	d.fillStats(&st, sn)
 	return st
 }
 
