@@ -82,14 +82,10 @@ func checkGroups(model wire.Model) error {
 // returns the masters.
 func (dp *Dataplane) adoptGroups(model wire.Model) pipeline.Masters {
 	next := make(map[uint8]*vrrpGroup, len(model.Groups))
-	var m pipeline.Masters
 	for _, def := range model.Groups {
 		g := &vrrpGroup{def: def}
 		if old := dp.groups[def.ID]; old != nil && old.def.Name == def.Name {
 			g.master, g.garp = old.master, old.garp
-		}
-		if g.master {
-			m.Set(def.ID, true)
 		}
 		next[def.ID] = g
 	}
@@ -99,7 +95,7 @@ func (dp *Dataplane) adoptGroups(model wire.Model) pipeline.Masters {
 		}
 	}
 	dp.groups = next
-	return m
+	return dp.masters()
 }
 
 // masters is the set of groups this balancer is master of.
