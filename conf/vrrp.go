@@ -39,6 +39,13 @@ type VRRP struct {
 	SyncGroup     string
 }
 
+// MasterDownInterval is the instance's master-down interval as its own
+// priority and interval give it (a version 3 backup learns the master's
+// interval later).
+func (r *VRRP) MasterDownInterval() time.Duration {
+	return MasterDown(r.Version, r.Interval, r.Priority)
+}
+
 // IPv6 reports whether the instance carries IPv6 VIPs.
 func (r *VRRP) IPv6() bool { return len(r.VIPs) > 0 && r.VIPs[0].Is6() }
 

@@ -151,8 +151,7 @@ func (d *Daemon) vrrpTracked(p *Plan) {
 func (d *Daemon) vrrpGroups() []wire.VRRPGroup {
 	var out []wire.VRRPGroup
 	for i := range d.cfg.VRRP {
-		r := &d.cfg.VRRP[i]
-		out = append(out, wire.GroupOf(d.cfg, i, conf.MasterDown(r.Version, r.Interval, r.Priority)))
+		out = append(out, wire.GroupOf(d.cfg, i))
 	}
 	return out
 }
@@ -168,8 +167,7 @@ func (d *Daemon) vrrpPending() []wire.VRRPState {
 	for _, st := range l.speaker.States() {
 		m := wire.VRRPState{ID: uint8(st.Index + 1), Master: st.Master, DownMS: wire.MS(st.MasterDown)}
 		if st.MasterDown == 0 {
-			r := &l.cfg[st.Index]
-			m.DownMS = wire.MS(conf.MasterDown(r.Version, r.Interval, r.Priority))
+			m.DownMS = wire.MS(l.cfg[st.Index].MasterDownInterval())
 		}
 		if old, ok := l.sent[m.ID]; !ok || old != m {
 			out = append(out, m)

@@ -30,12 +30,11 @@ func GroupID(c *conf.Config, vip netip.Addr) uint8 {
 	return 0
 }
 
-// GroupOf is VRRP instance i of c (0-based) as the data plane knows it,
-// with the master-down interval down.
-func GroupOf(c *conf.Config, i int, down time.Duration) VRRPGroup {
+// GroupOf is VRRP instance i of c (0-based) as the data plane knows it.
+func GroupOf(c *conf.Config, i int) VRRPGroup {
 	r := &c.VRRP[i]
 	return VRRPGroup{
-		ID: uint8(i + 1), Name: r.Name, DownMS: ms(down),
+		ID: uint8(i + 1), Name: r.Name, DownMS: ms(r.MasterDownInterval()),
 		GARPRepeat: uint32(r.GARPRepeat), GARPDelayMS: ms(r.GARPDelay), GARPRefreshMS: ms(r.GARPRefresh),
 	}
 }
@@ -77,8 +76,7 @@ func BootModel(c *conf.Config) Model {
 	// Until a control process says otherwise, this balancer is master of
 	// no group: two balancers booting together must not both answer.
 	for i := range c.VRRP {
-		r := &c.VRRP[i]
-		out.Groups = append(out.Groups, GroupOf(c, i, conf.MasterDown(r.Version, r.Interval, r.Priority)))
+		out.Groups = append(out.Groups, GroupOf(c, i))
 	}
 	return out
 }
