@@ -50,9 +50,18 @@ type Dataplane struct {
 	IdleSleep     time.Duration // 0 = pure busy polling
 	SHM           string        // shared-memory file path
 	TAP           string        // exception-path interface name; "" = none
-	// Connection tracking per worker: table size and idle timeout.
-	ConntrackEntries int
-	ConntrackTimeout time.Duration
+	// Connection tracking per worker: table size and idle timeouts by
+	// state: established TCP (ConntrackTimeout), after a SYN only, after
+	// a FIN or RST, and UDP.
+	ConntrackEntries    int
+	ConntrackTimeout    time.Duration
+	ConntrackSynTimeout time.Duration
+	ConntrackFinTimeout time.Duration
+	ConntrackUDPTimeout time.Duration
+	// PersistenceEntries is the size of the data plane's persistence
+	// table (clients of services with persistence_timeout), shared by the
+	// workers.
+	PersistenceEntries int
 	Ports            []Port
 	Neighbors        []Neighbor // static neighbours
 	Gateway          netip.Addr // IPv4 default gateway for L3 methods; invalid = none
@@ -175,8 +184,8 @@ type Service struct {
 	Protocol  Protocol
 	Port      uint16 // 0 = all ports
 	Method    Method
-	Scheduler string // "maglev"
-	Hash      HashMode
+	Scheduler Scheduler
+	Hash      HashMode // maglev only: what it hashes (SchedSH: always the source)
 	TableSize uint32 // Maglev lookup table size, prime
 	DSCP      uint8  // code of the VIP for method dscp; 0 = none
 	GUEPort   uint16 // UDP port of method gue; 0 when the service uses no gue
@@ -189,6 +198,17 @@ type Service struct {
 	Hysteresis       uint32     // quorum band: lost below Quorum-Hysteresis, back at Quorum+Hysteresis
 	Alpha            bool       // real servers start down until their first successful check
 	Check            *Check     // the service's [service.check]; nil = none
+
+	// Persistence: a client's new connections go to the real server of
+	// its earlier ones until PersistenceTimeout after its last packet; 0 =
+	// none. PersistenceGranularity is the prefix length of the client
+	// address that counts as one client (32 or 128: the address itself).
+	PersistenceTimeout     time.Duration
+	PersistenceGranularity int
+
+	// PriorityMin: the highest priority group with at least this many
+	// healthy real servers of weight > 0 takes the new flows (default 1).
+	PriorityMin int
 }
 
 // TotalWeight is the sum of the configured weights of the backends.
@@ -205,6 +225,10 @@ type Backend struct {
 	Address netip.Addr // IPv4 or IPv6 (never IPv4-mapped, no zone)
 	Weight  uint32     // 0 = out of scheduling
 	Method  Method     // 0 = the service's
+	// Priority is the real server's priority group: the highest group
+	// with enough healthy real servers takes the new flows (0..255,
+	// default 0; higher is preferred).
+	Priority uint8
 	// Check is the real server's effective health check: its own
 	// [service.backend.check] if it has one, else the service's Check
 	// (the same pointer); nil = not checked, always healthy.

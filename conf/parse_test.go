@@ -55,13 +55,13 @@ func TestExample(t *testing.T) {
 	ownCheck := &Check{Type: CheckTCP, Port: 8080, Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3, Jitter: 0.1}
 	wantSvc := []Service{{
 		Name: "web", VIP: a("192.0.2.100"), Protocol: ProtoTCP, Port: 80, Method: MethodL2DSR,
-		Scheduler: "maglev", Hash: HashFiveTuple, TableSize: 65537,
+		Scheduler: SchedMaglev, Hash: HashFiveTuple, TableSize: 65537,
 		Backends: []Backend{{Address: a("192.0.2.21"), Weight: 1, Check: webCheck}, {Address: a("192.0.2.22"), Weight: 2, Check: webCheck},
 			{Address: a("192.0.2.23"), Weight: 0, Check: ownCheck, OwnCheck: true}},
 		SorryServer: a("192.0.2.30"), Quorum: 2, Hysteresis: 1, Check: webCheck,
 	}, {
 		Name: "dns", VIP: a("192.0.2.101"), Protocol: ProtoUDP, Port: 0, Method: MethodL2DSR,
-		Scheduler: "maglev", Hash: HashSourceIP, TableSize: 251,
+		Scheduler: SchedMaglev, Hash: HashSourceIP, TableSize: 251,
 		Backends: []Backend{{Address: a("192.0.2.31"), Weight: 1}, {Address: a("192.0.2.32"), Weight: 1}},
 		Quorum:   1,
 	}}
@@ -117,7 +117,7 @@ address = "192.0.2.20"
 		t.Errorf("port defaults wrong: %+v", p)
 	}
 	s := c.Services[0]
-	if s.Protocol != ProtoTCP || s.Port != 0 || s.Method != MethodL2DSR || s.Scheduler != "maglev" ||
+	if s.Protocol != ProtoTCP || s.Port != 0 || s.Method != MethodL2DSR || s.Scheduler != SchedMaglev ||
 		s.Hash != HashFiveTuple || s.TableSize != 65537 || len(s.Backends) != 1 || s.Backends[0].Weight != 1 {
 		t.Errorf("service defaults wrong: %+v", s)
 	}

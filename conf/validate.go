@@ -973,7 +973,7 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, own ownAd
 	s.GUEPort = uint16(gp)
 
 	scp := p.key("scheduler")
-	s.Scheduler = "maglev"
+	s.Scheduler = SchedMaglev
 	if r.Scheduler != nil {
 		switch sch := *r.Scheduler; sch {
 		case "maglev":

@@ -176,7 +176,7 @@ func (d *Daemon) statusWith(now time.Time, sn *stats.Snapshot) Status {
 		s := &d.cfg.Services[i]
 		ss := ServiceStatus{
 			Name: s.Name, VIP: s.VIP.String(), Protocol: s.Protocol.String(), Port: s.Port, Method: s.Method.String(),
-			Scheduler: s.Scheduler, Quorum: s.Quorum, Hysteresis: s.Hysteresis, Total: len(s.Backends), InhibitOnFailure: s.InhibitOnFailure,
+			Scheduler: s.Scheduler.String(), Quorum: s.Quorum, Hysteresis: s.Hysteresis, Total: len(s.Backends), InhibitOnFailure: s.InhibitOnFailure,
 		}
 		if s.SorryServer.IsValid() {
 			ss.SorryServer = s.SorryServer.String()
