@@ -60,13 +60,14 @@ type Dataplane struct {
 	ConntrackUDPTimeout time.Duration
 	// PersistenceEntries is the size of the data plane's persistence
 	// table (clients of services with persistence_timeout), shared by the
-	// workers.
+	// workers: a power of two.
 	PersistenceEntries int
-	Ports            []Port
-	Neighbors        []Neighbor // static neighbours
-	Gateway          netip.Addr // IPv4 default gateway for L3 methods; invalid = none
-	Gateway6         netip.Addr // IPv6 default gateway (inside Address6's prefix); invalid = none
-	Routes           []Route    // IPv4 and IPv6; a route's gateway is of its prefix's family
+
+	Ports     []Port
+	Neighbors []Neighbor // static neighbours
+	Gateway   netip.Addr // IPv4 default gateway for L3 methods; invalid = none
+	Gateway6  netip.Addr // IPv6 default gateway (inside Address6's prefix); invalid = none
+	Routes    []Route    // IPv4 and IPv6; a route's gateway is of its prefix's family
 
 	// Slots of the per-service and per-real-server counters (besides the
 	// overflow slot of each kind).
@@ -186,9 +187,9 @@ type Service struct {
 	Method    Method
 	Scheduler Scheduler
 	Hash      HashMode // maglev only: what it hashes (SchedSH: always the source)
-	TableSize uint32 // Maglev lookup table size, prime
-	DSCP      uint8  // code of the VIP for method dscp; 0 = none
-	GUEPort   uint16 // UDP port of method gue; 0 when the service uses no gue
+	TableSize uint32   // Maglev lookup table size, prime
+	DSCP      uint8    // code of the VIP for method dscp; 0 = none
+	GUEPort   uint16   // UDP port of method gue; 0 when the service uses no gue
 	Backends  []Backend
 
 	// Health policy, applied by dsrlb-ctrl (the data plane ignores it).
@@ -201,13 +202,16 @@ type Service struct {
 
 	// Persistence: a client's new connections go to the real server of
 	// its earlier ones until PersistenceTimeout after its last packet; 0 =
-	// none. PersistenceGranularity is the prefix length of the client
-	// address that counts as one client (32 or 128: the address itself).
+	// none; whole seconds, at most 9h. PersistenceGranularity is the
+	// prefix length of the client address that counts as one client (32
+	// or 128: the address itself; 1 or more); 0 when PersistenceTimeout
+	// is 0.
 	PersistenceTimeout     time.Duration
 	PersistenceGranularity int
 
 	// PriorityMin: the highest priority group with at least this many
-	// healthy real servers of weight > 0 takes the new flows (default 1).
+	// healthy real servers of weight > 0 takes the new flows (default 1;
+	// see ActivePriority).
 	PriorityMin int
 }
 

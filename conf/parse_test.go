@@ -18,22 +18,26 @@ func TestExample(t *testing.T) {
 		t.Fatalf("example.toml: %v", err)
 	}
 	wantDP := Dataplane{
-		Workers:          []int{1},
-		MainCPU:          0,
-		EALArgs:          []string{"--no-huge", "-m", "512", "--no-shconf"},
-		Address:          netip.MustParsePrefix("192.0.2.10/24"),
-		Address6:         netip.MustParsePrefix("2001:db8::10/64"),
-		BurstSize:        32,
-		Mbufs:            8191,
-		ARPRefresh:       5 * time.Second,
-		ARPExpiry:        30 * time.Second,
-		StatsInterval:    10 * time.Second,
-		IdleSleep:        0,
-		SHM:              "/dev/shm/dsrlb",
-		ConntrackEntries: 1 << 20,
-		ConntrackTimeout: 300 * time.Second,
-		StatsServices:    1024,
-		StatsBackends:    8192,
+		Workers:             []int{1},
+		MainCPU:             0,
+		EALArgs:             []string{"--no-huge", "-m", "512", "--no-shconf"},
+		Address:             netip.MustParsePrefix("192.0.2.10/24"),
+		Address6:            netip.MustParsePrefix("2001:db8::10/64"),
+		BurstSize:           32,
+		Mbufs:               8191,
+		ARPRefresh:          5 * time.Second,
+		ARPExpiry:           30 * time.Second,
+		StatsInterval:       10 * time.Second,
+		IdleSleep:           0,
+		SHM:                 "/dev/shm/dsrlb",
+		ConntrackEntries:    1 << 20,
+		ConntrackTimeout:    300 * time.Second,
+		ConntrackSynTimeout: 30 * time.Second,
+		ConntrackFinTimeout: 60 * time.Second,
+		ConntrackUDPTimeout: 300 * time.Second,
+		PersistenceEntries:  65536,
+		StatsServices:       1024,
+		StatsBackends:       8192,
 		Ports: []Port{{
 			Name:          "lan0",
 			Device:        "net_af_packet0,iface=veth-lb",
@@ -58,12 +62,12 @@ func TestExample(t *testing.T) {
 		Scheduler: SchedMaglev, Hash: HashFiveTuple, TableSize: 65537,
 		Backends: []Backend{{Address: a("192.0.2.21"), Weight: 1, Check: webCheck}, {Address: a("192.0.2.22"), Weight: 2, Check: webCheck},
 			{Address: a("192.0.2.23"), Weight: 0, Check: ownCheck, OwnCheck: true}},
-		SorryServer: a("192.0.2.30"), Quorum: 2, Hysteresis: 1, Check: webCheck,
+		SorryServer: a("192.0.2.30"), Quorum: 2, Hysteresis: 1, Check: webCheck, PriorityMin: 1,
 	}, {
 		Name: "dns", VIP: a("192.0.2.101"), Protocol: ProtoUDP, Port: 0, Method: MethodL2DSR,
 		Scheduler: SchedMaglev, Hash: HashSourceIP, TableSize: 251,
 		Backends: []Backend{{Address: a("192.0.2.31"), Weight: 1}, {Address: a("192.0.2.32"), Weight: 1}},
-		Quorum:   1,
+		Quorum:   1, PriorityMin: 1,
 	}}
 	if !reflect.DeepEqual(c.Services, wantSvc) {
 		t.Errorf("Services:\n got %+v\nwant %+v", c.Services, wantSvc)
@@ -118,7 +122,8 @@ address = "192.0.2.20"
 	}
 	s := c.Services[0]
 	if s.Protocol != ProtoTCP || s.Port != 0 || s.Method != MethodL2DSR || s.Scheduler != SchedMaglev ||
-		s.Hash != HashFiveTuple || s.TableSize != 65537 || len(s.Backends) != 1 || s.Backends[0].Weight != 1 {
+		s.Hash != HashFiveTuple || s.TableSize != 65537 || len(s.Backends) != 1 || s.Backends[0].Weight != 1 ||
+		s.PersistenceTimeout != 0 || s.PersistenceGranularity != 0 || s.PriorityMin != 1 || s.Backends[0].Priority != 0 {
 		t.Errorf("service defaults wrong: %+v", s)
 	}
 }
@@ -331,8 +336,8 @@ func TestServiceErrors(t *testing.T) {
 	expect(t, "port", svc(`port = 65536`), "10: service[0].port: port 65536 out of range 0..65535")
 	expect(t, "unknown method", svc(`method = "vxlan"`), `10: service[0].method: unknown method "vxlan" (valid: "l2dsr", "dscp", "ipip", "gre", "gue")`)
 	expect(t, "unknown method", svc(`method = "nat"`), `10: service[0].method: unknown method "nat" (valid: "l2dsr"`)
-	expect(t, "future scheduler", svc(`scheduler = "wrr"`), `10: service[0].scheduler: scheduler "wrr" is not supported yet`)
-	expect(t, "unknown scheduler", svc(`scheduler = "random"`), `10: service[0].scheduler: unknown scheduler "random" (valid: "maglev")`)
+	expect(t, "unknown scheduler", svc(`scheduler = "random"`),
+		`10: service[0].scheduler: unknown scheduler "random" (valid: "maglev", "mh", "rr", "wrr", "lc", "wlc", "sh", "fo", "twos")`)
 	expect(t, "hash", svc(`hash = "dst-ip"`), `10: service[0].hash: unknown hash "dst-ip"`)
 	expect(t, "table not prime", svc(`table_size = 65536`), "10: service[0].table_size: table_size 65536 is not a prime number")
 	expect(t, "table range", svc(`table_size = 5`), "10: service[0].table_size: table_size 5 out of range 7..16777213")

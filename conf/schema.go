@@ -106,9 +106,26 @@ type rawDataplane struct {
 	// conntrack_entries: flows each worker tracks (16 bytes each), 1024..
 	// 67108864, default 1048576. Rounded up to a multiple of 4.
 	ConntrackEntries *int64 `toml:"conntrack_entries"`
-	// conntrack_timeout: a flow idle this long is forgotten (its next
-	// packet is scheduled again). Go duration, 1s..9h, default "300s".
+	// conntrack_timeout: an established TCP flow idle this long is
+	// forgotten (its next packet is scheduled again). Go duration,
+	// 1s..9h, default "300s".
 	ConntrackTimeout *string `toml:"conntrack_timeout"`
+	// conntrack_syn_timeout: the same for a TCP flow that has sent only
+	// a SYN so far (a half-open connection, or a SYN flood). Go duration,
+	// 1s..9h, default "30s".
+	ConntrackSynTimeout *string `toml:"conntrack_syn_timeout"`
+	// conntrack_fin_timeout: the same for a TCP flow after the client
+	// sent a FIN or an RST. Go duration, 1s..9h, default "60s".
+	ConntrackFinTimeout *string `toml:"conntrack_fin_timeout"`
+	// conntrack_udp_timeout: the same for a UDP flow. Go duration,
+	// 1s..9h, default the value of conntrack_timeout.
+	ConntrackUDPTimeout *string `toml:"conntrack_udp_timeout"`
+	// persistence_entries: size of the persistence table (clients of
+	// services with persistence_timeout, 8 bytes each), shared by the
+	// workers. 64..16777216, default 65536; rounded up to a power of
+	// two. When it is full, a new client replaces the oldest entry of
+	// its bucket.
+	PersistenceEntries *int64 `toml:"persistence_entries"`
 	// stats_services: services that get counters of their own (packets,
 	// bytes, new flows, ICMP errors, drops by reason) in shared memory.
 	// 0..65535, default 1024. Services beyond it are forwarded all the
@@ -267,15 +284,41 @@ type rawService struct {
 	// gue_port: UDP destination port of method gue, 1..65535, default 6080.
 	GUEPort *int64 `toml:"gue_port"`
 
-	// scheduler: how real servers are chosen. Only "maglev" (consistent
-	// hashing, the default) is supported; "rr", "wrr", "lc", "wlc" and "sh"
-	// are not supported yet.
+	// scheduler: how the real server of a new flow is chosen (see
+	// Scheduler in scheduler.go). "maglev" (default; "mh", its IPVS name,
+	// is the same): consistent hashing of the flow. "sh": Maglev over the
+	// client address. "rr": round robin; "wrr": weighted round robin;
+	// "lc": least connections; "wlc": weighted least connections; "fo":
+	// the available real server with the highest weight takes every new
+	// flow; "twos": two random choices. With the schedulers other than
+	// maglev and sh at least one backend needs a weight above 0.
 	Scheduler *string `toml:"scheduler"`
 
-	// hash: packet fields hashed to pick a real server. "5-tuple" (default:
-	// addresses, ports, protocol) or "source-ip" (persistence: all of a
-	// client's flows go to one real server).
+	// hash: scheduler maglev only: packet fields hashed to pick a real
+	// server. "5-tuple" (default: addresses, ports, protocol) or
+	// "source-ip" (all of a client's flows go to one real server).
+	// With the other schedulers the key is an error (sh always hashes
+	// the client address).
 	Hash *string `toml:"hash"`
+
+	// persistence_timeout: IPVS persistence: a client's new connections
+	// go to the real server of its earlier ones while it has sent a
+	// packet within this time. Go duration in whole seconds, "0s"
+	// (default: no persistence) or 1s..9h.
+	PersistenceTimeout *string `toml:"persistence_timeout"`
+
+	// persistence_granularity: which clients count as one for
+	// persistence: for an IPv4 VIP a netmask ("255.255.255.0") or a
+	// prefix length ("/24" or 24, 1..32); for an IPv6 VIP a prefix length
+	// ("/64" or 64, 1..128). Default the whole address (32 or 128).
+	// Needs persistence_timeout.
+	PersistenceGranularity *rawStrInt `toml:"persistence_granularity"`
+
+	// priority_min: the highest priority group (see the backends'
+	// priority) with at least this many healthy real servers of weight
+	// above 0 takes the new flows; if none has that many, the highest
+	// with at least one. 1..(number of backends), default 1.
+	PriorityMin *int64 `toml:"priority_min"`
 
 	// table_size: Maglev lookup table size. A prime 7..16777213, default
 	// 65537, and at least the number of backends; larger tables balance
@@ -416,6 +459,13 @@ type rawBackend struct {
 	// service's (appliances call it "directreturn" per server). Optional.
 	Method *string `toml:"method"`
 
+	// priority: the real server's priority group, 0..255, default 0;
+	// higher is preferred. Only the active group (see the service's
+	// priority_min) gets new flows; the healthy real servers of the
+	// other groups are sent as "standby" (weight 0, keeping their
+	// established flows).
+	Priority *int64 `toml:"priority"`
+
 	// [service.backend.check]: a health check for this real server only,
 	// replacing the service's [service.check] entirely (same keys; keys
 	// not given take their defaults, not the service check's values).
@@ -527,6 +577,24 @@ type rawVRRP struct {
 	SyncGroup *string `toml:"sync_group"`
 }
 
+// rawStrInt is a value that may be written as a string or as an integer
+// (persistence_granularity = "/24" or 24).
+type rawStrInt struct {
+	Str   string
+	Int   int64
+	IsInt bool // written as an integer: Int, else Str
+}
+
+// String is the value as written in the file, for messages.
+func (r rawStrInt) String() string {
+	if r.IsInt {
+		return fmt.Sprint(r.Int)
+	}
+	return fmt.Sprintf("%q", r.Str)
+}
+
+var strIntType = reflect.TypeFor[rawStrInt]()
+
 // parseTOML parses data into a generic tree. Syntax errors (including
 // duplicate keys) are returned as a positioned *Error.
 func parseTOML(file string, data []byte) (map[string]any, error) {
@@ -558,6 +626,17 @@ func (v *validator) decode(node any, p fieldPath, dst any) {
 }
 
 func (v *validator) decodeValue(node any, p fieldPath, dst reflect.Value) bool {
+	if dst.Type() == strIntType {
+		switch n := node.(type) {
+		case string:
+			dst.Set(reflect.ValueOf(rawStrInt{Str: n}))
+		case int64:
+			dst.Set(reflect.ValueOf(rawStrInt{Int: n, IsInt: true}))
+		default:
+			return v.typeError(p, dst.Type(), node)
+		}
+		return true
+	}
 	switch dst.Kind() {
 	case reflect.Pointer:
 		e := reflect.New(dst.Type().Elem())
@@ -695,6 +774,9 @@ func tomlTypeName(node any) string {
 
 // goTypeName names the TOML type a raw struct field expects.
 func goTypeName(t reflect.Type) string {
+	if t == strIntType {
+		return "string or integer"
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		return "table"

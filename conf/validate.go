@@ -344,19 +344,10 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, own ownAddrs) {
 			dp.SHM = *r.SHM
 		}
 	}
-	ce, _ := v.intIn(base.key("conntrack_entries"), r.ConntrackEntries, 1<<20, 1024, 1<<26)
-	dp.ConntrackEntries = int(ce)
+	v.conntrack(base, r, &dp)
 	ss, _ := v.intIn(base.key("stats_services"), r.StatsServices, DefaultStatsServices, 0, MaxStatsServices)
 	sb, _ := v.intIn(base.key("stats_backends"), r.StatsBackends, DefaultStatsBackends, 0, MaxStatsBackends)
 	dp.StatsServices, dp.StatsBackends = int(ss), int(sb)
-	ctp := base.key("conntrack_timeout")
-	if d, ok := v.duration(ctp, r.ConntrackTimeout, 300*time.Second); ok {
-		if d < time.Second || d > 9*time.Hour {
-			v.addf(ctp, "conntrack_timeout %s out of range 1s..9h", d)
-		} else {
-			dp.ConntrackTimeout = d
-		}
-	}
 	if r.TAP != nil {
 		t := *r.TAP
 		if t != "" && (len(t) > 15 || t == "." || t == ".." || strings.ContainsAny(t, "/: \t")) {
@@ -972,30 +963,6 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, own ownAd
 	gp, _ := v.intIn(p.key("gue_port"), r.GUEPort, 6080, 1, 65535)
 	s.GUEPort = uint16(gp)
 
-	scp := p.key("scheduler")
-	s.Scheduler = SchedMaglev
-	if r.Scheduler != nil {
-		switch sch := *r.Scheduler; sch {
-		case "maglev":
-		case "rr", "wrr", "lc", "wlc", "sh":
-			v.addf(scp, "scheduler %q is not supported yet (use \"maglev\")", sch)
-		default:
-			v.addf(scp, "unknown scheduler %q (valid: \"maglev\")", sch)
-		}
-	}
-
-	hp := p.key("hash")
-	if r.Hash != nil {
-		switch *r.Hash {
-		case "5-tuple":
-			s.Hash = HashFiveTuple
-		case "source-ip":
-			s.Hash = HashSourceIP
-		default:
-			v.addf(hp, "unknown hash %q (valid: \"5-tuple\", \"source-ip\")", *r.Hash)
-		}
-	}
-
 	tp := p.key("table_size")
 	ts, tsOK := v.intIn(tp, r.TableSize, defTableSize, minTableSize, maxTableSize)
 	if tsOK && !isPrime(ts) {
@@ -1026,6 +993,7 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, own ownAd
 		}
 		s.Backends = append(s.Backends, b)
 	}
+	v.schedule(p, r, &s)
 	v.healthPolicy(p, r, &s, dp, own, seen)
 	v.methodKeys(p, r, &s)
 	return s, keyOK

@@ -710,11 +710,24 @@ func (d *Daemon) logPlan(old, p *Plan) {
 	for i := range p.Services {
 		sp := &p.Services[i]
 		o := prev[sp.Service.Name]
+		if sp.PriorityGroups && sp.Capacity && o != nil && o.Capacity && o.ActivePriority != sp.ActivePriority {
+			// A lower group taking over is a failure; the higher one
+			// coming back is the recovery.
+			level := slog.LevelWarn
+			if sp.ActivePriority > o.ActivePriority {
+				level = slog.LevelInfo
+			}
+			d.log.Log(context.Background(), level, "priority group switch: new flows go to another group", "service", sp.Service.Name,
+				"from_priority", o.ActivePriority, "to_priority", sp.ActivePriority)
+		}
 		if o != nil && o.Healthy == sp.Healthy && len(o.Real) == len(sp.Real) && o.QuorumUp == sp.QuorumUp && o.SorryActive == sp.SorryActive {
 			continue
 		}
 		args := []any{"service", sp.Service.Name, "healthy", sp.Healthy, "total", len(sp.Real),
 			"healthy_weight", sp.HealthyWeight, "quorum", upDown(sp.QuorumUp), "sorry_active", sp.SorryActive}
+		if sp.PriorityGroups && sp.Capacity {
+			args = append(args, "active_priority", sp.ActivePriority)
+		}
 		switch {
 		case sp.SorryActive:
 			d.log.Warn("service health: sorry server stands in", append(args, "sorry_server", sp.SorryServer)...)

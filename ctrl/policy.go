@@ -34,8 +34,11 @@ type RealServer struct {
 	Weight          uint32 // configured
 	Checked         bool   // has a health check
 	Healthy         bool   // up, or not checked
-	EffectiveWeight uint32 // as sent; 0 when inhibited or removed
-	State           string // wire.StateUp, wire.StateInhibited or StateRemoved
+	Priority        uint8  // configured priority group
+	EffectiveWeight uint32 // as sent; 0 unless up
+	// State is wire.StateUp, wire.StateStandby (healthy, outside the
+	// active priority group), wire.StateInhibited or StateRemoved.
+	State string
 }
 
 // ServicePlan is the effective state of one service.
@@ -45,12 +48,21 @@ type ServicePlan struct {
 	Real     []RealServer   // every configured real server, in configuration order
 
 	Healthy       int    // healthy real servers
-	HealthyWeight uint64 // sum of the configured weights of the healthy real servers
+	HealthyWeight uint64 // sum of the configured weights of the healthy real servers, of every priority group
 	Quorum        uint32
 	Hysteresis    uint32
 	QuorumUp      bool
 	SorryServer   netip.Addr // invalid if none
 	SorryActive   bool       // the sorry server stands in for the real servers
+
+	// Capacity: a healthy real server has a weight above 0 (in any
+	// priority group). ActivePriority is the priority group that gets
+	// the new flows (conf.Service.ActivePriority), meaningful with
+	// Capacity. PriorityGroups: the real servers are in more than one
+	// group.
+	Capacity       bool
+	ActivePriority uint8
+	PriorityGroups bool
 }
 
 // QuorumChange reports a service whose quorum state flipped.
@@ -77,43 +89,49 @@ type Plan struct {
 //
 // Per service:
 //   - the healthy weight is the sum of the configured weights of the
-//     healthy real servers;
+//     healthy real servers, of every priority group;
 //   - quorum, with hysteresis H (keepalived's semantics): without history
 //     it is up when the healthy weight is at least quorum; an up quorum is
 //     lost when the weight drops below quorum-H; a lost quorum comes back
 //     when the weight reaches quorum+H;
-//   - if the quorum is down, or no healthy real server has a weight above
-//     zero, and a sorry server is configured, the sorry server is the only
-//     backend (weight 1, state "sorry");
-//   - otherwise: a healthy real server is sent with its weight (state
-//     "up"), or with weight 0 as "inhibited" if its configured weight is 0
-//     (draining: it keeps its flows); a down real server is sent with weight
-//     0 as "inhibited" with inhibit_on_failure, and is left out (its flows
-//     move) without. With the quorum down and no sorry server, the healthy
-//     real servers are sent all the same (the caller logs it).
+//   - the active priority group (conf.Service.ActivePriority) is the
+//     highest with at least priority_min healthy real servers of weight
+//     above 0, else the highest with one; the service has capacity when
+//     there is one;
+//   - if the quorum is down, or the service has no capacity, and a sorry
+//     server is configured, the sorry server is the only backend (weight
+//     1, state "sorry");
+//   - otherwise: a healthy real server of the active group is sent with
+//     its weight (state "up"); a healthy one of another group with weight
+//     0 as "standby" (it keeps its flows, gets no new ones); a healthy
+//     one whose configured weight is 0 with weight 0 as "inhibited"
+//     (draining); a down real server is sent with weight 0 as "inhibited"
+//     with inhibit_on_failure, and is left out (its flows move) without.
+//     With the quorum down and no sorry server, the healthy real servers
+//     are sent all the same (the caller logs it).
 func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 	p := &Plan{Quorum: make(QuorumState, len(c.Services))}
 	for i := range c.Services {
 		s := &c.Services[i]
 		sp := ServicePlan{
-			Service:     wire.ServiceOf(c, s),
-			Quorum:      s.Quorum,
-			Hysteresis:  s.Hysteresis,
-			SorryServer: s.SorryServer,
+			Service:        wire.ServiceOf(c, s),
+			Quorum:         s.Quorum,
+			Hysteresis:     s.Hysteresis,
+			SorryServer:    s.SorryServer,
+			PriorityGroups: s.PriorityGroups(),
 		}
-		capacity := false // a healthy real server with weight > 0
 		for _, b := range s.Backends {
-			r := RealServer{Addr: b.Address, Weight: b.Weight, Checked: b.Check != nil, Healthy: true}
+			r := RealServer{Addr: b.Address, Weight: b.Weight, Priority: b.Priority, Checked: b.Check != nil, Healthy: true}
 			if r.Checked {
 				r.Healthy = h[TargetKey(s.Name, b.Address)]
 			}
 			if r.Healthy {
 				sp.Healthy++
 				sp.HealthyWeight += uint64(b.Weight)
-				capacity = capacity || b.Weight > 0
 			}
 			sp.Real = append(sp.Real, r)
 		}
+		sp.ActivePriority, sp.Capacity = s.ActivePriority(func(j int) bool { return sp.Real[j].Healthy })
 
 		was, known := prev[s.Name]
 		q, hy, w := int64(s.Quorum), int64(s.Hysteresis), int64(sp.HealthyWeight)
@@ -126,7 +144,7 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 			sp.QuorumUp = w >= q+hy
 		}
 		p.Quorum[s.Name] = sp.QuorumUp
-		sp.SorryActive = s.SorryServer.IsValid() && (!sp.QuorumUp || !capacity)
+		sp.SorryActive = s.SorryServer.IsValid() && (!sp.QuorumUp || !sp.Capacity)
 		if known && was != sp.QuorumUp {
 			p.Changes = append(p.Changes, QuorumChange{
 				Service: s.Name, Up: sp.QuorumUp, HealthyWeight: sp.HealthyWeight,
@@ -139,8 +157,10 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 			switch {
 			case sp.SorryActive:
 				r.State = StateRemoved
-			case r.Healthy && r.Weight > 0:
+			case r.Healthy && r.Weight > 0 && r.Priority == sp.ActivePriority:
 				r.State, r.EffectiveWeight = wire.StateUp, r.Weight
+			case r.Healthy && r.Weight > 0:
+				r.State = wire.StateStandby
 			case r.Healthy || s.InhibitOnFailure:
 				r.State = wire.StateInhibited
 			default:
@@ -171,9 +191,10 @@ type Applied struct {
 //   - if the data plane still runs its boot configuration (a == nil or
 //     a.FromConfig), the alpha rule decides: alpha = true starts down,
 //     alpha = false starts up;
-//   - otherwise a real server the data plane applies with state "up"
-//     starts up, and one it applies as "inhibited" (or not at all, e.g.
-//     while the sorry server stands in) starts down.
+//   - otherwise a real server the data plane applies with state "up" or
+//     "standby" (healthy, outside the active priority group) starts up,
+//     and one it applies as "inhibited" (or not at all, e.g. while the
+//     sorry server stands in) starts down.
 func Seed(c *conf.Config, a *Applied) Health {
 	h := Health{}
 	for i := range c.Services {
@@ -181,7 +202,7 @@ func Seed(c *conf.Config, a *Applied) Health {
 		up := map[netip.Addr]bool{}
 		if a != nil && !a.FromConfig {
 			for _, b := range a.Backends[s.Name] {
-				if b.State == wire.StateUp {
+				if b.State == wire.StateUp || b.State == wire.StateStandby {
 					// Configured addresses are never IPv4-mapped; a data
 					// plane that keeps IPv4 in 16 bytes may send them so.
 					up[b.Addr.Unmap()] = true

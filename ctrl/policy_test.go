@@ -131,7 +131,7 @@ type = "icmp"
 			{Addr: a("192.0.2.31"), Weight: 3, Checked: false, Healthy: true, EffectiveWeight: 3, State: "up"},
 			{Addr: a("192.0.2.32"), Weight: 1, Checked: true, Healthy: false, State: "removed"},
 		},
-		Healthy: 1, HealthyWeight: 3, Quorum: 1, QuorumUp: true,
+		Healthy: 1, HealthyWeight: 3, Quorum: 1, QuorumUp: true, Capacity: true,
 	}
 	if !reflect.DeepEqual(p.Services[0], want) {
 		t.Errorf("plan\n got %+v\nwant %+v", p.Services[0], want)
@@ -298,5 +298,131 @@ address = "192.0.2.23"
 		if got := Checker(tt.check).String(); got != tt.want {
 			t.Errorf("Checker(%+v) = %q, want %q", tt.check, got, tt.want)
 		}
+	}
+}
+
+// svcPrio returns a service "s" like svcWith whose backends .21, .22, ...
+// have the given "WEIGHT/PRIORITY".
+func svcPrio(extra string, specs ...string) string {
+	s := "[[service]]\nname = \"s\"\nvip = \"192.0.2.100\"\nport = 80\n" + extra + "\n[service.check]\ntype = \"tcp\"\n"
+	for i, spec := range specs {
+		w, p, _ := strings.Cut(spec, "/")
+		s += fmt.Sprintf("[[service.backend]]\naddress = \"192.0.2.%d\"\nweight = %s\npriority = %s\n", 21+i, w, p)
+	}
+	return s
+}
+
+// Priority groups: only the active group gets new flows, the healthy
+// real servers of the others stand by with weight 0; a lower group takes
+// over when the higher one fails and hands back when it recovers.
+func TestEvaluatePriorityGroups(t *testing.T) {
+	type step struct {
+		up     []string
+		want   string // backends sent
+		active uint8
+		sorry  bool
+		quorum bool
+	}
+	for _, tt := range []struct {
+		name  string
+		extra string
+		specs []string
+		steps []step
+	}{
+		{"switch and switch back", "", []string{"1/10", "2/10", "1/5", "1/0"}, []step{
+			{[]string{"21", "22", "23", "24"}, "21:1:up 22:2:up 23:0:standby 24:0:standby", 10, false, true},
+			{[]string{"22", "23", "24"}, "22:2:up 23:0:standby 24:0:standby", 10, false, true},
+			{[]string{"23", "24"}, "23:1:up 24:0:standby", 5, false, true},
+			{[]string{"24"}, "24:1:up", 0, false, true},
+			{[]string{"21", "24"}, "21:1:up 24:0:standby", 10, false, true},
+			{[]string{"21", "22", "23", "24"}, "21:1:up 22:2:up 23:0:standby 24:0:standby", 10, false, true},
+		}},
+		{"inhibit_on_failure keeps the failed ones", "inhibit_on_failure = true", []string{"1/1", "1/0"}, []step{
+			{[]string{"21", "22"}, "21:1:up 22:0:standby", 1, false, true},
+			{[]string{"22"}, "21:0:inhibited 22:1:up", 0, false, true},
+			{nil, "21:0:inhibited 22:0:inhibited", 0, false, false},
+		}},
+		{"weight 0 in the top group does not count", "", []string{"0/9", "1/1"}, []step{
+			{[]string{"21", "22"}, "21:0:inhibited 22:1:up", 1, false, true},
+		}},
+		{"priority_min", "priority_min = 2", []string{"1/2", "1/2", "1/1", "1/1", "1/0"}, []step{
+			{[]string{"21", "22", "23", "24", "25"}, "21:1:up 22:1:up 23:0:standby 24:0:standby 25:0:standby", 2, false, true},
+			{[]string{"21", "23", "24", "25"}, "21:0:standby 23:1:up 24:1:up 25:0:standby", 1, false, true},
+			{[]string{"21", "23", "25"}, "21:1:up 23:0:standby 25:0:standby", 2, false, true}, // none has 2: the highest with one
+			{[]string{"23", "25"}, "23:1:up 25:0:standby", 1, false, true},
+			{[]string{"21", "22", "23", "25"}, "21:1:up 22:1:up 23:0:standby 25:0:standby", 2, false, true},
+		}},
+		{"sorry server when no group has capacity", `sorry_server = "192.0.2.30"`, []string{"1/1", "1/0"}, []step{
+			{[]string{"21", "22"}, "21:1:up 22:0:standby", 1, false, true},
+			{[]string{"22"}, "22:1:up", 0, false, true},
+			{nil, "30:1:sorry", 0, true, false},
+			{[]string{"21"}, "21:1:up", 1, false, true},
+		}},
+		{"quorum counts every group", "quorum = 3\nsorry_server = \"192.0.2.30\"", []string{"2/1", "1/1", "2/0"}, []step{
+			{[]string{"21", "22", "23"}, "21:2:up 22:1:up 23:0:standby", 1, false, true},
+			// Group 1 has 2 of weight; with group 0's standby weight the
+			// quorum of 3 holds.
+			{[]string{"21", "23"}, "21:2:up 23:0:standby", 1, false, true},
+			{[]string{"22", "23"}, "22:1:up 23:0:standby", 1, false, true},
+			{[]string{"23"}, "30:1:sorry", 0, true, false},
+		}},
+	} {
+		c := policyConfig(t, svcPrio(tt.extra, tt.specs...))
+		var q QuorumState
+		for i, st := range tt.steps {
+			p := Evaluate(c, up(c, st.up...), q)
+			q = p.Quorum
+			sp := p.Services[0]
+			if got := sent(p, 0); got != st.want || sp.SorryActive != st.sorry || sp.QuorumUp != st.quorum || (sp.Capacity && sp.ActivePriority != st.active) {
+				t.Errorf("%s, step %d (healthy %v): sent %q active %d sorry %v quorum %v; want %q %d %v %v",
+					tt.name, i, st.up, got, sp.ActivePriority, sp.SorryActive, sp.QuorumUp, st.want, st.active, st.sorry, st.quorum)
+			}
+			if !sp.PriorityGroups {
+				t.Errorf("%s: PriorityGroups false", tt.name)
+			}
+			// Standby real servers are healthy, with their configured
+			// priority, and sent with weight 0.
+			for j, r := range sp.Real {
+				if r.State == wire.StateStandby && (!r.Healthy || r.EffectiveWeight != 0 || r.Priority == sp.ActivePriority) {
+					t.Errorf("%s, step %d: real server %d %+v", tt.name, i, j, r)
+				}
+			}
+		}
+	}
+
+	// Every scheduler goes through the same policy.
+	for _, sch := range conf.Schedulers() {
+		c := policyConfig(t, svcPrio(fmt.Sprintf("scheduler = %q", sch), "1/1", "1/0"))
+		if got := sent(Evaluate(c, up(c, "22"), nil), 0); got != "22:1:up" {
+			t.Errorf("%s: sent %q", sch, got)
+		}
+		if got := sent(Evaluate(c, up(c, "21", "22"), nil), 0); got != "21:1:up 22:0:standby" {
+			t.Errorf("%s: sent %q", sch, got)
+		}
+	}
+}
+
+// A restarted dsrlb-ctrl seeds standby real servers as healthy, so that
+// its first plan is what the data plane has.
+func TestSeedStandby(t *testing.T) {
+	c := policyConfig(t, svcPrio("", "1/1", "1/0"))
+	a := netip.MustParseAddr
+	h := Seed(c, &Applied{Backends: map[string][]wire.Backend{"s": {
+		{Service: "s", Addr: a("192.0.2.21"), Weight: 1, State: wire.StateUp},
+		{Service: "s", Addr: a("192.0.2.22"), Weight: 0, State: wire.StateStandby},
+	}}})
+	if got := sent(Evaluate(c, h, nil), 0); got != "21:1:up 22:0:standby" {
+		t.Errorf("seeded plan sends %q", got)
+	}
+}
+
+// The boot model and the plan of a control process that finds every real
+// server healthy are the same: starting dsrlb-ctrl moves no flow.
+func TestBootModelIsAllHealthyPlan(t *testing.T) {
+	c := policyConfig(t, svcPrio("priority_min = 2", "1/3", "0/3", "2/3", "1/2", "1/2", "4/0"))
+	p := Evaluate(c, up(c, "21", "22", "23", "24", "25", "26"), nil)
+	boot := wire.BootModel(c)
+	if !reflect.DeepEqual(p.Services[0].Backends, boot.Services[0].Backends) || p.Services[0].Service != boot.Services[0].Service {
+		t.Errorf("plan %+v\nboot %+v", p.Services[0].Backends, boot.Services[0].Backends)
 	}
 }

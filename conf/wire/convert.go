@@ -12,11 +12,23 @@ import (
 // (and as the data plane boots from it).
 // c is the configuration s belongs to (for its VRRP instance).
 func ServiceOf(c *conf.Config, s *conf.Service) Service {
-	return Service{
+	w := Service{
 		Name: s.Name, VIP: s.VIP, Proto: uint8(s.Protocol), Port: s.Port, Method: s.Method.String(),
-		SourceIP: s.Hash == conf.HashSourceIP, TableSize: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort,
+		SourceIP:  s.Hash == conf.HashSourceIP || s.Scheduler == conf.SchedSH,
+		TableSize: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort,
 		VRRP: GroupID(c, s.VIP),
 	}
+	if s.Scheduler != conf.SchedMaglev {
+		w.Scheduler = s.Scheduler.String()
+	}
+	if s.PersistenceTimeout > 0 {
+		w.PersistTimeout = uint32(s.PersistenceTimeout / time.Second)
+		w.PersistPrefix = uint8(s.PersistenceGranularity)
+		if w.PersistPrefix == 0 { // a hand-made Config: the whole address
+			w.PersistPrefix = uint8(s.VIP.BitLen())
+		}
+	}
+	return w
 }
 
 // GroupID is the data plane's number of the VRRP instance that carries
@@ -57,19 +69,25 @@ func BackendOf(s *conf.Service, b *conf.Backend, weight uint32, state string) Ba
 
 // BootModel is the state a data plane boots with, before any control
 // process commits one: the configuration file's services with every real
-// server up at its configured weight (weight 0: inhibited, draining).
+// server healthy. Those of the highest priority group are up at their
+// configured weight; those of lower groups are standby (weight 0); weight
+// 0 is inhibited (draining).
 func BootModel(c *conf.Config) Model {
 	var out Model
 	for i := range c.Services {
 		s := &c.Services[i]
 		m := ServiceModel{Service: ServiceOf(c, s)}
+		active, _ := s.ActivePriority(func(int) bool { return true })
 		for j := range s.Backends {
 			b := &s.Backends[j]
-			st := StateUp
-			if b.Weight == 0 {
+			st, w := StateUp, b.Weight
+			switch {
+			case b.Weight == 0:
 				st = StateInhibited
+			case b.Priority != active:
+				st, w = StateStandby, 0
 			}
-			m.Backends = append(m.Backends, BackendOf(s, b, b.Weight, st))
+			m.Backends = append(m.Backends, BackendOf(s, b, w, st))
 		}
 		out.Services = append(out.Services, m)
 	}

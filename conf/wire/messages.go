@@ -56,15 +56,28 @@ type Dump struct {
 
 // Service is a virtual service.
 type Service struct {
-	Name      string     `json:"name"`
-	VIP       netip.Addr `json:"vip"`
-	Proto     uint8      `json:"proto"`
-	Port      uint16     `json:"port"`
-	Method    string     `json:"method"`
-	SourceIP  bool       `json:"source_ip,omitempty"`
-	TableSize uint32     `json:"table_size"`
-	DSCP      uint8      `json:"dscp,omitempty"`     // code of the VIP, method dscp
-	GUEPort   uint16     `json:"gue_port,omitempty"` // method gue
+	Name   string     `json:"name"`
+	VIP    netip.Addr `json:"vip"`
+	Proto  uint8      `json:"proto"`
+	Port   uint16     `json:"port"`
+	Method string     `json:"method"`
+	// Scheduler is the conf.Scheduler's name ("rr", "wlc", ...); omitted:
+	// maglev.
+	Scheduler string `json:"scheduler,omitempty"`
+	// SourceIP: Maglev hashes the client address only (hash =
+	// "source-ip", or scheduler sh). Whatever the scheduler, Maglev also
+	// picks the real server of a mid-flow packet that connection
+	// tracking does not know (e.g. after a failover).
+	SourceIP  bool   `json:"source_ip,omitempty"`
+	TableSize uint32 `json:"table_size"` // of the Maglev table
+	// PersistTimeout is the persistence timeout in seconds, counted from
+	// the client's last packet; 0: no persistence. PersistPrefix is the
+	// prefix length of the client address that counts as one client
+	// (32 or 128: the address), meaningful when PersistTimeout > 0.
+	PersistTimeout uint32 `json:"persist_timeout,omitempty"`
+	PersistPrefix  uint8  `json:"persist_prefix,omitempty"`
+	DSCP           uint8  `json:"dscp,omitempty"`     // code of the VIP, method dscp
+	GUEPort        uint16 `json:"gue_port,omitempty"` // method gue
 	// VRRP is the ID of the VRRPGroup whose master answers ARP and
 	// neighbour solicitations for VIP; 0: always answered.
 	VRRP uint8 `json:"vrrp,omitempty"`
@@ -109,6 +122,11 @@ const (
 	// StateSorry: the sorry server, standing in while the service has no
 	// healthy real server or lost its quorum.
 	StateSorry = "sorry"
+	// StateStandby: healthy, but outside the service's active priority
+	// group (conf.Service.ActivePriority): like an inhibited one it
+	// keeps its established flows and gets no new ones (weight 0), until
+	// its group becomes the active one.
+	StateStandby = "standby"
 )
 
 // Backend is a real server of the last Service. A real server that is

@@ -331,3 +331,26 @@ func TestReceiverVRRP(t *testing.T) {
 		t.Fatalf("bad states: %+v", st)
 	}
 }
+
+// A service with a scheduler and persistence, and a standby real server,
+// pass the Receiver unchanged (it stages, the data plane's Apply judges).
+func TestReceiverSchedulingFields(t *testing.T) {
+	svc := Service{Name: "app", VIP: netip.MustParseAddr("2001:db8::100"), Proto: 6, Port: 443, Method: "l2dsr", TableSize: 251,
+		Scheduler: "wlc", PersistTimeout: 1800, PersistPrefix: 64}
+	up := Backend{Service: "app", Addr: netip.MustParseAddr("2001:db8::21"), Weight: 3, State: StateUp}
+	standby := Backend{Service: "app", Addr: netip.MustParseAddr("2001:db8::41"), Weight: 0, State: StateStandby}
+	rx := NewReceiver(Model{}, nil)
+	h := &recorder{}
+	feed(t, rx, h, KindSyncBegin, SyncBegin{Gen: 1})
+	feed(t, rx, h, KindService, svc)
+	feed(t, rx, h, KindBackend, up)
+	feed(t, rx, h, KindBackend, standby)
+	feed(t, rx, h, KindSyncCommit, SyncCommit{Gen: 1})
+	if len(h.applied) != 1 {
+		t.Fatalf("applied %+v, events %+v", h.applied, h.msgs)
+	}
+	m := h.applied[0].Services[0]
+	if m.Service != svc || len(m.Backends) != 2 || m.Backends[0] != up || m.Backends[1] != standby {
+		t.Errorf("applied %+v", m)
+	}
+}
