@@ -105,7 +105,7 @@ func (c *BenchConfig) defaults() error {
 	}
 	for _, m := range c.Methods {
 		if _, ok := methodVIP[m]; !ok {
-			return fmt.Errorf("method %q has no benchmark (have: l2dsr, dscp, ipip, gre, gue, l2dsr6, ipip6, gue6)", m)
+			return fmt.Errorf("method %q has no benchmark (have: l2dsr, dscp, ipip, gre, gue, l2dsr6, ipip6, gue6, l2dsr-wrr, l2dsr-lc)", m)
 		}
 	}
 	if c.Duration < time.Second {
@@ -121,8 +121,11 @@ func (c *BenchConfig) defaults() error {
 }
 
 // methodVIP is the VIP each method's capture is sent to. The methods
-// ending in 6 are IPv6 VIPs and real servers.
+// ending in 6 are IPv6 VIPs and real servers; a method with a scheduler's
+// name after a dash is l2dsr with that scheduler instead of Maglev.
 var methodVIP = map[string]netip.Addr{
+	"l2dsr-wrr": netip.MustParseAddr("192.0.2.100"),
+	"l2dsr-lc":  netip.MustParseAddr("192.0.2.100"),
 	"l2dsr":  netip.MustParseAddr("192.0.2.100"),
 	"dscp":   netip.MustParseAddr("192.0.2.100"),
 	"ipip":   netip.MustParseAddr("192.0.2.100"),
@@ -225,6 +228,10 @@ var methodKeys = map[string]string{"dscp": "dscp = 10"}
 func dsrlbConfig(c *BenchConfig, method, pcap string, mbufs, memMB int) string {
 	rs1, rs2 := "192.0.2.21", "192.0.2.22"
 	vip := methodVIP[method]
+	keys := methodKeys[method]
+	if m, sched, ok := strings.Cut(method, "-"); ok {
+		method, keys = m, fmt.Sprintf("scheduler = %q", sched)
+	}
 	if vip.Is6() {
 		rs1, rs2 = "2001:db8::21", "2001:db8::22"
 		method = strings.TrimSuffix(method, "6")
@@ -270,7 +277,7 @@ method = %[9]q
 
   [[service.backend]]
   address = %[12]q
-`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, vip, method, methodKeys[method], rs1, rs2)
+`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, vip, method, keys, rs1, rs2)
 }
 
 // runDsrlb runs the data plane and measures its received-packet rate from

@@ -132,7 +132,7 @@ func TestConntrackDrainAndRemoval(t *testing.T) {
 func TestConntrackTimeoutAndEviction(t *testing.T) {
 	clock := new(Clock)
 	clock.Set(100)
-	w := NewWorkerWith(0, WorkerOptions{Conntrack: 4, ConntrackTimeout: 10, Clock: clock})
+	w := NewWorkerWith(0, WorkerOptions{Conntrack: 4, Timeouts: CTTimeouts{Established: 10, Syn: 10}, Clock: clock})
 	s1 := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}, BackendConfig{Addr: rs2, Weight: 1}), nil)
 	flowsTo(t, w, s1, 4) // four flows in a one-bucket table
 	w.Publish()

@@ -19,9 +19,13 @@ type Counters struct {
 	// ring was full.
 	LearnOverflow uint64
 	// Connection tracking: lookups that found the flow, lookups that did
-	// not (new flows, or flows older than the idle timeout), and live
-	// entries evicted because their bucket was full.
-	CTHits, CTMisses, CTFull uint64
+	// not (new flows, or flows older than the idle timeout), live
+	// entries evicted because their bucket was full, and SYNs not tracked
+	// because their bucket held established flows only.
+	CTHits, CTMisses, CTFull, CTUntracked uint64
+	// PersistHits counts new flows sent to their client's persisted
+	// real server.
+	PersistHits uint64
 }
 
 // CounterNames lists the counters in layout order.
@@ -30,7 +34,7 @@ func CounterNames() []string {
 	for v := Verdict(0); v < NumVerdicts; v++ {
 		names = append(names, v.String())
 	}
-	return append(names, "learn_overflow", "conntrack_hits", "conntrack_misses", "conntrack_full")
+	return append(names, "learn_overflow", "conntrack_hits", "conntrack_misses", "conntrack_full", "conntrack_untracked", "persistence_hits")
 }
 
 // publish copies c into dst with atomic stores.
@@ -45,6 +49,8 @@ func (c *Counters) publish(dst *Counters) {
 	atomic.StoreUint64(&dst.CTHits, c.CTHits)
 	atomic.StoreUint64(&dst.CTMisses, c.CTMisses)
 	atomic.StoreUint64(&dst.CTFull, c.CTFull)
+	atomic.StoreUint64(&dst.CTUntracked, c.CTUntracked)
+	atomic.StoreUint64(&dst.PersistHits, c.PersistHits)
 }
 
 // Load returns a copy of published counters; safe from any goroutine.
@@ -60,6 +66,8 @@ func (c *Counters) Load() Counters {
 	out.CTHits = atomic.LoadUint64(&c.CTHits)
 	out.CTMisses = atomic.LoadUint64(&c.CTMisses)
 	out.CTFull = atomic.LoadUint64(&c.CTFull)
+	out.CTUntracked = atomic.LoadUint64(&c.CTUntracked)
+	out.PersistHits = atomic.LoadUint64(&c.PersistHits)
 	return out
 }
 
@@ -75,6 +83,8 @@ func (c *Counters) Add(o *Counters) {
 	c.CTHits += o.CTHits
 	c.CTMisses += o.CTMisses
 	c.CTFull += o.CTFull
+	c.CTUntracked += o.CTUntracked
+	c.PersistHits += o.PersistHits
 }
 
 // Drops is the sum of all drop verdicts.

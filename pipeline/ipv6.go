@@ -95,9 +95,17 @@ func (w *Worker) ipv6(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 	p.l3 = uint16(l3)
 	p.v6 = true
 	p.inPort = p.OutPort
+	p.udp, p.tcpFlags = proto == header.IPProtoUDP, 0
+	if !p.udp {
+		p.tcpFlags = l4[13] // a valid TCP header has 20 bytes or more
+	}
 	p.flow = ctKey(FlowHash6(sh, sl, dh, dl, sport, dport, proto))
-	if s.services[idx].sourceIP {
+	svc := &s.services[idx]
+	if svc.sourceIP {
 		p.shash = SourceHash6(sh, sl)
+	}
+	if svc.persist != 0 {
+		p.pkey = svc.persistKey6(sh, sl)
 	}
 	prefetch(unsafe.Pointer(&w.ct.bucket(p.flow)[0]))
 	return scheduled

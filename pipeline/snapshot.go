@@ -40,15 +40,22 @@ type Config struct {
 
 // ServiceConfig is one virtual service.
 type ServiceConfig struct {
-	Name     string
-	VIP      netip.Addr // IPv4 or IPv6
-	Proto    uint8      // header.IPProtoTCP or header.IPProtoUDP
-	Port     uint16     // 0: every port
-	Method   conf.Method
-	SourceIP bool   // hash on the client address only (persistence)
-	Size     uint32 // Maglev table size (prime)
-	DSCP     uint8  // code of this VIP for conf.MethodDSCP, 1..63
-	GUEPort  uint16 // UDP destination port for conf.MethodGUE
+	Name   string
+	VIP    netip.Addr // IPv4 or IPv6
+	Proto  uint8      // header.IPProtoTCP or header.IPProtoUDP
+	Port   uint16     // 0: every port
+	Method conf.Method
+	// Scheduler picks the real server of a new flow (sched.go).
+	Scheduler conf.Scheduler
+	SourceIP  bool   // Maglev hashes the client address only (SchedSH sets it too)
+	Size      uint32 // Maglev table size (prime)
+	// PersistTimeout (seconds, 0: none) keeps a client's new flows on
+	// the real server of its earlier ones (persist.go); PersistPrefix is
+	// how much of the client address names the client (bits).
+	PersistTimeout uint16
+	PersistPrefix  uint8
+	DSCP           uint8  // code of this VIP for conf.MethodDSCP, 1..63
+	GUEPort        uint16 // UDP destination port for conf.MethodGUE
 	// VRRP is the VRRP group (1..MaxVRRPGroup) whose master answers ARP
 	// and neighbour solicitations for VIP; 0: always answered.
 	VRRP     uint8
@@ -113,7 +120,10 @@ type Snapshot struct {
 	vip6     table6 // IPv6 VIP -> its number in serviceKey6
 	neigh    table4 // tracked neighbour IPv4 -> 1 (to learn from their ARP)
 	neigh6   table6 // tracked neighbour IPv6 -> 1 (to learn from their NDP)
-	hopOf    table4 // service index << 32 | real server id (hopID) -> index in hops
+	// refs places each backend reference (refs.go) in this snapshot;
+	// alloc is how they were given out, for the next Build.
+	refs     []refHop
+	alloc    *refAlloc
 	services []service
 	kernel   bool
 	// VRRP: the group of each VRRP-managed VIP, and the groups this
@@ -138,10 +148,21 @@ type hopSlot struct {
 type service struct {
 	name     string
 	stat     uint32 // counter slot
+	sched    conf.Scheduler
 	sourceIP bool
 	table    []uint16  // Maglev lookup table: index into hops; nil when no hop has weight
 	hops     []nextHop // real servers with a resolved MAC, weight 0 included
-	size     uint32
+	// weighted lists the hops with weight > 0 (the candidates of new
+	// flows), in configuration order; fo is the failover scheduler's
+	// choice among them.
+	weighted []uint16
+	fo       uint16
+	// Persistence: timeout in seconds (0: none), the client address
+	// mask, and the service's seed of the persistence keys.
+	persist     uint16
+	persistMask [2]uint64 // IPv6 high and low halves; IPv4: the high half's low 32 bits
+	persistSeed uint64
+	size        uint32
 	// key of the resolved set, to reuse a table across rebuilds
 	setKey string
 }
@@ -154,7 +175,8 @@ type nextHop struct {
 	port   uint8
 	method conf.Method
 	dscp   uint8
-	addr   uint32 // the real server's id (hopID)
+	ref    ref // the real server's backend reference
+	weight uint32
 	stat   uint32 // the real server's counter slot
 	// For tunnels: the outer addresses, the GUE port, and the largest
 	// inner packet that fits the egress port's MTU once encapsulated.
@@ -225,7 +247,22 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	s.neigh = newTable4(nb)
 	s.neigh6 = newTable6(nb)
 	nVIP6 := uint32(0)
-	s.hopOf = newTable4(nb)
+	var keys []refKey
+	for _, sc := range cfg.Services {
+		for _, b := range sc.Backends {
+			keys = append(keys, refKey{sc.Name, b.Addr})
+		}
+	}
+	var prevAlloc *refAlloc
+	if prev != nil {
+		prevAlloc = prev.alloc
+	}
+	alloc, err := prevAlloc.next(keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.alloc = alloc
+	s.refs = make([]refHop, len(alloc.gens))
 	s.services = make([]service, len(cfg.Services))
 	states := make([]ServiceState, len(cfg.Services))
 	for i, sc := range cfg.Services {
@@ -269,7 +306,14 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 		if sc.Stats.Slot != 0 {
 			s.svcSlots = append(s.svcSlots, sc.Stats)
 		}
-		svc.sourceIP = sc.SourceIP
+		svc.sched = sc.Scheduler
+		if !svc.sched.Valid() {
+			return nil, nil, fmt.Errorf("service %s: %v is not a scheduler", sc.Name, sc.Scheduler)
+		}
+		svc.sourceIP = sc.SourceIP || sc.Scheduler == conf.SchedSH
+		if err := svc.setPersistence(sc); err != nil {
+			return nil, nil, err
+		}
 		svc.size = sc.Size
 		st := &states[i]
 		st.Name = sc.Name
@@ -278,7 +322,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 		var mbs []maglev.Backend
 		var keyb []byte
 		weighted := 0
-		ids := map[uint32]netip.Addr{}
+		seen := map[netip.Addr]bool{}
 		for _, b := range sc.Backends {
 			m := b.Method
 			if m == 0 {
@@ -290,14 +334,13 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			if err := checkFamilies(cfg, sc, b.Addr, m); err != nil {
 				return nil, nil, err
 			}
-			a := hopID(b.Addr)
-			if o, dup := ids[a]; dup {
-				if o == b.Addr {
-					return nil, nil, fmt.Errorf("service %s: real server %s listed twice", sc.Name, b.Addr)
-				}
-				return nil, nil, fmt.Errorf("service %s: real servers %s and %s have the same 32-bit id; change one address", sc.Name, o, b.Addr)
+			if seen[b.Addr] {
+				return nil, nil, fmt.Errorf("service %s: real server %s listed twice", sc.Name, b.Addr)
 			}
-			ids[a] = b.Addr
+			seen[b.Addr] = true
+			id := alloc.ids[refKey{sc.Name, b.Addr}]
+			r := ref{idx: id, gen: alloc.gens[id]}
+			s.refs[id] = refHop{svc: uint32(i), hop: noHop, gen: r.gen, stat: b.Stats.Slot}
 			via, reachable := cfg.NextHop(b.Addr)
 			if m == conf.MethodL2DSR && via != b.Addr {
 				own := cfg.Own4
@@ -323,7 +366,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			if int(n.Port) >= s.nPorts {
 				return nil, nil, fmt.Errorf("service %s: neighbour %s on port %d of %d", sc.Name, b.Addr, n.Port, s.nPorts)
 			}
-			s.hopOf.insert(uint64(i)<<32|uint64(a), uint32(len(svc.hops)))
+			s.refs[id].hop = uint16(len(svc.hops))
 			if m == conf.MethodDSCP && (sc.DSCP == 0 || sc.DSCP > encap.MaxDSCPCode) {
 				return nil, nil, fmt.Errorf("service %s: DSCP code %d out of 1..%d", sc.Name, sc.DSCP, encap.MaxDSCPCode)
 			}
@@ -334,7 +377,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			if int(n.Port) < len(cfg.PortMTUs) && cfg.PortMTUs[n.Port] > 0 {
 				mtu = cfg.PortMTUs[n.Port]
 			}
-			hop := nextHop{mac: n.MAC, port: n.Port, addr: a, stat: b.Stats.Slot, method: m, dscp: sc.DSCP, guePort: sc.GUEPort}
+			hop := nextHop{mac: n.MAC, port: n.Port, ref: r, weight: b.Weight, stat: b.Stats.Slot, method: m, dscp: sc.DSCP, guePort: sc.GUEPort}
 			if b.Stats.Slot != 0 {
 				s.hopSlots = append(s.hopSlots, hopSlot{b.Stats, sc.Stats.Slot})
 			}
@@ -353,11 +396,13 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			keyb = fmt.Appendf(keyb, "%s/%d,", b.Addr, b.Weight)
 			if b.Weight > 0 {
 				weighted++
+				svc.weighted = append(svc.weighted, uint16(len(svc.hops)-1))
 			} else {
 				st.Draining++
 			}
 		}
 		st.Scheduled = weighted
+		svc.fo = failoverHop(svc)
 		svc.setKey = fmt.Sprintf("%d|%s", sc.Size, keyb)
 		if weighted == 0 {
 			continue
@@ -519,21 +564,6 @@ func addr4(a netip.Addr) uint32 {
 }
 
 func is6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() && a.Zone() == "" }
-
-// hopID is a real server's 32-bit id in connection-tracking entries and
-// hopOf keys: its IPv4 address, or a hash of its IPv6 address (never 0).
-// Build refuses a service whose real servers' ids collide.
-func hopID(a netip.Addr) uint32 {
-	if a.Is4() {
-		return addr4(a)
-	}
-	hi, lo := split6(a.As16())
-	id := uint32(mix64(hi*mulA ^ lo))
-	if id == 0 {
-		id = 1
-	}
-	return id
-}
 
 // checkFamilies refuses address-family combinations method m cannot
 // carry (conf.Method.Carries has the rules) and real servers of a family

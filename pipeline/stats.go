@@ -37,12 +37,16 @@ type ServiceStats struct {
 }
 
 // BackendStats are one worker's counters of one real-server slot (perf/stats'
-// real-server counter slot).
+// real-server counter slot). ActiveConns and InactiveConns are gauges: the
+// worker's connection-tracking entries of the real server by state
+// (conntrack.go); the overflow slot has none.
 type BackendStats struct {
-	Epoch    uint64
-	Packets  uint64
-	Bytes    uint64
-	NewFlows uint64
+	Epoch         uint64
+	Packets       uint64
+	Bytes         uint64
+	NewFlows      uint64
+	ActiveConns   uint64
+	InactiveConns uint64
 }
 
 // WorkerGauges are a worker's published view of its flow table
@@ -51,7 +55,13 @@ type WorkerGauges struct {
 	ConntrackEntries  uint64 // entries in use (gauge)
 	ConntrackCapacity uint64 // entries in all (gauge)
 	ConntrackExpired  uint64 // entries the sweep freed after their timeout (counter)
-	_                 [5]uint64
+	// Entries in use by state (gauges; they add up to ConntrackEntries):
+	// half-open TCP, established TCP, closing TCP, UDP.
+	ConntrackSyn         uint64
+	ConntrackEstablished uint64
+	ConntrackClosing     uint64
+	ConntrackUDP         uint64
+	_                    [1]uint64
 }
 
 // Stats is where a worker publishes its per-service and per-real-server
@@ -201,9 +211,11 @@ func (ws *workerStats) markBackend(k uint32) {
 	ws.nbk++
 }
 
-// adopt takes the slots of s: a slot whose epoch changed starts again from
-// zero for its new owner, after what it counted for the previous one is
-// published. It runs once per new snapshot, at a burst boundary.
+// adopt takes the slots and backend references of s: a slot whose epoch
+// changed starts again from zero for its new owner, after what it counted
+// for the previous one is published, and so do the connection counts of a
+// reference given to another real server. It runs once per new snapshot,
+// at a burst boundary.
 func (ws *workerStats) adopt(s *Snapshot, ct *conntrack) {
 	if ws.nsvc+ws.nbk > 0 {
 		ws.publish(ct)
@@ -226,6 +238,7 @@ func (ws *workerStats) adopt(s *Snapshot, ct *conntrack) {
 		}
 	}
 	ws.snap = s
+	ct.conns.adopt(s)
 }
 
 // newFlow counts a new flow of service slot ks scheduled to real-server
@@ -309,6 +322,7 @@ func (ws *workerStats) relabel(p *Packet, v, to Verdict) {
 // epoch 0 first and its new epoch last, so a reader never takes the
 // previous owner's counts for the new one's.
 func (ws *workerStats) publish(ct *conntrack) {
+	ws.connGauges(ct)
 	for _, k := range ws.bkList[:ws.nbk] {
 		b := &ws.backends[k]
 		b.flush()
@@ -338,11 +352,36 @@ func (ws *workerStats) publish(ct *conntrack) {
 	ws.publishGauges(ct)
 }
 
+// connGauges moves the connection counts of the references that changed
+// into their real servers' slots (none for the overflow slot: it stands
+// for many real servers).
+func (ws *workerStats) connGauges(ct *conntrack) {
+	rc := ct.conns
+	var refs []refHop
+	if ws.snap != nil {
+		refs = ws.snap.refs
+	}
+	for _, i := range rc.dirty[:rc.nd] {
+		c := &rc.c[i]
+		c.dirty = false
+		if int(i) >= len(refs) || refs[i].gen != c.gen || refs[i].stat == 0 || int(refs[i].stat) >= len(ws.backends) {
+			continue
+		}
+		b := ws.backend(refs[i].stat)
+		b.ActiveConns, b.InactiveConns = uint64(c.active), uint64(c.inactive)
+	}
+	rc.nd = 0
+}
+
 func (ws *workerStats) publishGauges(ct *conntrack) {
 	g := ws.shared.Gauges
 	store(&g.ConntrackEntries, ct.live)
 	store(&g.ConntrackCapacity, uint64(len(ct.entries)))
 	store(&g.ConntrackExpired, ct.expired)
+	store(&g.ConntrackSyn, ct.byState[ctSyn])
+	store(&g.ConntrackEstablished, ct.byState[ctEstablished])
+	store(&g.ConntrackClosing, ct.byState[ctClosing])
+	store(&g.ConntrackUDP, ct.byState[ctUDP])
 }
 
 func (s *ServiceStats) words() []uint64 {

@@ -347,7 +347,7 @@ func TestStatsOverflowSlot(t *testing.T) {
 func TestConntrackOccupancy(t *testing.T) {
 	clock := new(Clock)
 	clock.Set(100)
-	w := NewWorkerWith(0, WorkerOptions{Conntrack: 16, ConntrackTimeout: 10, Clock: clock})
+	w := NewWorkerWith(0, WorkerOptions{Conntrack: 16, Timeouts: CTTimeouts{Established: 10, Syn: 10}, Clock: clock})
 	s := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}, BackendConfig{Addr: rs2, Weight: 1}), nil)
 	g := w.Stats().Gauges
 	gauge := func() uint64 { w.Publish(); return g.ConntrackEntries }
@@ -409,7 +409,7 @@ func TestConntrackOccupancy(t *testing.T) {
 // checks the count against the table after each burst.
 func TestConntrackLiveMatchesTable(t *testing.T) {
 	clock := new(Clock)
-	w := NewWorkerWith(0, WorkerOptions{Conntrack: 256, ConntrackTimeout: 3, Clock: clock})
+	w := NewWorkerWith(0, WorkerOptions{Conntrack: 256, Timeouts: CTTimeouts{Established: 3, Syn: 3}, Clock: clock})
 	s := build(t, webConfig(BackendConfig{Addr: rs1, Weight: 1}), nil)
 	frames := make([][]byte, 300)
 	for i := range frames {

@@ -8,7 +8,6 @@ import (
 
 	"dsrlb/pipeline/encap"
 	"dsrlb/pipeline/header"
-	"dsrlb/pipeline/maglev"
 )
 
 // MaxBurst is the largest burst a worker processes at once.
@@ -34,15 +33,19 @@ type Packet struct {
 	Verdict Verdict // what happened (output)
 
 	// Between the two passes of Process, for a packet to a service: the
-	// service, the flow hash, the client-address hash (source-IP
-	// persistence only), where the IP header is, its version and the port
-	// the packet came in on.
-	svc    uint32
-	flow   uint64
-	shash  uint64
-	l3     uint16
-	v6     bool
-	inPort uint8
+	// service, the flow hash, the client-address hash (source hashing
+	// only), the client's persistence key (persistent services only),
+	// where the IP header is, its version, the port the packet came in
+	// on, its TCP flags or whether it is UDP.
+	svc      uint32
+	flow     uint64
+	shash    uint64
+	pkey     uint64
+	l3       uint16
+	v6       bool
+	inPort   uint8
+	tcpFlags uint8
+	udp      bool
 	// After the second pass, for a packet of a service: the counter slots
 	// of the service and of the real server it went to (for Relabel).
 	sstat, bstat uint32
@@ -79,9 +82,10 @@ type Worker struct {
 	pending bool
 	stats   workerStats
 
-	ct    *conntrack
-	clock *Clock
-	now   uint16 // clock reading for the current burst, modulo 2^16
+	ct      *conntrack
+	persist *PersistTable
+	clock   *Clock
+	now     uint16 // clock reading for the current burst, modulo 2^16
 
 	icmpSec  uint16 // second of icmpSent
 	icmpSent int    // ICMP errors sent in that second
@@ -93,10 +97,13 @@ type WorkerOptions struct {
 	// nil: a fresh Counters.
 	Shared *Counters
 	// Conntrack is the number of flow entries (default
-	// DefaultConntrackEntries); ConntrackTimeout the idle seconds after
-	// which a flow is forgotten (default DefaultConntrackTimeout).
-	Conntrack        int
-	ConntrackTimeout uint16 // at most MaxConntrackTimeout
+	// DefaultConntrackEntries); Timeouts the idle seconds after which a
+	// flow is forgotten, by state (zero: the defaults).
+	Conntrack int
+	Timeouts  CTTimeouts
+	// Persist is the persistence table the workers share; nil: one of
+	// the default size for this worker alone.
+	Persist *PersistTable
 	// Clock stamps flows; nil: a clock that stays at 0 (tests set it).
 	Clock *Clock
 	// Stats receives the per-service and per-real-server counters and
@@ -116,15 +123,14 @@ func NewWorkerWith(id int, o WorkerOptions) *Worker {
 	if o.Conntrack <= 0 {
 		o.Conntrack = DefaultConntrackEntries
 	}
-	if o.ConntrackTimeout == 0 {
-		o.ConntrackTimeout = DefaultConntrackTimeout
+	if o.Persist == nil {
+		o.Persist = NewPersistTable(DefaultPersistEntries)
 	}
-	o.ConntrackTimeout = min(o.ConntrackTimeout, MaxConntrackTimeout)
 	if o.Clock == nil {
 		o.Clock = new(Clock)
 	}
 	w := &Worker{ID: id, Shared: o.Shared, Learn: NewRing[Learned](1024),
-		ct: newConntrack(o.Conntrack, o.ConntrackTimeout), clock: o.Clock, stats: newWorkerStats(o.Stats)}
+		ct: newConntrack(o.Conntrack, o.Timeouts), persist: o.Persist, clock: o.Clock, stats: newWorkerStats(o.Stats)}
 	w.stats.publishGauges(w.ct) // the capacity, before any packet
 	return w
 }
@@ -331,58 +337,50 @@ func (w *Worker) ipv4(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 	p.l3 = uint16(l3)
 	p.v6 = false
 	p.inPort = p.OutPort
+	p.udp, p.tcpFlags = proto == header.IPProtoUDP, 0
+	if !p.udp {
+		p.tcpFlags = l4[13] // a valid TCP header has 20 bytes or more
+	}
 	p.flow = ctKey(FlowHash4(src, dst, sport, dport, proto))
-	if s.services[idx].sourceIP {
+	svc := &s.services[idx]
+	if svc.sourceIP {
 		p.shash = SourceHash4(src)
+	}
+	if svc.persist != 0 {
+		p.pkey = svc.persistKey4(src)
 	}
 	prefetch(unsafe.Pointer(&w.ct.bucket(p.flow)[0]))
 	return scheduled
 }
 
 // schedule picks the real server of a classified packet (its tracked one,
-// or Maglev's choice for a new flow) and rewrites the packet for it.
+// or the scheduler's choice for a new flow) and rewrites the packet for it.
 func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	idx := p.svc
 	svc := &s.services[idx]
 	p.sstat = svc.stat
-	key := p.flow
 	var hop *nextHop
-	if e := w.ct.find(key, w.now); e != nil {
+	if e := w.ct.find(p.flow, w.now); e != nil {
 		// An established flow stays with its real server as long as the
-		// service still has it (weight 0 included). The cached index is
-		// right unless the snapshot changed.
-		b := uint32(e.hop)
-		if int(b) >= len(svc.hops) || svc.hops[b].addr != e.addr {
-			b = ^uint32(0)
-			if i, ok := s.hopOf.lookup(uint64(idx)<<32 | uint64(e.addr)); ok {
-				b = i
-				e.hop = uint16(i)
-			}
-		}
-		if int(b) < len(svc.hops) {
+		// service still has it (weight 0 included).
+		if hop = s.hopOf(ref{e.ref, e.gen}, idx); hop != nil {
 			w.local.CTHits++
-			e.stamp = w.now
-			hop = &svc.hops[b]
+			if !p.udp {
+				w.ct.advance(e, p.tcpFlags)
+			}
+			if e.stamp != w.now {
+				e.stamp = w.now
+				if svc.persist != 0 {
+					w.persist.touch(p.pkey, hop.ref, w.now)
+				}
+			}
 		}
 	}
 	if hop == nil {
 		w.local.CTMisses++
-		if len(svc.table) == 0 {
+		if hop = w.newFlow(s, svc, p); hop == nil {
 			return DropNoBackend
 		}
-		h := key
-		if svc.sourceIP {
-			h = p.shash
-		}
-		b := maglev.Lookup(svc.table, h)
-		if int(b) >= len(svc.hops) {
-			return DropNoBackend
-		}
-		hop = &svc.hops[b]
-		if w.ct.insert(key, hop.addr, b, w.now) {
-			w.local.CTFull++
-		}
-		w.stats.newFlow(svc.stat, hop.stat)
 	}
 	p.bstat = hop.stat
 	if hop.mac.IsZero() {
@@ -403,6 +401,51 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	copy(p.Buf[p.Off:p.Off+12], hop.l2[:])
 	p.OutPort = hop.port
 	return Forward
+}
+
+// newFlow schedules a flow that has no connection-tracking entry: to its
+// client's persisted real server while that one takes new flows, else to
+// the scheduler's choice (Maglev's for a packet that does not open a
+// connection), and tracks it. It returns nil when no real server takes
+// new flows.
+func (w *Worker) newFlow(s *Snapshot, svc *service, p *Packet) *nextHop {
+	var hop *nextHop
+	if svc.persist != 0 {
+		if r, ok := w.persist.lookup(p.pkey, w.now, svc.persist); ok {
+			if h := s.hopOf(r, p.svc); h != nil && h.weight > 0 {
+				hop = h
+				w.local.PersistHits++
+				w.persist.touch(p.pkey, r, w.now)
+			}
+		}
+	}
+	if hop == nil {
+		b := w.pick(svc, p, opens(p))
+		if b == noHop {
+			return nil
+		}
+		hop = &svc.hops[b]
+		if svc.persist != 0 {
+			r := w.persist.store(p.pkey, hop.ref, w.now, svc.persist)
+			if r != hop.ref {
+				// Another worker persisted this client first.
+				if h := s.hopOf(r, p.svc); h != nil && h.weight > 0 {
+					hop = h
+				}
+			}
+		}
+	}
+	// A RST without an entry closes nothing worth remembering.
+	if p.udp || p.tcpFlags&tcpRST == 0 {
+		switch w.ct.insert(p.flow, hop.ref, stateOf(p.tcpFlags, p.udp), w.now) {
+		case ctEvicted:
+			w.local.CTFull++
+		case ctRefused:
+			w.local.CTUntracked++
+		}
+	}
+	w.stats.newFlow(svc.stat, hop.stat)
+	return hop
 }
 
 // tunnel encapsulates p towards hop's real server. A packet too large for

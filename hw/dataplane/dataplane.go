@@ -35,11 +35,13 @@ type Dataplane struct {
 	snap   atomic.Pointer[pipeline.Snapshot]
 	maglev *maglev.Builder
 	clock  pipeline.Clock
-	start  time.Time
-	own4   [4]byte
-	own6   [16]byte // zero when dataplane.address6 is not set
-	nextLc int      // round-robin lcore for injected packets
-	states []pipeline.ServiceState
+	// persist is the persistence table the workers share.
+	persist *pipeline.PersistTable
+	start   time.Time
+	own4    [4]byte
+	own6    [16]byte // zero when dataplane.address6 is not set
+	nextLc  int      // round-robin lcore for injected packets
+	states  []pipeline.ServiceState
 
 	shm      *shm.Region
 	slots    *statSlots     // counter slots of services and real servers (stats section)
@@ -60,7 +62,8 @@ type Dataplane struct {
 // packet pool, the ports and the exception path, the configuration file's
 // services, then the worker lcores. On error everything started is undone.
 func Start(cfg *conf.Config, log *slog.Logger) (dp *Dataplane, err error) {
-	dp = &Dataplane{cfg: cfg, log: log, maglev: maglev.NewBuilder(), start: time.Now()}
+	dp = &Dataplane{cfg: cfg, log: log, maglev: maglev.NewBuilder(), start: time.Now(),
+		persist: pipeline.NewPersistTable(cfg.Dataplane.PersistenceEntries)}
 	dp.own4 = cfg.Dataplane.Address.Addr().As4()
 	if a6 := cfg.Dataplane.Address6; a6.IsValid() {
 		dp.own6 = a6.Addr().As16()
@@ -134,11 +137,12 @@ func Start(cfg *conf.Config, log *slog.Logger) (dp *Dataplane, err error) {
 			CPU: cpu, Queue: i, Ports: dp.ports, Burst: cfg.Dataplane.BurstSize,
 			IdleSleep: cfg.Dataplane.IdleSleep,
 			Worker: pipeline.NewWorkerWith(i, pipeline.WorkerOptions{
-				Shared:           (*pipeline.Counters)(region.WorkerPtr(i)),
-				Clock:            &dp.clock,
-				Conntrack:        cfg.Dataplane.ConntrackEntries,
-				ConntrackTimeout: uint16(cfg.Dataplane.ConntrackTimeout / time.Second),
-				Stats:            workerStats(dp.slots.dir, i),
+				Shared:    (*pipeline.Counters)(region.WorkerPtr(i)),
+				Clock:     &dp.clock,
+				Conntrack: cfg.Dataplane.ConntrackEntries,
+				Timeouts:  conntrackTimeouts(&cfg.Dataplane),
+				Persist:   dp.persist,
+				Stats:     workerStats(dp.slots.dir, i),
 			}),
 			Snapshot: &dp.snap, Inject: pipeline.NewRing[hw.Injected](256),
 		}
@@ -212,8 +216,18 @@ func (dp *Dataplane) compile(model wire.Model) (*pipeline.Config, error) {
 		if s.Proto != header.IPProtoTCP && s.Proto != header.IPProtoUDP {
 			return nil, fmt.Errorf("service %s: protocol %d is neither TCP nor UDP", s.Name, s.Proto)
 		}
+		sched := conf.SchedMaglev
+		if s.Scheduler != "" {
+			if sched, ok = conf.ParseScheduler(s.Scheduler); !ok {
+				return nil, fmt.Errorf("service %s: scheduler %q is not supported", s.Name, s.Scheduler)
+			}
+		}
+		if s.PersistTimeout > pipeline.MaxPersistTimeout {
+			return nil, fmt.Errorf("service %s: persistence timeout %ds above %ds", s.Name, s.PersistTimeout, pipeline.MaxPersistTimeout)
+		}
 		sc := pipeline.ServiceConfig{Name: s.Name, VIP: s.VIP, Proto: s.Proto, Port: s.Port,
-			Method: method, SourceIP: s.SourceIP, Size: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort, VRRP: s.VRRP}
+			Method: method, Scheduler: sched, SourceIP: s.SourceIP, Size: s.TableSize, DSCP: s.DSCP, GUEPort: s.GUEPort, VRRP: s.VRRP,
+			PersistTimeout: uint16(s.PersistTimeout), PersistPrefix: s.PersistPrefix}
 		for _, b := range m.Backends {
 			// Families, on-link and reachability: pipeline.Build.
 			var override conf.Method
@@ -324,9 +338,23 @@ func (dp *Dataplane) Serve(stop <-chan os.Signal) os.Signal {
 	}
 }
 
+// conntrackTimeouts are the workers' connection-tracking timeouts, in
+// seconds, from the configuration.
+func conntrackTimeouts(d *conf.Dataplane) pipeline.CTTimeouts {
+	sec := func(t time.Duration) uint16 { return uint16(min(t/time.Second, pipeline.MaxConntrackTimeout)) }
+	return pipeline.CTTimeouts{Established: sec(d.ConntrackTimeout), Syn: sec(d.ConntrackSynTimeout),
+		Closing: sec(d.ConntrackFinTimeout), UDP: sec(d.ConntrackUDPTimeout)}
+}
+
+// persistSweepRound is how long the main goroutine's sweep of the
+// persistence table takes round it, at most.
+const persistSweepRound = time.Minute
+
 // tick is one period of the main goroutine's work.
 func (dp *Dataplane) tick(now time.Time) {
-	dp.clock.Set(uint32(now.Sub(dp.start) / time.Second))
+	sec := uint32(now.Sub(dp.start) / time.Second)
+	dp.clock.Set(sec)
+	dp.persist.Sweep(uint16(sec), dp.persist.Len()/8/int(persistSweepRound/tickPeriod)+1)
 	dp.shm.SetHeartbeat(shm.Dataplane, now)
 	dp.pollCommands()
 	if dp.neighbors.tick(dp, now) {

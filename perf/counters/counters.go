@@ -136,8 +136,10 @@ var Workers = []Desc{
 
 	worker("learn_overflow", "packets", "MACs seen that the resolver did not get because its ring was full"),
 	worker("conntrack_hits", "lookups", "connection-tracking lookups that found the flow"),
-	worker("conntrack_misses", "lookups", "connection-tracking lookups that did not: new flows, or flows idle longer than `conntrack_timeout`"),
-	worker("conntrack_full", "entries", "live flows evicted because their bucket of the flow table was full"),
+	worker("conntrack_misses", "lookups", "connection-tracking lookups that did not: new flows, or flows idle longer than their state's timeout (`conntrack_timeout`, `conntrack_syn_timeout`, ...)"),
+	worker("conntrack_full", "entries", "live flows evicted because their bucket of the flow table was full (half-open and closing flows go first)"),
+	worker("conntrack_untracked", "flows", "SYNs not tracked because their bucket of the flow table held established flows only (forwarded; the flow is tracked from its next packet)"),
+	worker("persistence_hits", "flows", "new flows sent to the real server their client is persisted to"),
 }
 
 // Ports is the layout of one port's block.

@@ -22,7 +22,7 @@
 // one consumer at a time; the package does not lock, and two goroutines (or
 // processes) pushing into the same ring corrupt it.
 //
-// # Layout (LayoutVersion 4)
+// # Layout (LayoutVersion 5)
 //
 // All integers are in the host's native byte order (little-endian on amd64
 // and arm64, the only targets; both processes always run on the same host).
@@ -34,7 +34,7 @@
 //	------  ----  -----------------------------  ----------------------------
 //	header page (HeaderSize = 4096 bytes)
 //	     0     8  magic "DSRLBSHM"                creator, before ready
-//	     8     4  layout version (uint32) = 4     creator, before ready
+//	     8     4  layout version (uint32) = 5     creator, before ready
 //	    12     4  header size (uint32) = 4096     creator, before ready
 //	    16     8  file size (uint64)              creator, before ready
 //	    24     8  command ring offset             creator, before ready
