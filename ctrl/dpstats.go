@@ -99,6 +99,7 @@ func (d *Daemon) fillStats(st *Status, sn *stats.Snapshot) {
 		if ok {
 			c := ss.sv.Counters
 			sv.Packets, sv.Bytes, sv.NewFlows, sv.ICMPErrors = c.Packets, c.Bytes, c.NewFlows, c.ICMPErrors
+			sv.ActiveConns, sv.InactiveConns = ss.sv.Connections()
 			sv.Drops = map[string]uint64{}
 			for k, n := range c.Drops {
 				if n != 0 {
@@ -118,6 +119,7 @@ func (d *Daemon) fillStats(st *Status, sn *stats.Snapshot) {
 			}
 			if b, ok := ss.backends[a]; ok {
 				rs.Packets, rs.Bytes, rs.NewFlows = b.Counters.Packets, b.Counters.Bytes, b.Counters.NewFlows
+				rs.ActiveConns, rs.InactiveConns = b.Counters.ActiveConns, b.Counters.InactiveConns
 			}
 			if !rated {
 				continue

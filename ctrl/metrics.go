@@ -210,13 +210,18 @@ func (c *scrapeCollector) dataplane(e *emitter, s *scrape) {
 }
 
 // perService emits the data plane's per-service, per-real-server and
-// connection-table counters.
+// connection-table counters and gauges.
 func (c *scrapeCollector) perService(e *emitter, sn *stats.Snapshot) {
 	for w, g := range sn.Workers {
-		wl := labels{"worker", strconv.Itoa(w)}
+		ws := strconv.Itoa(w)
+		wl := labels{"worker", ws}
 		e.emit("dsrlb_worker_conntrack_entries", wl, float64(g.ConntrackEntries))
 		e.emit("dsrlb_worker_conntrack_capacity", wl, float64(g.ConntrackCapacity))
 		e.emit("dsrlb_worker_conntrack_expired_total", wl, float64(g.ConntrackExpired))
+		e.emit("dsrlb_worker_conntrack_flows", labels{"worker", ws, "state", "syn"}, float64(g.ConntrackSyn))
+		e.emit("dsrlb_worker_conntrack_flows", labels{"worker", ws, "state", "established"}, float64(g.ConntrackEstablished))
+		e.emit("dsrlb_worker_conntrack_flows", labels{"worker", ws, "state", "closing"}, float64(g.ConntrackClosing))
+		e.emit("dsrlb_worker_conntrack_flows", labels{"worker", ws, "state", "udp"}, float64(g.ConntrackUDP))
 	}
 	for _, sv := range sn.Services {
 		proto := strconv.Itoa(int(sv.Proto))
@@ -235,11 +240,16 @@ func (c *scrapeCollector) perService(e *emitter, sn *stats.Snapshot) {
 		for i, n := range k.Drops {
 			e.emit("dsrlb_service_drops_total", append(slices.Clone(sl), "reason", stats.DropNames[i]), float64(n))
 		}
+		active, inactive := sv.Connections()
+		e.emit("dsrlb_service_connections_active", sl, float64(active))
+		e.emit("dsrlb_service_connections_inactive", sl, float64(inactive))
 		for _, b := range sv.Backends {
 			bl := append(slices.Clone(sl), "backend", b.Addr.Unmap().String())
 			e.emit("dsrlb_backend_packets_total", bl, float64(b.Counters.Packets))
 			e.emit("dsrlb_backend_bytes_total", bl, float64(b.Counters.Bytes))
 			e.emit("dsrlb_backend_new_flows_total", bl, float64(b.Counters.NewFlows))
+			e.emit("dsrlb_backend_connections_active", bl, float64(b.Counters.ActiveConns))
+			e.emit("dsrlb_backend_connections_inactive", bl, float64(b.Counters.InactiveConns))
 		}
 	}
 	e.emit("dsrlb_stats_unslotted", labels{"kind", "service"}, float64(sn.UnslottedServices))
@@ -269,10 +279,11 @@ func (c *scrapeCollector) services(e *emitter, st *Status) {
 			if state == "" {
 				state = "pending"
 			}
-			for _, s := range []string{"up", "inhibited", "removed", "sorry", "standby", "pending"} {
-				if r.SorryServer != (s == "sorry" || s == "standby") {
-					continue
-				}
+			states := []string{"up", "inhibited", "standby", "removed", "pending"}
+			if r.SorryServer {
+				states = []string{"sorry", "standby"}
+			}
+			for _, s := range states {
 				e.emit("dsrlb_backend_state", append(bl, "state", s), b2f(state == s))
 			}
 			e.emit("dsrlb_backend_weight", bl, float64(r.Weight))

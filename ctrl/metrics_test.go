@@ -1,14 +1,17 @@
 package ctrl
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -123,11 +126,15 @@ func TestMetrics(t *testing.T) {
 		word(svcs, 1, stats.ServiceSlotBytes, i, v)
 	}
 	word(svcs, 1, stats.ServiceSlotBytes, 5+stats.DropNoBackend, 2)
-	for i, v := range []uint64{1, 40, 2560, 8} {
+	for i, v := range []uint64{1, 40, 2560, 8, 5, 2} { // epoch, packets, bytes, new flows, active and inactive connections
 		word(bks, 1, stats.BackendSlotBytes, i, v)
 	}
 	word(gauges, 0, 0, 0, 8)     // connection table entries
 	word(gauges, 0, 0, 1, 1<<20) // capacity
+	// The entries by state: syn, established, closing, udp.
+	for i, v := range []uint64{1, 5, 1, 1} {
+		word(gauges, 0, 0, 3+i, v)
+	}
 	h.start()
 	f.waitCommit(t, "both real servers up", func(s fakeState) bool { return len(s.backends("web")) == 2 })
 	var m map[string][]sampleOf
@@ -159,6 +166,14 @@ func TestMetrics(t *testing.T) {
 		{"dsrlb_backend_packets_total", []string{"service", "web", "backend", "192.0.2.21"}, 40},
 		{"dsrlb_backend_bytes_total", []string{"backend", "192.0.2.21"}, 2560},
 		{"dsrlb_backend_new_flows_total", []string{"backend", "192.0.2.21"}, 8},
+		{"dsrlb_backend_connections_active", []string{"service", "web", "vip", "192.0.2.100", "protocol", "tcp", "service_port", "80", "method", "l2dsr", "backend", "192.0.2.21"}, 5},
+		{"dsrlb_backend_connections_inactive", []string{"backend", "192.0.2.21"}, 2},
+		{"dsrlb_service_connections_active", []string{"service", "web", "vip", "192.0.2.100", "protocol", "tcp", "service_port", "80", "method", "l2dsr"}, 5},
+		{"dsrlb_service_connections_inactive", []string{"service", "web"}, 2},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "0", "state", "syn"}, 1},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "0", "state", "established"}, 5},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "0", "state", "closing"}, 1},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "0", "state", "udp"}, 1},
 		{"dsrlb_stats_unslotted", []string{"kind", "backend"}, 0},
 		{"dsrlb_backend_up", []string{"service", "web", "backend", "192.0.2.21"}, 1},
 		{"dsrlb_backend_state", []string{"service", "web", "backend", "192.0.2.22", "state", "up"}, 1},
@@ -173,8 +188,19 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.lbl, v, ok, c.want)
 		}
 	}
-	if rs := h.status().Services[0].RealServers[0]; rs.Packets != 40 || rs.NewFlows != 8 || rs.Bytes != 2560 {
+	st := h.status()
+	if rs := st.Services[0].RealServers[0]; rs.Packets != 40 || rs.NewFlows != 8 || rs.Bytes != 2560 || rs.ActiveConns != 5 || rs.InactiveConns != 2 {
 		t.Errorf("status of 192.0.2.21: %+v", rs)
+	}
+	if sv := st.Services[0]; sv.ActiveConns != 5 || sv.InactiveConns != 2 {
+		t.Errorf("status of web: %d active, %d inactive connections", sv.ActiveConns, sv.InactiveConns)
+	}
+	// /status.json is the same status.
+	js := h.get("/status.json")
+	for _, want := range []string{`"active_conns":5`, `"inactive_conns":2`} {
+		if !strings.Contains(js, want) {
+			t.Errorf("/status.json lacks %s:\n%s", want, js)
+		}
 	}
 	// Every family exported is documented (the README lists them).
 	for name := range m {
@@ -200,7 +226,8 @@ func TestMetrics(t *testing.T) {
 	// The status page shows it down; it is read-only and self-contained.
 	page := h.get("/")
 	for _, want := range []string{`data-backend="192.0.2.22" data-health="down"`, `data-backend="192.0.2.21" data-health="up"`,
-		`<meta http-equiv="refresh" content="2">`, `data-state="connected"`, "service web", "scheduler maglev"} {
+		`<meta http-equiv="refresh" content="2">`, `data-state="connected"`, "service web", "scheduler maglev",
+		`data-state="up" data-active-conns="5" data-inactive-conns="2"`, "5 active, 2 inactive connections"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q:\n%s", want, page)
 		}
@@ -247,6 +274,99 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// collectFunc is a collector of a function, for tests.
+type collectFunc func(chan<- prometheus.Metric)
+
+func (f collectFunc) Describe(chan<- *prometheus.Desc)    {}
+func (f collectFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
+
+// TestPerServiceConnections: a snapshot's connection gauges are exported
+// per real server, summed per service, and the connection tables by
+// state per worker, each under its documented type and labels.
+func TestPerServiceConnections(t *testing.T) {
+	t.Parallel()
+	vip := netip.MustParseAddr("192.0.2.100")
+	rs := func(slot uint32, addr string, active, inactive uint64) stats.Backend {
+		return stats.Backend{Slot: slot, Epoch: 1, Addr: netip.MustParseAddr(addr), Method: "l2dsr",
+			Counters: stats.BackendCounters{Packets: 9, ActiveConns: active, InactiveConns: inactive}}
+	}
+	sn := &stats.Snapshot{
+		Workers: []stats.Worker{
+			{ConntrackEntries: 10, ConntrackCapacity: 1024, ConntrackSyn: 6, ConntrackEstablished: 3, ConntrackClosing: 1},
+			{ConntrackEntries: 2, ConntrackCapacity: 1024, ConntrackUDP: 2},
+		},
+		Services: []stats.Service{
+			{Slot: 1, Epoch: 1, Name: "web", VIP: vip, Proto: 6, Port: 80, Method: "l2dsr",
+				Backends: []stats.Backend{rs(1, "192.0.2.21", 3, 5), rs(2, "::ffff:192.0.2.22", 0, 2)}},
+			{Slot: 2, Epoch: 1, Name: "dns", VIP: vip, Proto: 17, Port: 53, Method: "l2dsr",
+				Backends: []stats.Backend{rs(3, "192.0.2.31", 2, 0)}},
+			{Slot: 3, Epoch: 1, Name: "idle", VIP: vip, Proto: 6, Port: 25, Method: "l2dsr"},
+		},
+		// The overflow slot's real servers have no connection gauges.
+		Overflow: stats.Overflow{Backends: stats.BackendCounters{Packets: 4}},
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectFunc(func(ch chan<- prometheus.Metric) {
+		e := emitter{ch: ch, descs: map[string]*prometheus.Desc{}}
+		(&scrapeCollector{}).perService(&e, sn)
+	}))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][]sampleOf{}
+	for _, f := range fams {
+		doc := docByName[f.GetName()]
+		if strings.ToLower(f.GetType().String()) != doc.Type {
+			t.Errorf("%s: type %s, documented %s", f.GetName(), f.GetType(), doc.Type)
+		}
+		for _, mt := range f.GetMetric() {
+			s := sampleOf{labels: map[string]string{}, value: mt.GetGauge().GetValue() + mt.GetCounter().GetValue()}
+			var names []string
+			for _, l := range mt.GetLabel() {
+				s.labels[l.GetName()] = l.GetValue()
+				names = append(names, l.GetName())
+			}
+			if !slices.Equal(names, slices.Sorted(slices.Values(doc.Labels))) {
+				t.Errorf("%s: labels %v, documented %v", f.GetName(), names, doc.Labels)
+			}
+			m[f.GetName()] = append(m[f.GetName()], s)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		lbl  []string
+		want float64
+	}{
+		{"dsrlb_backend_connections_active", []string{"service", "web", "backend", "192.0.2.21", "protocol", "tcp", "service_port", "80"}, 3},
+		{"dsrlb_backend_connections_inactive", []string{"service", "web", "backend", "192.0.2.21"}, 5},
+		{"dsrlb_backend_connections_active", []string{"service", "web", "backend", "192.0.2.22"}, 0},
+		{"dsrlb_backend_connections_inactive", []string{"service", "web", "backend", "192.0.2.22"}, 2},
+		{"dsrlb_backend_connections_active", []string{"service", "dns", "backend", "192.0.2.31", "protocol", "udp"}, 2},
+		{"dsrlb_service_connections_active", []string{"service", "web", "vip", "192.0.2.100", "protocol", "tcp", "service_port", "80", "method", "l2dsr"}, 3},
+		{"dsrlb_service_connections_inactive", []string{"service", "web"}, 7},
+		{"dsrlb_service_connections_active", []string{"service", "dns"}, 2},
+		{"dsrlb_service_connections_inactive", []string{"service", "dns"}, 0},
+		{"dsrlb_service_connections_active", []string{"service", "idle"}, 0},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "0", "state", "syn"}, 6},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "0", "state", "established"}, 3},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "0", "state", "closing"}, 1},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "0", "state", "udp"}, 0},
+		{"dsrlb_worker_conntrack_flows", []string{"worker", "1", "state", "udp"}, 2},
+		{"dsrlb_worker_conntrack_entries", []string{"worker", "1"}, 2},
+	} {
+		if v, ok := value(m, c.name, c.lbl...); !ok || v != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.lbl, v, ok, c.want)
+		}
+	}
+	for name, n := range map[string]int{"dsrlb_worker_conntrack_flows": 8, "dsrlb_backend_connections_active": 3,
+		"dsrlb_backend_connections_inactive": 3, "dsrlb_service_connections_active": 3, "dsrlb_service_connections_inactive": 3} {
+		if len(m[name]) != n {
+			t.Errorf("%d series of %s, want %d", len(m[name]), name, n)
+		}
+	}
+}
+
 // TestMetricsListenTaken: a taken listen address fails New with a clear
 // error and leaves nothing behind (the API socket is removed).
 func TestMetricsListenTaken(t *testing.T) {
@@ -271,15 +391,16 @@ func TestMetricsListenTaken(t *testing.T) {
 	}
 }
 
-// TestMetricsStatsOtherVersion: a stats section of another version is
-// ignored with one log line; the rest is still exported.
+// TestMetricsStatsOtherVersion: a stats section of another version (1,
+// real-server slots without connection gauges) is ignored with one log
+// line; the rest is still exported.
 func TestMetricsStatsOtherVersion(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.config(web("", newBackend(t).port))
 	f := startFakeDP(t, h.shmPath, testSlots, fakeState{})
 	f.r.SetPID(shm.Dataplane, os.Getpid())
-	shm.Counter(f.r.Stats(), 0).Store(99) // the section's version word
+	shm.Counter(f.r.Stats(), 0).Store(1) // the section's version word
 	shm.Counter(f.r.Worker(0), 8*counters.Index(counters.Worker, "rx_packets")).Store(5)
 	h.start()
 	f.waitCommit(t, "the state", func(s fakeState) bool { return len(s.backends("web")) == 1 })
@@ -295,7 +416,7 @@ func TestMetricsStatsOtherVersion(t *testing.T) {
 	if n := logged(h.logs, "per-service counters cannot be read"); n != 1 {
 		t.Errorf("logged %d times, want once:\n%s", n, h.logs)
 	}
-	if !strings.Contains(h.logs.String(), "version 99") {
+	if !strings.Contains(h.logs.String(), fmt.Sprintf("version 1, this build reads %d", stats.Version)) {
 		t.Errorf("the log does not name the version:\n%s", h.logs)
 	}
 }

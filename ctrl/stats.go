@@ -8,22 +8,27 @@ import (
 )
 
 // StatsRow is one line of dsrlbctl stats: a service or one of its real
-// servers, with totals and, for -rate, rates over an interval.
+// servers, with its connections now, totals and, for -rate, rates over an
+// interval.
 type StatsRow struct {
-	Service  string  `json:"service"`
-	Backend  string  `json:"backend,omitempty"` // "" for the service's own row
-	VIP      string  `json:"vip,omitempty"`
-	Protocol string  `json:"protocol,omitempty"`
-	Port     uint16  `json:"port,omitempty"`
-	Method   string  `json:"method,omitempty"`
-	State    string  `json:"state,omitempty"` // real server: up, inhibited, removed, sorry, standby
-	Weight   uint32  `json:"weight"`          // real server: effective weight
-	Conns    uint64  `json:"conns"`           // new flows scheduled
-	Packets  uint64  `json:"packets"`
-	Bytes    uint64  `json:"bytes"`
-	CPS      float64 `json:"cps,omitempty"` // new flows per second (-rate)
-	PPS      float64 `json:"pps,omitempty"`
-	BPS      float64 `json:"bps,omitempty"` // bytes per second
+	Service  string `json:"service"`
+	Backend  string `json:"backend,omitempty"` // "" for the service's own row
+	VIP      string `json:"vip,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	Port     uint16 `json:"port,omitempty"`
+	Method   string `json:"method,omitempty"`
+	State    string `json:"state,omitempty"` // real server: up, inhibited, removed, sorry, standby
+	Weight   uint32 `json:"weight"`          // real server: effective weight
+	// ipvsadm -Ln's ActiveConn and InActConn (gauges; a service's row
+	// sums its real servers').
+	ActiveConns   uint64  `json:"active_conns"`
+	InactiveConns uint64  `json:"inactive_conns"`
+	Conns         uint64  `json:"conns"` // new flows scheduled
+	Packets       uint64  `json:"packets"`
+	Bytes         uint64  `json:"bytes"`
+	CPS           float64 `json:"cps,omitempty"` // new flows per second (-rate)
+	PPS           float64 `json:"pps,omitempty"`
+	BPS           float64 `json:"bps,omitempty"` // bytes per second
 }
 
 // StatsRows lists the services of st with their real servers; with prev
@@ -54,7 +59,7 @@ func StatsRows(st, prev *Status, dt time.Duration) []StatsRow {
 	var rows []StatsRow
 	for _, sv := range st.Services {
 		r := StatsRow{Service: sv.Name, VIP: sv.VIP, Protocol: sv.Protocol, Port: sv.Port, Method: sv.Method,
-			Conns: sv.NewFlows, Packets: sv.Packets, Bytes: sv.Bytes}
+			ActiveConns: sv.ActiveConns, InactiveConns: sv.InactiveConns, Conns: sv.NewFlows, Packets: sv.Packets, Bytes: sv.Bytes}
 		rate(&r)
 		rows = append(rows, r)
 		for _, rs := range sv.RealServers {
@@ -63,7 +68,7 @@ func StatsRows(st, prev *Status, dt time.Duration) []StatsRow {
 				state = "pending"
 			}
 			r := StatsRow{Service: sv.Name, Backend: rs.Address, State: state, Weight: rs.EffectiveWeight,
-				Conns: rs.NewFlows, Packets: rs.Packets, Bytes: rs.Bytes}
+				ActiveConns: rs.ActiveConns, InactiveConns: rs.InactiveConns, Conns: rs.NewFlows, Packets: rs.Packets, Bytes: rs.Bytes}
 			rate(&r)
 			rows = append(rows, r)
 		}
@@ -72,13 +77,14 @@ func StatsRows(st, prev *Status, dt time.Duration) []StatsRow {
 }
 
 // WriteStats prints rows as ipvsadm -Ln --stats (or --rate) does: a line
-// per service, its real servers below it.
+// per service, its real servers below it, with ipvsadm -Ln's ActiveConn
+// and InActConn (now, in both modes) before the totals or the rates.
 func WriteStats(w io.Writer, rows []StatsRow, rates bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if rates {
-		fmt.Fprintln(tw, "SERVICE\tREAL SERVER\tSTATE\tWEIGHT\tCPS\tPPS\tBPS\t")
+		fmt.Fprintln(tw, "SERVICE\tREAL SERVER\tSTATE\tWEIGHT\tACTIVECONN\tINACTCONN\tCPS\tPPS\tBPS\t")
 	} else {
-		fmt.Fprintln(tw, "SERVICE\tREAL SERVER\tSTATE\tWEIGHT\tCONNS\tPACKETS\tBYTES\t")
+		fmt.Fprintln(tw, "SERVICE\tREAL SERVER\tSTATE\tWEIGHT\tACTIVECONN\tINACTCONN\tCONNS\tPACKETS\tBYTES\t")
 	}
 	for _, r := range rows {
 		name, rs, state, weight := r.Service, "", "", ""
@@ -92,9 +98,11 @@ func WriteStats(w io.Writer, rows []StatsRow, rates bool) error {
 			name, rs, state, weight = "", "-> "+r.Backend, r.State, fmt.Sprint(r.Weight)
 		}
 		if rates {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t\n", name, rs, state, weight, r.CPS, r.PPS, r.BPS)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t\n", name, rs, state, weight,
+				r.ActiveConns, r.InactiveConns, r.CPS, r.PPS, r.BPS)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t\n", name, rs, state, weight, r.Conns, r.Packets, r.Bytes)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", name, rs, state, weight,
+				r.ActiveConns, r.InactiveConns, r.Conns, r.Packets, r.Bytes)
 		}
 	}
 	return tw.Flush()

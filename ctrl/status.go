@@ -77,6 +77,10 @@ type ServiceStatus struct {
 	NewFlows   uint64            `json:"new_flows"`
 	ICMPErrors uint64            `json:"icmp_errors"`
 	Drops      map[string]uint64 `json:"drops,omitempty"`
+	// Its real servers' connections now (RealServerStatus's), summed
+	// over those the data plane counts.
+	ActiveConns   uint64 `json:"active_conns"`
+	InactiveConns uint64 `json:"inactive_conns"`
 }
 
 // RealServerStatus is one real server's configured and effective state.
@@ -104,6 +108,12 @@ type RealServerStatus struct {
 	Packets  uint64 `json:"packets"`
 	Bytes    uint64 `json:"bytes"`
 	NewFlows uint64 `json:"new_flows"`
+	// Its connections in the data plane's connection tables now, as
+	// ipvsadm's ActiveConn and InActConn: active past the handshake (and
+	// UDP flows), inactive after a SYN only or closing after a FIN or
+	// RST. 0 for a real server without a counter slot.
+	ActiveConns   uint64 `json:"active_conns"`
+	InactiveConns uint64 `json:"inactive_conns"`
 }
 
 // HealthStatus is a real server's health check state.

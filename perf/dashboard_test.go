@@ -63,7 +63,9 @@ var (
 		"to_kernel", "arp_learned", "ndp_learned"}
 	// A real server's states, then the sorry server's.
 	backendStates = []string{"up", "inhibited", "removed", "pending", "sorry", "standby"}
-	vrrpStates    = []string{"INIT", "BACKUP", "MASTER", "FAULT"}
+	// The states of a connection-table entry.
+	conntrackStates = []string{"syn", "established", "closing", "udp"}
+	vrrpStates      = []string{"INIT", "BACKUP", "MASTER", "FAULT"}
 )
 
 // contract is every metric the exporter writes, as agreed with its author
@@ -87,6 +89,7 @@ var contract = []metricSpec{
 	{name: "dsrlb_worker_drops_total", scope: scopeWorker, extra: "reason", values: workerDropReasons},
 	{name: "dsrlb_worker_conntrack_entries", kind: gauge, scope: scopeWorker},
 	{name: "dsrlb_worker_conntrack_capacity", kind: gauge, scope: scopeWorker},
+	{name: "dsrlb_worker_conntrack_flows", kind: gauge, scope: scopeWorker, extra: "state", values: conntrackStates},
 	{name: "dsrlb_port_imissed_total", scope: scopePort},
 	{name: "dsrlb_port_rx_nombuf_total", scope: scopePort},
 	{name: "dsrlb_port_ierrors_total", scope: scopePort},
@@ -116,6 +119,10 @@ var contract = []metricSpec{
 	{name: "dsrlb_backend_packets_total", scope: scopeBackendDP},
 	{name: "dsrlb_backend_bytes_total", scope: scopeBackendDP},
 	{name: "dsrlb_backend_new_flows_total", scope: scopeBackendDP},
+	{name: "dsrlb_service_connections_active", kind: gauge, scope: scopeServiceDP},
+	{name: "dsrlb_service_connections_inactive", kind: gauge, scope: scopeServiceDP},
+	{name: "dsrlb_backend_connections_active", kind: gauge, scope: scopeBackendDP},
+	{name: "dsrlb_backend_connections_inactive", kind: gauge, scope: scopeBackendDP},
 	// control process
 	{name: "dsrlb_backend_up", kind: gauge, scope: scopeBackendCtrl},
 	{name: "dsrlb_backend_weight", kind: gauge, scope: scopeBackendCtrl},

@@ -65,8 +65,9 @@ func status(args []string) error {
 	return resp.Status.WriteText(os.Stdout, time.Now())
 }
 
-// stats prints the per-service and per-real-server counters, or with
-// -rate their rates over -interval, as ipvsadm -Ln --stats / --rate do.
+// stats prints the per-service and per-real-server connections now
+// (ipvsadm -Ln's ActiveConn, InActConn) and counters, or with -rate the
+// counters' rates over -interval, as ipvsadm -Ln --stats / --rate do.
 func stats(args []string) error {
 	fs, socket := ctlFlags("stats")
 	asJSON := fs.Bool("json", false, "print the rows as JSON")

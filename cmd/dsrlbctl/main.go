@@ -66,7 +66,7 @@ commands:
   gen-pcap   write a benchmark capture (TCP flows to a VIP; 64-byte or IMIX; IPv6; noise)
   status     services, real servers' health and effective weights, data plane counters (from dsrlb-ctrl)
   reload     make dsrlb-ctrl re-read its configuration; prints "reloaded" or the errors
-  stats      per-service and per-real-server connections, packets, bytes (-rate: per second), like ipvsadm -Ln --stats
+  stats      per-service and per-real-server active and inactive connections, new connections, packets, bytes (-rate: per second), like ipvsadm -Ln --stats
   realserver print or apply a real server's set-up for a forwarding method (VIP on lo, ARP, DSCP rule, tunnel decap)
 `)
 }

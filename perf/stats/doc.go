@@ -28,7 +28,20 @@
 // its slot between two loads of the counter and retries while they differ
 // or are odd; a record that stays torn is skipped, never returned.
 //
-// # Layout (section version 1)
+// # Connection gauges
+//
+// Besides its counters, a worker's real-server slot holds two gauges: the
+// worker's connections to the real server that are active (the client
+// acknowledged the handshake; every UDP flow) and inactive (a SYN only,
+// or closing after a FIN or RST), as IPVS counts ActiveConn and InActConn
+// in DR mode from the inbound direction alone. They count, like the
+// counters, only while the worker's slot has the directory's epoch, and
+// a reader sums them over the workers the same way. The overflow slot
+// has no gauges (zero): its real servers' connections are not counted.
+// The worker's gauge line holds its flow table's entries, also by state
+// (syn, established, closing, udp: they add up to the entries).
+//
+// # Layout (section version 2)
 //
 // All words are native-endian uint64 at 8-byte aligned offsets from the
 // start of the section (a page of the shared-memory file), read and
@@ -37,7 +50,7 @@
 //	offset  size  field                          written by / when
 //	------  ----  -----------------------------  ----------------------------
 //	header (HeaderBytes = 128)
-//	     0     4  section version (uint32) = 1   data plane, LAST at Init
+//	     0     4  section version (uint32) = 2   data plane, LAST at Init
 //	     4     4  reserved, zero
 //	     8     8  workers                        data plane, at Init
 //	    16     8  service slots (S, overflow incl.)  at Init
@@ -76,16 +89,24 @@
 //
 //	worker block w (at first worker block offset + w * bytes per worker)
 //	    +0    64  gauges: conntrack_entries, conntrack_capacity,
-//	              conntrack_expired, 5 reserved
+//	              conntrack_expired (a counter), conntrack_syn,
+//	              conntrack_established, conntrack_closing,
+//	              conntrack_udp, 1 reserved
 //	   +64        S service counter slots of ServiceSlotBytes = 96:
 //	              epoch, packets, bytes, new_flows, icmp_errors,
 //	              then one drop counter per DropNames entry
-//	              B real-server counter slots of BackendSlotBytes = 32:
-//	              epoch, packets, bytes, new_flows
+//	              B real-server counter slots of BackendSlotBytes = 48:
+//	              epoch, packets, bytes, new_flows,
+//	              active_conns, inactive_conns (gauges)
 //	              (the block is rounded up to 64 bytes)
 //
 // The directory starts right after the header, the worker blocks after the
 // directory (each on a 64-byte boundary); the offsets are stored anyway and
 // a reader refuses a header whose offsets or sizes differ from what this
 // layout computes for its slot counts.
+//
+// Version 1 had real-server slots of 4 words (no connection gauges) and
+// 3 gauges per worker. A reader refuses a section of any version but its
+// own (ErrVersion), so a data plane and a dsrlb-ctrl of different
+// versions keep everything else of the file readable.
 package stats

@@ -40,10 +40,16 @@ func FuzzRead(f *testing.F) {
 		w.SetService(3, 9, ServiceID{Name: "dns", VIP: vip6, Proto: 17, Port: 53, Method: "gue"})
 		w.SetBackend(2, 1, BackendID{Service: 1, ServiceEpoch: 1, Addr: rs1, Method: "l2dsr"})
 		w.SetBackend(4, 2, BackendID{Service: 3, ServiceEpoch: 9, Addr: rs2, Method: "gue"})
-		_, s, b := w.Worker(1)
+		g, s, b := w.Worker(1)
+		put(g, 0, 1, 9, 1024, 3, 2, 4, 1, 2) // entries, capacity, expired, by state
 		put(s, 1, serviceSlotWords, 1, 5, 500, 1)
-		put(b, 2, backendSlotWords, 1, 5, 500, 1)
+		put(b, 2, backendSlotWords, 1, 5, 500, 1, 4, 2)
+		put(b, 4, backendSlotWords, 2, 7, 700, 3, 2, 0)
 	}))
+	// A section of version 1 (real-server slots of 4 words): refused.
+	v1 := valid(1, 1, 1, nil)
+	ne.PutUint32(v1, 1)
+	f.Add(v1)
 	torn := valid(1, 2, 2, func(w *Writer) {
 		w.SetService(1, 1, ServiceID{Name: "web", VIP: vip, Proto: 6, Port: 80, Method: "l2dsr"})
 	})

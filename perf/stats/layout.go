@@ -8,8 +8,9 @@ import (
 )
 
 // Version is the version of the section's layout this build reads and
-// writes.
-const Version = 1
+// writes; a reader refuses any other (ErrVersion). Version 2 added the
+// connection gauges (see the package documentation).
+const Version = 2
 
 // Sizes of the section's parts (see the package documentation).
 const (
@@ -51,24 +52,46 @@ var DropNames = [NumDrops]string{
 	DropTxFull:        "tx_full",
 }
 
-// Words of a counter slot, in order (the pipeline's structs match them).
+// Words of a counter slot, in order (the pipeline's structs match them):
+// both kinds start with the same four.
 const (
 	slotEpoch = iota
 	slotPackets
 	slotBytes
 	slotNewFlows
-	slotICMPErrors                    // service slots only
-	slotDrops                         // service slots: NumDrops words from here
-	backendSlotWords = slotICMPErrors // epoch, packets, bytes, new_flows
-	serviceSlotWords = slotDrops + NumDrops
+	slotCommonWords
 )
 
-// Worker gauges, words of the gauge line.
+// Words of a service slot after the common ones.
+const (
+	slotICMPErrors   = slotCommonWords + iota
+	slotDrops                               // NumDrops words from here
+	serviceSlotWords = slotDrops + NumDrops // epoch .. the last drop counter
+)
+
+// Words of a real-server slot after the common ones: gauges of the
+// worker's connections to the real server (0 in the overflow slot, whose
+// real servers have none).
+const (
+	slotActiveConns = slotCommonWords + iota
+	slotInactiveConns
+	backendSlotWords // epoch, packets, bytes, new_flows, active, inactive
+)
+
+// Worker gauges, words of the gauge line. The four by-state gauges add up
+// to gaugeCTEntries.
 const (
 	gaugeCTEntries = iota
 	gaugeCTCapacity
 	gaugeCTExpired
+	gaugeCTSyn
+	gaugeCTEstablished
+	gaugeCTClosing
+	gaugeCTUDP
 )
+
+// The gauges fit their line (a negative array length does not compile).
+var _ [WorkerGaugeBytes/8 - 1 - gaugeCTUDP]struct{}
 
 // Header fields.
 const (

@@ -72,17 +72,37 @@ type Backend struct {
 	Counters BackendCounters
 }
 
-// BackendCounters are a real server's counters, summed over the workers.
+// BackendCounters are a real server's counters and connection gauges,
+// summed over the workers.
 type BackendCounters struct {
 	// Packets and Bytes forwarded to it (as ServiceCounters'), NewFlows
-	// scheduled to it.
+	// scheduled to it (counters).
 	Packets, Bytes, NewFlows uint64
+	// ActiveConns and InactiveConns are its connections in the workers'
+	// tables now (gauges), from what the inbound direction shows, as
+	// IPVS counts them in DR mode: active once the client acknowledged
+	// the handshake (and every UDP flow), inactive after a SYN only or
+	// once closing (after a FIN or RST). A connection leaves them when
+	// its flow leaves the table.
+	ActiveConns, InactiveConns uint64
 }
 
 // Overflow holds the counts of services and real servers without a slot.
+// Its real servers have no connection gauges: Backends.ActiveConns and
+// InactiveConns are 0.
 type Overflow struct {
 	Services ServiceCounters
 	Backends BackendCounters
+}
+
+// Connections sums the connection gauges of the service's real servers
+// that have a slot (those in the overflow slot have none).
+func (s *Service) Connections() (active, inactive uint64) {
+	for i := range s.Backends {
+		active += s.Backends[i].Counters.ActiveConns
+		inactive += s.Backends[i].Counters.InactiveConns
+	}
+	return active, inactive
 }
 
 // Worker is one worker lcore's gauges and counters of its flow table.
@@ -98,6 +118,13 @@ type Worker struct {
 	// (a counter). Evictions of live flows are conntrack_full in
 	// perf/counters.
 	ConntrackExpired uint64
+	// The flows in the table by state (gauges; they add up to
+	// ConntrackEntries, except when the worker published between two of
+	// the reader's loads): ConntrackSyn, TCP flows that sent only a SYN
+	// so far (half-open); ConntrackEstablished, TCP flows past their
+	// handshake; ConntrackClosing, TCP flows after a FIN or RST;
+	// ConntrackUDP, UDP flows.
+	ConntrackSyn, ConntrackEstablished, ConntrackClosing, ConntrackUDP uint64
 }
 
 // maxTries bounds the attempts at a directory record being rewritten.
@@ -131,9 +158,13 @@ func read(sec []byte) (*Snapshot, error) {
 	for i := range s.Workers {
 		g := l.gauges(uint64(i)) / 8
 		s.Workers[i] = Worker{
-			ConntrackEntries:  w[g+gaugeCTEntries].Load(),
-			ConntrackCapacity: w[g+gaugeCTCapacity].Load(),
-			ConntrackExpired:  w[g+gaugeCTExpired].Load(),
+			ConntrackEntries:     w[g+gaugeCTEntries].Load(),
+			ConntrackCapacity:    w[g+gaugeCTCapacity].Load(),
+			ConntrackExpired:     w[g+gaugeCTExpired].Load(),
+			ConntrackSyn:         w[g+gaugeCTSyn].Load(),
+			ConntrackEstablished: w[g+gaugeCTEstablished].Load(),
+			ConntrackClosing:     w[g+gaugeCTClosing].Load(),
+			ConntrackUDP:         w[g+gaugeCTUDP].Load(),
 		}
 	}
 	// The overflow slots' epoch is always 0.
@@ -295,7 +326,8 @@ func (rd *reader) sumService(slot uint32, epoch uint64, c *ServiceCounters) {
 	}
 }
 
-// sumBackend adds every worker's counts of real-server slot slot at epoch.
+// sumBackend adds every worker's counts and connection gauges of
+// real-server slot slot at epoch.
 func (rd *reader) sumBackend(slot uint32, epoch uint64, c *BackendCounters) {
 	for k := range rd.l.workers {
 		v := rd.w[rd.l.backendSlot(k, uint64(slot))/8:][:backendSlotWords]
@@ -305,6 +337,8 @@ func (rd *reader) sumBackend(slot uint32, epoch uint64, c *BackendCounters) {
 		c.Packets += v[slotPackets].Load()
 		c.Bytes += v[slotBytes].Load()
 		c.NewFlows += v[slotNewFlows].Load()
+		c.ActiveConns += v[slotActiveConns].Load()
+		c.InactiveConns += v[slotInactiveConns].Load()
 	}
 }
 

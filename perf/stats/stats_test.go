@@ -55,9 +55,10 @@ func TestReadSumsWorkersOfTheCurrentEpoch(t *testing.T) {
 	w.SetUnslotted(2, 7)
 	for k := range 3 {
 		g, svc, bk := w.Worker(k)
-		shm.Counter(g, 0).Store(uint64(100 + k))
-		shm.Counter(g, 8).Store(1024)
-		shm.Counter(g, 16).Store(uint64(k))
+		// entries, capacity, expired, then entries by state
+		for i, v := range []uint64{uint64(100 + k), 1024, uint64(k), 10, uint64(80 + k), 6, 4} {
+			shm.Counter(g, 8*i).Store(v)
+		}
 		// service 1: epoch 1 on workers 0 and 1; worker 2 still has the
 		// slot's previous owner (epoch 0 here): not counted.
 		epoch := uint64(1)
@@ -67,8 +68,10 @@ func TestReadSumsWorkersOfTheCurrentEpoch(t *testing.T) {
 		put(svc, 1, serviceSlotWords, epoch, 10, 1000, 3, 1, 5, 6, 7, 8, 9, 10, 11)
 		put(svc, 3, serviceSlotWords, 2, 1, 2, 3, 4)
 		put(svc, 0, serviceSlotWords, 0, 50, 5000, 5)
-		put(bk, 1, backendSlotWords, epoch, 9, 900, 2)
-		put(bk, 5, backendSlotWords, 3, 4, 400, 1)
+		// epoch, packets, bytes, new flows, active and inactive
+		// connections; the overflow slot has no connection gauges.
+		put(bk, 1, backendSlotWords, epoch, 9, 900, 2, 7, 3)
+		put(bk, 5, backendSlotWords, 3, 4, 400, 1, uint64(k), 1)
 		put(bk, 0, backendSlotWords, 0, 40, 4000, 4)
 	}
 	s, err := Read(r)
@@ -86,23 +89,28 @@ func TestReadSumsWorkersOfTheCurrentEpoch(t *testing.T) {
 	if web.Counters != want {
 		t.Fatalf("web counters %+v, want %+v", web.Counters, want)
 	}
+	// Worker 2's connections belong to the slot's previous owner.
 	if len(web.Backends) != 1 || web.Backends[0].Addr != rs1 || web.Backends[0].Slot != 1 || web.Backends[0].Method != "l2dsr" ||
-		web.Backends[0].Counters != (BackendCounters{Packets: 18, Bytes: 1800, NewFlows: 4}) {
+		web.Backends[0].Counters != (BackendCounters{Packets: 18, Bytes: 1800, NewFlows: 4, ActiveConns: 14, InactiveConns: 6}) {
 		t.Fatalf("web backends %+v", web.Backends)
+	}
+	if a, i := web.Connections(); a != 14 || i != 6 {
+		t.Fatalf("web connections %d active, %d inactive", a, i)
 	}
 	if dns.Slot != 3 || dns.Epoch != 2 || dns.Name != "dns6" || dns.VIP != vip6 || dns.Proto != 17 || dns.Method != "ipip" ||
 		dns.Counters != (ServiceCounters{Packets: 3, Bytes: 6, NewFlows: 9, ICMPErrors: 12}) {
 		t.Fatalf("dns %+v", dns)
 	}
 	if len(dns.Backends) != 1 || dns.Backends[0].Addr != rs2 || dns.Backends[0].Epoch != 3 || dns.Backends[0].Method != "gue" ||
-		dns.Backends[0].Counters != (BackendCounters{Packets: 12, Bytes: 1200, NewFlows: 3}) {
+		dns.Backends[0].Counters != (BackendCounters{Packets: 12, Bytes: 1200, NewFlows: 3, ActiveConns: 3, InactiveConns: 3}) {
 		t.Fatalf("dns backends %+v", dns.Backends)
 	}
 	if s.Overflow.Services != (ServiceCounters{Packets: 150, Bytes: 15000, NewFlows: 15}) ||
 		s.Overflow.Backends != (BackendCounters{Packets: 120, Bytes: 12000, NewFlows: 12}) {
 		t.Fatalf("overflow %+v", s.Overflow)
 	}
-	if len(s.Workers) != 3 || s.Workers[2] != (Worker{ConntrackEntries: 102, ConntrackCapacity: 1024, ConntrackExpired: 2}) {
+	if len(s.Workers) != 3 || s.Workers[2] != (Worker{ConntrackEntries: 102, ConntrackCapacity: 1024, ConntrackExpired: 2,
+		ConntrackSyn: 10, ConntrackEstablished: 82, ConntrackClosing: 6, ConntrackUDP: 4}) {
 		t.Fatalf("workers %+v", s.Workers)
 	}
 
@@ -119,6 +127,9 @@ func TestReadSumsWorkersOfTheCurrentEpoch(t *testing.T) {
 	if m := s.Services[0]; m.Name != "mail" || m.Epoch != 2 || m.Counters != (ServiceCounters{}) ||
 		len(m.Backends) != 1 || m.Backends[0].Counters != (BackendCounters{}) {
 		t.Fatalf("reused slot %+v", m)
+	}
+	if a, i := s.Services[0].Connections(); a != 0 || i != 0 {
+		t.Fatalf("reused slot has the previous owner's connections: %d active, %d inactive", a, i)
 	}
 	// A real server naming its service's previous epoch is not attached.
 	w.SetBackend(2, 1, BackendID{Service: 3, ServiceEpoch: 1, Addr: rs1})
@@ -222,9 +233,13 @@ func TestReadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	sec := r2.Stats()
-	version(w.w).Store(2)
-	if _, err := Read(r2); !errors.Is(err, ErrVersion) || errors.Is(err, ErrCorrupt) {
-		t.Fatalf("version 2: %v", err)
+	// Version 1 (real-server slots without connection gauges) and a
+	// later one are another build's.
+	for _, v := range []uint32{1, Version + 1} {
+		version(w.w).Store(v)
+		if _, err := Read(r2); !errors.Is(err, ErrVersion) || errors.Is(err, ErrCorrupt) {
+			t.Fatalf("version %d: %v", v, err)
+		}
 	}
 	version(w.w).Store(Version)
 	for _, c := range []struct {
@@ -278,6 +293,21 @@ func TestWriterSlotBounds(t *testing.T) {
 	g, s, b := w.Worker(0)
 	if len(g) != WorkerGaugeBytes || len(s) != 3*ServiceSlotBytes || len(b) != 3*BackendSlotBytes {
 		t.Fatalf("worker block %d %d %d", len(g), len(s), len(b))
+	}
+}
+
+// TestLayoutOfVersion2 pins the sizes the package documentation gives
+// (the data plane's structs are checked against the constants).
+func TestLayoutOfVersion2(t *testing.T) {
+	if Version != 2 || ServiceSlotBytes != 96 || BackendSlotBytes != 48 || backendSlotWords != 6 || gaugeCTUDP != 6 {
+		t.Fatalf("version %d: service slot %d bytes, real-server slot %d bytes (%d words), last gauge word %d",
+			Version, ServiceSlotBytes, BackendSlotBytes, backendSlotWords, gaugeCTUDP)
+	}
+	// 2 workers, 3+1 service slots, 5+1 real-server slots: the directory
+	// ends at 128 + 4*128 + 6*64 = 1024; a worker block is 64 + 4*96 +
+	// 6*48 = 736 bytes, rounded up to 768.
+	if n := Bytes(2, 3, 5); n != 1024+2*768 {
+		t.Fatalf("Bytes(2, 3, 5) = %d, want %d", n, 1024+2*768)
 	}
 }
 
