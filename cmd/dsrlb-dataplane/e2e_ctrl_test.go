@@ -50,9 +50,17 @@ type ctrlBed struct {
 // plane and dsrlb-ctrl with extra service lines.
 func newCtrlBed(t *testing.T, n, backends int, extra ...string) *ctrlBed {
 	t.Helper()
+	return newCtrlBedKeys(t, n, backends, nil, extra...)
+}
+
+// newCtrlBedKeys is newCtrlBed with the keys of each real server's
+// [[service.backend]] table (testbed.L2.BackendKeys).
+func newCtrlBedKeys(t *testing.T, n, backends int, keys []string, extra ...string) *ctrlBed {
+	t.Helper()
 	topo := newL2(t, n)
 	topo.TAP = "dsrlb0"
 	topo.Backends = backends
+	topo.BackendKeys = keys
 	b := &ctrlBed{L2: topo, t: t, nginx: make([]*testbed.Proc, n)}
 	for i := range topo.Servers {
 		b.startServer(i)
@@ -77,7 +85,8 @@ func newCtrlBed(t *testing.T, n, backends int, extra ...string) *ctrlBed {
 func (b *ctrlBed) startServer(i int) {
 	b.t.Helper()
 	role := testbed.ServerRole(i)
-	p, err := b.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n"), "big.bin": bigFile(i)}, b.VIP, b.Servers[i])
+	p, err := b.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n"), "big.bin": bigFile(i),
+		"health_check.html": []byte("ok\n")}, b.VIP, b.Servers[i])
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -224,6 +224,20 @@ func TestMetricsPrometheus(t *testing.T) {
 	if pkts < 5*requests || pkts > 10*requests {
 		t.Errorf("%v packets for %d connections", pkts, requests)
 	}
+	// Every connection is in a worker's table, closing (the client sent
+	// its FIN) until conntrack_fin_timeout; the real servers' connection
+	// gauges add up to the table's entries.
+	var conns float64
+	for _, rs := range []string{"192.0.2.21", "192.0.2.22"} {
+		conns += max(0, sampleValue(text, "dsrlb_backend_connections_active", `backend="`+rs+`"`)) +
+			max(0, sampleValue(text, "dsrlb_backend_connections_inactive", `backend="`+rs+`"`))
+	}
+	entries := sampleValue(text, "dsrlb_worker_conntrack_entries")
+	closing := sampleValue(text, "dsrlb_worker_conntrack_flows", `state="closing"`)
+	t.Logf("connections: %v on the real servers, %v table entries, %v closing", conns, entries, closing)
+	if conns != entries || entries != requests || closing != requests {
+		t.Errorf("real servers' connections %v, table entries %v, closing %v: want %d each", conns, entries, closing, requests)
+	}
 
 	// Prometheus has scraped enough for rates.
 	b.waitQuery(`count_over_time(dsrlb_dataplane_up[1m])`, func(v float64) bool { return v >= 15 })

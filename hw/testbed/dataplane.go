@@ -40,8 +40,12 @@ port = 80
 	if t.Backends > 0 {
 		servers = servers[:t.Backends]
 	}
-	for _, s := range servers {
-		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
+	for i, s := range servers {
+		keys := "weight = 1"
+		if i < len(t.BackendKeys) && t.BackendKeys[i] != "" {
+			keys = t.BackendKeys[i]
+		}
+		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  %s\n", s, keys)
 	}
 	return b.String()
 }
@@ -92,7 +96,9 @@ func (t *L2) StartDataplane(bin, config string) (*Proc, error) {
 }
 
 // startDataplane writes config to Dir/dsrlb.toml, runs the data plane in
-// the lb namespace and waits until it logs "scheduled=n".
+// the lb namespace and waits until it has resolved the n real servers of
+// its service (it logs "backends=n" with "unresolved=0"; n of them
+// scheduled, or some draining at weight 0).
 func (b *Bed) startDataplane(bin, config string, n int) (*Proc, error) {
 	path := filepath.Join(b.Dir, "dsrlb.toml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
@@ -102,9 +108,17 @@ func (b *Bed) startDataplane(bin, config string, n int) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := fmt.Sprintf("scheduled=%d", n)
+	resolved := func(out string) bool {
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, fmt.Sprintf("scheduled=%d ", n)) ||
+				strings.Contains(line, fmt.Sprintf("backends=%d ", n)) && strings.Contains(line, "unresolved=0") {
+				return true
+			}
+		}
+		return false
+	}
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(p.Output(), want) {
+	for !resolved(p.Output()) {
 		if p.Exited() || time.Now().After(deadline) {
 			return p, fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
 		}

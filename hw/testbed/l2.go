@@ -30,6 +30,10 @@ type L2 struct {
 	// Backends is how many of the Servers are the service's real servers
 	// in DataplaneConfig (0: all of them).
 	Backends int
+	// BackendKeys are the keys of real server i's [[service.backend]]
+	// table in DataplaneConfig besides its address, when set and not
+	// empty (default "weight = 1").
+	BackendKeys []string
 	// IPv6 is the topology's IPv6 addressing, zero until EnableIPv6.
 	IPv6 IPv6Addrs
 	// ServiceIPv6 makes DataplaneConfig's service the IPv6 one: IPv6.VIP
