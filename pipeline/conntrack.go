@@ -102,12 +102,12 @@ const (
 )
 
 type ctEntry struct {
-	key   uint64
-	ref   uint16 // backend reference: index
-	gen   uint8  // and generation
-	state uint8
-	stamp uint16 // last packet, Clock seconds modulo 2^16
-	_     uint16
+	key    uint64
+	ref    uint16 // backend reference: index
+	gen    uint8  // and generation
+	state  uint8
+	stamp  uint16 // last packet, Clock seconds modulo 2^16
+	expire uint16 // stamp + its state's timeout: dead once the clock is past it
 }
 
 const ctWays = 4
@@ -174,9 +174,17 @@ func (t *conntrack) bucket(key uint64) []ctEntry {
 	return t.entries[b : b+ctWays : b+ctWays]
 }
 
-// dead reports whether e (in use) is older than its state's timeout.
+// dead reports whether e (in use) is older than its state's timeout. The
+// difference is signed: an entry is freed by the sweep long before its
+// expiry is 2^15 seconds past.
 func (t *conntrack) dead(e *ctEntry, now uint16) bool {
-	return now-e.stamp > t.timeouts[e.state&(numCTStates-1)]
+	return int16(now-e.expire) > 0
+}
+
+// touch stamps e with now, its last packet.
+func (t *conntrack) touch(e *ctEntry, now uint16) {
+	e.stamp = now
+	e.expire = now + t.timeouts[e.state&(numCTStates-1)]
 }
 
 // find returns the live entry of key, or nil.
@@ -236,7 +244,7 @@ func (t *conntrack) insert(key uint64, r ref, st uint8, now uint16) int {
 	} else {
 		t.release(e)
 	}
-	*e = ctEntry{key: key, ref: r.idx, gen: r.gen, state: st, stamp: now}
+	*e = ctEntry{key: key, ref: r.idx, gen: r.gen, state: st, stamp: now, expire: now + t.timeouts[st&(numCTStates-1)]}
 	t.byState[st]++
 	t.conns.add(r, st, 1)
 	return out
@@ -258,6 +266,7 @@ func (t *conntrack) setState(e *ctEntry, st uint8) {
 	t.byState[e.state]--
 	t.conns.add(r, e.state, -1)
 	e.state = st
+	e.expire = e.stamp + t.timeouts[st&(numCTStates-1)]
 	t.byState[st]++
 	t.conns.add(r, st, 1)
 }
@@ -382,13 +391,12 @@ func (rc *refConns) mark(i uint16) {
 // another real server starts from zero. Every reference in use is marked,
 // so its gauges are published to its (maybe new) counter slot.
 func (rc *refConns) adopt(s *Snapshot) {
-	for i := range s.refs {
-		h := &s.refs[i]
-		if h.gen == 0 {
+	for i, h := range s.refs {
+		if h.gen() == 0 {
 			continue
 		}
-		if c := &rc.c[i]; c.gen != h.gen {
-			*c = connCount{gen: h.gen, dirty: c.dirty}
+		if c := &rc.c[i]; c.gen != h.gen() {
+			*c = connCount{gen: h.gen(), dirty: c.dirty}
 		}
 		rc.mark(uint16(i))
 	}

@@ -81,14 +81,20 @@ func (a *refAlloc) next(keys []refKey) (*refAlloc, error) {
 	return n, nil
 }
 
-// refHop is where reference i's real server is in a snapshot.
-type refHop struct {
-	svc  uint32 // service index
-	hop  uint16 // index in the service's hops; noHop when its MAC is unknown
-	gen  uint8  // the reference's generation; 0 when the index is not in use
-	_    uint8
-	stat uint32 // the real server's counter slot (for its connection gauges)
+// refHop is where reference i's real server is in a snapshot: the service
+// index (low 32 bits), the index in the service's hops (bits 32..47;
+// noHop when its MAC is unknown) and the reference's generation (bits
+// 48..55; 0 when the index is not in use). One word: one load and one
+// compare on the per-packet path.
+type refHop uint64
+
+func makeRefHop(svc uint32, hop uint16, gen uint8) refHop {
+	return refHop(uint64(svc) | uint64(hop)<<32 | uint64(gen)<<48)
 }
+
+func (h refHop) svc() uint32 { return uint32(h) }
+func (h refHop) hop() uint16 { return uint16(h >> 32) }
+func (h refHop) gen() uint8  { return uint8(h >> 48) }
 
 const noHop = ^uint16(0)
 
@@ -99,14 +105,17 @@ type ref struct {
 }
 
 // hopOf returns the next hop of reference r if it is in force in service
-// svc with a known MAC.
-func (s *Snapshot) hopOf(r ref, svc uint32) *nextHop {
-	if int(r.idx) >= len(s.refs) {
+// svc (index idx) with a known MAC.
+func (s *Snapshot) hopOf(r ref, svc *service, idx uint32) *nextHop {
+	refs := s.refs
+	if int(r.idx) >= len(refs) {
 		return nil
 	}
-	h := &s.refs[r.idx]
-	if h.gen != r.gen || h.svc != svc || h.hop == noHop {
+	h := refs[r.idx]
+	// Generation and service in one compare.
+	const genSvc = 0xff<<48 | 0xffffffff
+	if uint64(h)&genSvc != uint64(r.gen)<<48|uint64(idx) || int(h.hop()) >= len(svc.hops) {
 		return nil
 	}
-	return &s.services[svc].hops[h.hop]
+	return &svc.hops[h.hop()]
 }

@@ -420,7 +420,7 @@ func TestBackendRefsAcrossBuilds(t *testing.T) {
 	if r4.idx != r1.idx || r4.gen == r1.gen {
 		t.Fatalf("rs4 got %v after rs1's %v was freed", r4, r1)
 	}
-	if s4.hopOf(r1, 0) != nil {
+	if s4.hopOf(r1, &s4.services[0], 0) != nil {
 		t.Fatal("an entry of the removed rs1 resolves in the new snapshot")
 	}
 	// A flow of rs1 is scheduled again, not sent to rs4 by the reused

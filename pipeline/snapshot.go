@@ -123,6 +123,7 @@ type Snapshot struct {
 	// refs places each backend reference (refs.go) in this snapshot;
 	// alloc is how they were given out, for the next Build.
 	refs     []refHop
+	refStats []uint32 // each reference's counter slot (for its connection gauges)
 	alloc    *refAlloc
 	services []service
 	kernel   bool
@@ -263,6 +264,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	}
 	s.alloc = alloc
 	s.refs = make([]refHop, len(alloc.gens))
+	s.refStats = make([]uint32, len(alloc.gens))
 	s.services = make([]service, len(cfg.Services))
 	states := make([]ServiceState, len(cfg.Services))
 	for i, sc := range cfg.Services {
@@ -340,7 +342,8 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			seen[b.Addr] = true
 			id := alloc.ids[refKey{sc.Name, b.Addr}]
 			r := ref{idx: id, gen: alloc.gens[id]}
-			s.refs[id] = refHop{svc: uint32(i), hop: noHop, gen: r.gen, stat: b.Stats.Slot}
+			s.refs[id] = makeRefHop(uint32(i), noHop, r.gen)
+			s.refStats[id] = b.Stats.Slot
 			via, reachable := cfg.NextHop(b.Addr)
 			if m == conf.MethodL2DSR && via != b.Addr {
 				own := cfg.Own4
@@ -366,7 +369,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			if int(n.Port) >= s.nPorts {
 				return nil, nil, fmt.Errorf("service %s: neighbour %s on port %d of %d", sc.Name, b.Addr, n.Port, s.nPorts)
 			}
-			s.refs[id].hop = uint16(len(svc.hops))
+			s.refs[id] = makeRefHop(uint32(i), uint16(len(svc.hops)), r.gen)
 			if m == conf.MethodDSCP && (sc.DSCP == 0 || sc.DSCP > encap.MaxDSCPCode) {
 				return nil, nil, fmt.Errorf("service %s: DSCP code %d out of 1..%d", sc.Name, sc.DSCP, encap.MaxDSCPCode)
 			}

@@ -252,14 +252,18 @@ func (ws *workerStats) newFlow(ks, kb uint32) {
 }
 
 // forwarded counts the packets of a burst forwarded, each to real-server
-// slot p.bstat.
-func (ws *workerStats) forwarded(pkts []Packet) {
+// slot p.bstat, and returns the bytes of the packets that transmit.
+func (ws *workerStats) forwarded(pkts []Packet) (txBytes uint64) {
 	bks := ws.backends
 	for i := range pkts {
 		p := &pkts[i]
 		if p.Verdict != Forward {
+			if p.Verdict.Transmits() {
+				txBytes += uint64(p.Len)
+			}
 			continue
 		}
+		txBytes += uint64(p.Len)
 		k := p.bstat
 		if int(k) >= len(bks) {
 			k = 0
@@ -272,6 +276,7 @@ func (ws *workerStats) forwarded(pkts []Packet) {
 			ws.overflowForward(p.sstat, p.Len)
 		}
 	}
+	return txBytes
 }
 
 // overflowForward counts a packet forwarded to a real server in the
@@ -358,16 +363,17 @@ func (ws *workerStats) publish(ct *conntrack) {
 func (ws *workerStats) connGauges(ct *conntrack) {
 	rc := ct.conns
 	var refs []refHop
+	var slots []uint32
 	if ws.snap != nil {
-		refs = ws.snap.refs
+		refs, slots = ws.snap.refs, ws.snap.refStats
 	}
 	for _, i := range rc.dirty[:rc.nd] {
 		c := &rc.c[i]
 		c.dirty = false
-		if int(i) >= len(refs) || refs[i].gen != c.gen || refs[i].stat == 0 || int(refs[i].stat) >= len(ws.backends) {
+		if int(i) >= len(refs) || refs[i].gen() != c.gen || slots[i] == 0 || int(slots[i]) >= len(ws.backends) {
 			continue
 		}
-		b := ws.backend(refs[i].stat)
+		b := ws.backend(slots[i])
 		b.ActiveConns, b.InactiveConns = uint64(c.active), uint64(c.inactive)
 	}
 	rc.nd = 0

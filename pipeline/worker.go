@@ -168,12 +168,14 @@ func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
 	}
 	c := &w.local
 	w.now = uint16(w.clock.Now())
+	rxBytes := 0
 	for i := range pkts {
 		p := &pkts[i]
-		c.RxPackets++
-		c.RxBytes += uint64(p.Len)
+		rxBytes += p.Len
 		p.Verdict = w.packet(s, uint8(inPort), p)
 	}
+	c.RxPackets += uint64(len(pkts))
+	c.RxBytes += uint64(rxBytes)
 	for i := range pkts {
 		p := &pkts[i]
 		v := p.Verdict
@@ -185,16 +187,13 @@ func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
 			}
 		}
 		c.Verdicts[v]++
-		if v.Transmits() {
-			c.TxBytes += uint64(p.Len)
-		}
 	}
 	// The forwarded packets in their real servers' slots (folded into
-	// their services' when published). A pass of its own: here every
-	// slot is known, in the second pass each waits on its flow's lookup,
-	// and adds to one slot that wait on one another cost the lookups'
-	// overlap.
-	w.stats.forwarded(pkts)
+	// their services' when published), and the bytes sent. A pass of its
+	// own: here every slot is known, in the second pass each waits on its
+	// flow's lookup, and adds to one slot that wait on one another cost
+	// the lookups' overlap.
+	c.TxBytes += w.stats.forwarded(pkts)
 	w.ct.sweepBurst(w.now)
 	w.pending = true
 	w.bursts++
@@ -363,13 +362,14 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 	if e := w.ct.find(p.flow, w.now); e != nil {
 		// An established flow stays with its real server as long as the
 		// service still has it (weight 0 included).
-		if hop = s.hopOf(ref{e.ref, e.gen}, idx); hop != nil {
+		if hop = s.hopOf(ref{e.ref, e.gen}, svc, idx); hop != nil {
 			w.local.CTHits++
-			if !p.udp {
+			// Most packets are an established flow's ACKs: no change.
+			if !p.udp && (e.state != ctEstablished || p.tcpFlags&(tcpSYN|tcpFIN|tcpRST) != 0) {
 				w.ct.advance(e, p.tcpFlags)
 			}
 			if e.stamp != w.now {
-				e.stamp = w.now
+				w.ct.touch(e, w.now)
 				if svc.persist != 0 {
 					w.persist.touch(p.pkey, hop.ref, w.now)
 				}
@@ -412,7 +412,7 @@ func (w *Worker) newFlow(s *Snapshot, svc *service, p *Packet) *nextHop {
 	var hop *nextHop
 	if svc.persist != 0 {
 		if r, ok := w.persist.lookup(p.pkey, w.now, svc.persist); ok {
-			if h := s.hopOf(r, p.svc); h != nil && h.weight > 0 {
+			if h := s.hopOf(r, svc, p.svc); h != nil && h.weight > 0 {
 				hop = h
 				w.local.PersistHits++
 				w.persist.touch(p.pkey, r, w.now)
@@ -429,7 +429,7 @@ func (w *Worker) newFlow(s *Snapshot, svc *service, p *Packet) *nextHop {
 			r := w.persist.store(p.pkey, hop.ref, w.now, svc.persist)
 			if r != hop.ref {
 				// Another worker persisted this client first.
-				if h := s.hopOf(r, p.svc); h != nil && h.weight > 0 {
+				if h := s.hopOf(r, svc, p.svc); h != nil && h.weight > 0 {
 					hop = h
 				}
 			}
