@@ -100,13 +100,6 @@ func (w *Worker) ipv6(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 		p.tcpFlags = l4[13] // a valid TCP header has 20 bytes or more
 	}
 	p.flow = ctKey(FlowHash6(sh, sl, dh, dl, sport, dport, proto))
-	svc := &s.services[idx]
-	if svc.sourceIP {
-		p.shash = SourceHash6(sh, sl)
-	}
-	if svc.persist != 0 {
-		p.pkey = svc.persistKey6(sh, sl)
-	}
 	prefetch(unsafe.Pointer(&w.ct.bucket(p.flow)[0]))
 	return scheduled
 }

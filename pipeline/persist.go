@@ -241,6 +241,15 @@ func (svc *service) setPersistence(sc ServiceConfig) error {
 	return nil
 }
 
+// persistKey is the persistence key of p's client in svc.
+func (svc *service) persistKey(p *Packet) uint64 {
+	hi, lo := p.source()
+	if p.v6 {
+		return svc.persistKey6(hi, lo)
+	}
+	return svc.persistKey4(uint32(lo))
+}
+
 // persistKey4 is the persistence key of IPv4 client src in svc.
 func (svc *service) persistKey4(src uint32) uint64 {
 	return mix64((uint64(src)&svc.persistMask[0])*mulA ^ svc.persistSeed)

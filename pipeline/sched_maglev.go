@@ -10,11 +10,21 @@ import "dsrlb/pipeline/maglev"
 func maglevPick(svc *service, p *Packet) uint16 {
 	h := p.flow
 	if svc.sourceIP {
-		h = p.shash
+		h = sourceHash(p)
 	}
 	b := maglev.Lookup(svc.table, h)
 	if int(b) >= len(svc.hops) {
 		return noHop
 	}
 	return b
+}
+
+// sourceHash is the hash of p's client address (source hashing), from
+// the header: only new flows need it.
+func sourceHash(p *Packet) uint64 {
+	hi, lo := p.source()
+	if p.v6 {
+		return SourceHash6(hi, lo)
+	}
+	return SourceHash4(uint32(lo))
 }

@@ -33,14 +33,10 @@ type Packet struct {
 	Verdict Verdict // what happened (output)
 
 	// Between the two passes of Process, for a packet to a service: the
-	// service, the flow hash, the client-address hash (source hashing
-	// only), the client's persistence key (persistent services only),
-	// where the IP header is, its version, the port the packet came in
-	// on, its TCP flags or whether it is UDP.
+	// service, the flow hash, where the IP header is, its version, the
+	// port the packet came in on, its TCP flags or whether it is UDP.
 	svc      uint32
 	flow     uint64
-	shash    uint64
-	pkey     uint64
 	l3       uint16
 	v6       bool
 	inPort   uint8
@@ -341,13 +337,6 @@ func (w *Worker) ipv4(s *Snapshot, p *Packet, f []byte, l3 int) Verdict {
 		p.tcpFlags = l4[13] // a valid TCP header has 20 bytes or more
 	}
 	p.flow = ctKey(FlowHash4(src, dst, sport, dport, proto))
-	svc := &s.services[idx]
-	if svc.sourceIP {
-		p.shash = SourceHash4(src)
-	}
-	if svc.persist != 0 {
-		p.pkey = svc.persistKey4(src)
-	}
 	prefetch(unsafe.Pointer(&w.ct.bucket(p.flow)[0]))
 	return scheduled
 }
@@ -371,7 +360,7 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 			if e.stamp != w.now {
 				w.ct.touch(e, w.now)
 				if svc.persist != 0 {
-					w.persist.touch(p.pkey, hop.ref, w.now)
+					w.persist.touch(svc.persistKey(p), hop.ref, w.now)
 				}
 			}
 		}
@@ -410,12 +399,14 @@ func (w *Worker) schedule(s *Snapshot, p *Packet) Verdict {
 // new flows.
 func (w *Worker) newFlow(s *Snapshot, svc *service, p *Packet) *nextHop {
 	var hop *nextHop
+	var pkey uint64
 	if svc.persist != 0 {
-		if r, ok := w.persist.lookup(p.pkey, w.now, svc.persist); ok {
+		pkey = svc.persistKey(p)
+		if r, ok := w.persist.lookup(pkey, w.now, svc.persist); ok {
 			if h := s.hopOf(r, svc, p.svc); h != nil && h.weight > 0 {
 				hop = h
 				w.local.PersistHits++
-				w.persist.touch(p.pkey, r, w.now)
+				w.persist.touch(pkey, r, w.now)
 			}
 		}
 	}
@@ -426,7 +417,7 @@ func (w *Worker) newFlow(s *Snapshot, svc *service, p *Packet) *nextHop {
 		}
 		hop = &svc.hops[b]
 		if svc.persist != 0 {
-			r := w.persist.store(p.pkey, hop.ref, w.now, svc.persist)
+			r := w.persist.store(pkey, hop.ref, w.now, svc.persist)
 			if r != hop.ref {
 				// Another worker persisted this client first.
 				if h := s.hopOf(r, svc, p.svc); h != nil && h.weight > 0 {
@@ -601,4 +592,14 @@ func (w *Worker) arp(s *Snapshot, inPort uint8, f []byte, l3 int) Verdict {
 		}
 	}
 	return DropARPIgnored
+}
+
+// source is the client address of a classified packet, read from its IP
+// header: IPv4 in the low 32 bits of lo, IPv6 as two halves.
+func (p *Packet) source() (hi, lo uint64) {
+	ip := p.Buf[p.Off+int(p.l3) : p.Off+p.Len]
+	if p.v6 {
+		return binary.BigEndian.Uint64(ip[8:16]), binary.BigEndian.Uint64(ip[16:24])
+	}
+	return 0, uint64(binary.BigEndian.Uint32(ip[12:16]))
 }
