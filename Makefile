@@ -9,7 +9,7 @@ BIN      := bin
 # run their own, in network namespaces (policy-rc.d denies the start).
 APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
             iproute2 ethtool curl iputils-ping procps nftables \
-            clang libbpf-dev bpftool keepalived prometheus chromium
+            clang libbpf-dev bpftool keepalived prometheus chromium tcpreplay
 GOFLAGS_TEST ?= -count=1
 
 .PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke fuzz readme

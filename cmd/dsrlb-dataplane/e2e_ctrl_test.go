@@ -50,17 +50,19 @@ type ctrlBed struct {
 // plane and dsrlb-ctrl with extra service lines.
 func newCtrlBed(t *testing.T, n, backends int, extra ...string) *ctrlBed {
 	t.Helper()
-	return newCtrlBedKeys(t, n, backends, nil, extra...)
+	return newCtrlBedWith(t, n, backends, nil, extra...)
 }
 
-// newCtrlBedKeys is newCtrlBed with the keys of each real server's
-// [[service.backend]] table (testbed.L2.BackendKeys).
-func newCtrlBedKeys(t *testing.T, n, backends int, keys []string, extra ...string) *ctrlBed {
+// newCtrlBedWith is newCtrlBed with setup applied to the topology before
+// its configuration is written (e.g. testbed.L2.BackendKeys).
+func newCtrlBedWith(t *testing.T, n, backends int, setup func(*testbed.L2), extra ...string) *ctrlBed {
 	t.Helper()
 	topo := newL2(t, n)
 	topo.TAP = "dsrlb0"
 	topo.Backends = backends
-	topo.BackendKeys = keys
+	if setup != nil {
+		setup(topo)
+	}
 	b := &ctrlBed{L2: topo, t: t, nginx: make([]*testbed.Proc, n)}
 	for i := range topo.Servers {
 		b.startServer(i)
@@ -85,8 +87,9 @@ func newCtrlBedKeys(t *testing.T, n, backends int, keys []string, extra ...strin
 func (b *ctrlBed) startServer(i int) {
 	b.t.Helper()
 	role := testbed.ServerRole(i)
-	p, err := b.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n"), "big.bin": bigFile(i),
-		"health_check.html": []byte("ok\n")}, b.VIP, b.Servers[i])
+	big := bigFile(i)
+	p, err := b.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n"), "big.bin": big,
+		"small.bin": big[:smallFile], "health_check.html": []byte("ok\n")}, b.VIP, b.Servers[i])
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -101,6 +104,10 @@ func (b *ctrlBed) stopServer(i int) time.Time {
 	}
 	return at
 }
+
+// smallFile is the size of each real server's small.bin: the first bytes
+// of its big.bin.
+const smallFile = 256 << 10
 
 // bigFile is real server i's 20 MB download, different per server.
 func bigFile(i int) []byte {

@@ -136,7 +136,7 @@ func TestSchedulerWRR(t *testing.T) {
 func TestSchedulerLeastConnections(t *testing.T) {
 	lc := []string{`scheduler = "lc"`, httpCheck}
 	// rs2 drains while the downloads start: they all go to rs1.
-	b := newCtrlBedKeys(t, 2, 0, []string{"weight = 1", "weight = 0"}, lc...)
+	b := newCtrlBedWith(t, 2, 0, func(l *testbed.L2) { l.BackendKeys = []string{"weight = 1", "weight = 0"} }, lc...)
 	for i := range 20 {
 		if _, err := b.Start(testbed.RoleClient, "download", "curl", "-sS", "-m", "120", "--limit-rate", "20K",
 			"-o", "/dev/null", "http://"+b.VIP.String()+"/big.bin"); err != nil {

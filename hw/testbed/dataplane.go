@@ -23,7 +23,7 @@ func (t *L2) DataplaneConfig(extra ...string) string {
 		vip, servers = t.IPv6.VIP, t.IPv6.Servers
 	}
 	var b strings.Builder
-	writeDataplaneTable(&b, t.Bed, t.LB, t.IPv6, t.TAP)
+	writeDataplaneTable(&b, t.Bed, t.LB, t.IPv6, t.TAP, t.DataplaneKeys...)
 	fmt.Fprintf(&b, `
 [ctrl]
 socket = %q
@@ -54,8 +54,8 @@ port = 80
 // topologies use: one worker on CPU 1, the balancer's eth0 through
 // af_packet, no hugepages, quick neighbour refresh, the shared memory in
 // the bed's directory, address6 (and gateway6) once IPv6 is enabled, and
-// the exception path when tap is set.
-func writeDataplaneTable(w *strings.Builder, b *Bed, lb netip.Prefix, v6 IPv6Addrs, tap string) {
+// the exception path when tap is set, then the extra keys.
+func writeDataplaneTable(w *strings.Builder, b *Bed, lb netip.Prefix, v6 IPv6Addrs, tap string, extra ...string) {
 	fmt.Fprintf(w, `[dataplane]
 workers = [1]
 main_cpu = 0
@@ -69,6 +69,9 @@ shm = %q
 `, lb.String(), v6.config6(), filepath.Join(b.Dir, "dsrlb.shm"))
 	if tap != "" {
 		fmt.Fprintf(w, "tap = %q\n", tap)
+	}
+	for _, e := range extra {
+		w.WriteString(e + "\n")
 	}
 	w.WriteString(`
 [[dataplane.port]]

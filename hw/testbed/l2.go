@@ -30,6 +30,9 @@ type L2 struct {
 	// Backends is how many of the Servers are the service's real servers
 	// in DataplaneConfig (0: all of them).
 	Backends int
+	// DataplaneKeys are added to the [dataplane] table of
+	// DataplaneConfig.
+	DataplaneKeys []string
 	// BackendKeys are the keys of real server i's [[service.backend]]
 	// table in DataplaneConfig besides its address, when set and not
 	// empty (default "weight = 1").
