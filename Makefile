@@ -63,7 +63,7 @@ e2e: deps
 # times. Results also go to bench.json.
 BENCH_FLAGS ?= -pairs 3 -duration 5s
 bench: build
-	./$(BIN)/dsrlbctl bench -dataplane $(BIN)/dsrlb-dataplane -methods l2dsr,l2dsr-wrr,l2dsr-lc,dscp,ipip,gre,gue,l2dsr6,ipip6,gue6 $(BENCH_FLAGS) -json bench.json
+	./$(BIN)/dsrlbctl bench -dataplane $(BIN)/dsrlb-dataplane -methods l2dsr,l2dsr-wrr,l2dsr-lc,l2dsr-synflood,dscp,ipip,gre,gue,l2dsr6,ipip6,gue6 $(BENCH_FLAGS) -json bench.json
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./pipeline/ ./pipeline/header/
 	$(GO) test -run '^$$' -bench 'Build$$' -benchtime 20x ./pipeline/maglev/
 

@@ -55,6 +55,20 @@ type MethodResult struct {
 	Ratio       float64   `json:"ratio"` // dsrlb median / testpmd median
 	PairRatios  []float64 `json:"pair_ratios"`
 	ForwardFrac float64   `json:"forwarded_fraction"` // dsrlb forward / rx, a sanity check
+	// Connection tracking over the measuring windows (means of the
+	// pairs): the share of lookups that found their flow, and per
+	// second the misses, the evictions of live entries and the SYNs not
+	// tracked.
+	CTHitRate         float64 `json:"conntrack_hit_rate"`
+	CTMissesPerSec    float64 `json:"conntrack_misses_per_s"`
+	CTFullPerSec      float64 `json:"conntrack_full_per_s"`
+	CTUntrackedPerSec float64 `json:"conntrack_untracked_per_s"`
+	// Evictions of established flows per second (in CTFullPerSec).
+	CTFullEstablishedPerSec float64 `json:"conntrack_full_established_per_s"`
+	// SYN flood cases: the share of the packets that are flood SYNs and
+	// the table's size.
+	FloodFraction    float64 `json:"flood_fraction,omitempty"`
+	ConntrackEntries int     `json:"conntrack_entries,omitempty"`
 }
 
 // Report is a whole benchmark run.
@@ -105,7 +119,7 @@ func (c *BenchConfig) defaults() error {
 	}
 	for _, m := range c.Methods {
 		if _, ok := methodVIP[m]; !ok {
-			return fmt.Errorf("method %q has no benchmark (have: l2dsr, dscp, ipip, gre, gue, l2dsr6, ipip6, gue6, l2dsr-wrr, l2dsr-lc)", m)
+			return fmt.Errorf("method %q has no benchmark (have: l2dsr, dscp, ipip, gre, gue, l2dsr6, ipip6, gue6, l2dsr-wrr, l2dsr-lc, l2dsr-synflood)", m)
 		}
 	}
 	if c.Duration < time.Second {
@@ -122,10 +136,12 @@ func (c *BenchConfig) defaults() error {
 
 // methodVIP is the VIP each method's capture is sent to. The methods
 // ending in 6 are IPv6 VIPs and real servers; a method with a scheduler's
-// name after a dash is l2dsr with that scheduler instead of Maglev.
+// name after a dash is l2dsr with that scheduler instead of Maglev;
+// l2dsr-synflood is l2dsr under a SYN flood (floodCase).
 var methodVIP = map[string]netip.Addr{
-	"l2dsr-wrr": netip.MustParseAddr("192.0.2.100"),
-	"l2dsr-lc":  netip.MustParseAddr("192.0.2.100"),
+	"l2dsr-wrr":      netip.MustParseAddr("192.0.2.100"),
+	"l2dsr-lc":       netip.MustParseAddr("192.0.2.100"),
+	"l2dsr-synflood": netip.MustParseAddr("192.0.2.100"),
 	"l2dsr":     netip.MustParseAddr("192.0.2.100"),
 	"dscp":      netip.MustParseAddr("192.0.2.100"),
 	"ipip":      netip.MustParseAddr("192.0.2.100"),
@@ -159,7 +175,11 @@ func runMethod(ctx context.Context, c *BenchConfig, method string, mhz float64) 
 	if err != nil {
 		return nil, err
 	}
-	n, err := WritePcap(f, GenConfig{Flows: c.Flows, Packets: c.Packets, VIP: methodVIP[method], Sizes: c.Sizes})
+	gen := GenConfig{Flows: c.Flows, Packets: c.Packets, VIP: methodVIP[method], Sizes: c.Sizes}
+	if method == floodCase {
+		gen.Flows, gen.SYNFlood = floodFlows, floodFraction
+	}
+	n, err := WritePcap(f, gen)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -176,13 +196,20 @@ func runMethod(ctx context.Context, c *BenchConfig, method string, mhz float64) 
 
 	res := &MethodResult{Method: method, Sizes: c.Sizes}
 	var fwd, rx float64
+	var ct map[string]float64 // sums over the pairs
 	for pair := 0; pair < c.Pairs; pair++ {
-		d, frac, err := runDsrlb(ctx, c, method, pcap, mbufs, memMB)
+		d, frac, deltas, err := runDsrlb(ctx, c, method, pcap, mbufs, memMB)
 		if err != nil {
 			return nil, err
 		}
 		fwd += frac
 		rx++
+		if ct == nil {
+			ct = map[string]float64{}
+		}
+		for k, v := range deltas {
+			ct[k] += v
+		}
 		tp, err := runTestpmd(ctx, c, pcap, mbufs, memMB)
 		if err != nil {
 			return nil, err
@@ -193,6 +220,17 @@ func runMethod(ctx context.Context, c *BenchConfig, method string, mhz float64) 
 		res.PairRatios = append(res.PairRatios, d/tp)
 	}
 	res.ForwardFrac = fwd / rx
+	for k := range ct {
+		ct[k] /= rx
+	}
+	if lookups := ct["conntrack_hits"] + ct["conntrack_misses"]; lookups > 0 {
+		res.CTHitRate = ct["conntrack_hits"] / lookups
+	}
+	res.CTMissesPerSec, res.CTFullPerSec, res.CTUntrackedPerSec = ct["conntrack_misses"], ct["conntrack_full"], ct["conntrack_untracked"]
+	res.CTFullEstablishedPerSec = ct["conntrack_full_established"]
+	if method == floodCase {
+		res.FloodFraction, res.ConntrackEntries = floodFraction, floodEntries
+	}
 	res.DsrlbMedian, res.DsrlbMin, res.DsrlbMax = stats(res.Dsrlb)
 	res.TestpmdMed, res.TestpmdMin, res.TestpmdMax = stats(res.Testpmd)
 	if res.DsrlbMedian > 0 {
@@ -222,14 +260,30 @@ func stats(v []float64) (median, lo, hi float64) {
 // methodKeys are the service keys a method needs.
 var methodKeys = map[string]string{"dscp": "dscp = 10"}
 
+// The SYN flood case: half the packets are flood SYNs (each a new flow
+// within a turn of the capture), the other half 4000 established flows,
+// through a connection table of 65536 entries (16384 buckets): the
+// flood's 65536 new flows per turn keep every bucket full. 4000 flows
+// leave no bucket with five of them, so any eviction of an established
+// flow would be the flood's.
+const (
+	floodCase     = "l2dsr-synflood"
+	floodFraction = 0.5
+	floodFlows    = 4000
+	floodEntries  = 65536
+)
+
 // dsrlbConfig is the data plane's configuration for a benchmark: the
 // capture in, a null device out, two real servers with static MACs behind
 // the null device.
 func dsrlbConfig(c *BenchConfig, method, pcap string, mbufs, memMB int) string {
 	rs1, rs2 := "192.0.2.21", "192.0.2.22"
 	vip := methodVIP[method]
-	keys := methodKeys[method]
-	if m, sched, ok := strings.Cut(method, "-"); ok {
+	keys, dpKeys := methodKeys[method], ""
+	switch m, sched, ok := strings.Cut(method, "-"); {
+	case method == floodCase:
+		method, dpKeys = m, fmt.Sprintf("conntrack_entries = %d\n", floodEntries)
+	case ok:
 		method, keys = m, fmt.Sprintf("scheduler = %q", sched)
 	}
 	if vip.Is6() {
@@ -246,10 +300,10 @@ mbufs = %d
 burst_size = %d
 stats_interval = "500ms"
 shm = %q
-
+%[13]s
 [[dataplane.port]]
 name = "in"
-device = "net_pcap0,rx_pcap=%s,infinite_rx=1"
+device = "net_pcap0,rx_pcap=%[7]s,infinite_rx=1"
 
 [[dataplane.port]]
 name = "out"
@@ -277,24 +331,24 @@ method = %[9]q
 
   [[service.backend]]
   address = %[12]q
-`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, vip, method, keys, rs1, rs2)
+`, c.WorkerCPU, c.MainCPU, memMB, mbufs, c.Burst, filepath.Join(c.Dir, "bench.shm"), pcap, vip, method, keys, rs1, rs2, dpKeys)
 }
 
 // runDsrlb runs the data plane and measures its received-packet rate from
 // its own counter log lines inside the window after the warm-up.
-func runDsrlb(ctx context.Context, c *BenchConfig, method, pcap string, mbufs, memMB int) (mpps, fwdFrac float64, err error) {
+func runDsrlb(ctx context.Context, c *BenchConfig, method, pcap string, mbufs, memMB int) (mpps, fwdFrac float64, deltas map[string]float64, err error) {
 	cfgPath := filepath.Join(c.Dir, "dsrlb-bench.toml")
 	if err := os.WriteFile(cfgPath, []byte(dsrlbConfig(c, method, pcap, mbufs, memMB)), 0o644); err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	logPath := filepath.Join(c.Dir, "dsrlb-bench.log")
 	m := &dsrlbMeter{warmup: c.Warmup, duration: c.Duration}
 	out, err := runMeasured(ctx, c.hangAfter(), logPath, m, c.Dataplane, "-c", cfgPath)
 	mpps, fwdFrac, rerr := m.result()
 	if err := judge(err, rerr, errDsrlbNoPacket, logPath, out); err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
-	return mpps, fwdFrac, nil
+	return mpps, fwdFrac, m.deltas(), nil
 }
 
 // runTestpmd runs dpdk-testpmd in macswap mode on the same CPU, devices and
@@ -360,12 +414,20 @@ func (r *Report) WriteJSON(path string) error {
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "CPU: %s @ %.0f MHz; worker CPU %d; capture: %d flows, %d packets, %s frames; burst %d for both\n",
 		r.CPUModel, r.CPUMHz, r.Config.WorkerCPU, r.Config.Flows, r.Config.Packets, r.Config.Sizes, r.Config.Burst)
-	fmt.Fprintf(w, "%-8s %8s %8s %8s %8s %8s %8s %8s %8s %7s\n",
-		"method", "dsrlb", "min", "max", "ns/pkt", "cyc/pkt", "testpmd", "min", "max", "ratio")
+	fmt.Fprintf(w, "%-14s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s\n",
+		"method", "dsrlb", "min", "max", "ns/pkt", "cyc/pkt", "testpmd", "min", "max", "ratio", "ct hit")
 	for _, m := range r.Results {
-		fmt.Fprintf(w, "%-8s %8.2f %8.2f %8.2f %8.1f %8.0f %8.2f %8.2f %8.2f %7.3f\n",
+		fmt.Fprintf(w, "%-14s %8.2f %8.2f %8.2f %8.1f %8.0f %8.2f %8.2f %8.2f %7.3f %6.1f%%\n",
 			m.Method, m.DsrlbMedian, m.DsrlbMin, m.DsrlbMax, m.NsPerPkt, m.CyclesPkt,
-			m.TestpmdMed, m.TestpmdMin, m.TestpmdMax, m.Ratio)
+			m.TestpmdMed, m.TestpmdMin, m.TestpmdMax, m.Ratio, 100*m.CTHitRate)
 	}
-	fmt.Fprintln(w, "(Mpps medians over A/B pairs; ratio = dsrlb median / testpmd macswap median, same CPU, vdevs and capture)")
+	fmt.Fprintln(w, "(Mpps medians over A/B pairs; ratio = dsrlb median / testpmd macswap median, same CPU, vdevs and capture;")
+	fmt.Fprintln(w, " ct hit = connection-tracking lookups that found their flow)")
+	for _, m := range r.Results {
+		if m.FloodFraction > 0 {
+			fmt.Fprintf(w, "%s: %.0f%% of the packets are flood SYNs through %d entries with %d established flows: %.2f Mpps forwarded, half-open entries evicted %.0f/s, SYNs untracked %.0f/s, established flows evicted %.0f/s\n",
+				m.Method, 100*m.FloodFraction, m.ConntrackEntries, floodFlows, m.DsrlbMedian*m.ForwardFrac,
+				m.CTFullPerSec-m.CTFullEstablishedPerSec, m.CTUntrackedPerSec, m.CTFullEstablishedPerSec)
+		}
+	}
 }

@@ -35,8 +35,13 @@ type GenConfig struct {
 	Sizes   Sizes  // default Size64
 	// Noise is the fraction (0..1) of packets sent to an address that is no
 	// VIP: the data plane must classify and drop them.
-	Noise  float64
-	SrcMAC net.HardwareAddr // client side
+	Noise float64
+	// SYNFlood is the fraction (0..1) of packets that are a SYN flood:
+	// SYNs each from a client address and port no other packet of the
+	// capture uses (203.0.113.0/24, ports 50000 and up), a new flow
+	// every time. The other packets are the Flows.
+	SYNFlood float64
+	SrcMAC   net.HardwareAddr // client side
 	DstMAC net.HardwareAddr // the balancer's port
 }
 
@@ -70,6 +75,8 @@ func (c *GenConfig) defaults() error {
 		return fmt.Errorf("sizes %q: want %q or %q", c.Sizes, Size64, SizeIMIX)
 	case c.Noise < 0 || c.Noise > 1:
 		return fmt.Errorf("noise %v out of range 0..1", c.Noise)
+	case c.SYNFlood < 0 || c.SYNFlood > 1:
+		return fmt.Errorf("syn flood %v out of range 0..1", c.SYNFlood)
 	}
 	return nil
 }
@@ -105,9 +112,22 @@ func WritePcap(w io.Writer, c GenConfig) (int, error) {
 	if c.Noise > 0 {
 		noiseEvery = int(1 / c.Noise)
 	}
+	floodEvery := 0
+	if c.SYNFlood > 0 {
+		floodEvery = int(1 / c.SYNFlood)
+	}
+	legit, floods := 0, 0 // packets of the flows and of the flood so far
 	for i := 0; i < c.Packets; i++ {
-		f := i % c.Flows
-		src, sport := flowSource(f, v6)
+		flood := floodEvery > 0 && i%floodEvery == 0
+		var src netip.Addr
+		var sport uint16
+		if flood {
+			src, sport = floodSource(floods, v6)
+			floods++
+		} else {
+			src, sport = flowSource(legit%c.Flows, v6)
+			legit++
+		}
 		dst := c.VIP
 		if noiseEvery > 0 && i%noiseEvery == noiseEvery-1 {
 			dst = noiseDst
@@ -122,7 +142,7 @@ func WritePcap(w io.Writer, c GenConfig) (int, error) {
 		}
 		n := max(0, wire-4-hdr)
 		tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(c.Port), Seq: uint32(i), Window: 65535}
-		if i%8 == 0 {
+		if flood || i%8 == 0 {
 			tcp.SYN = true
 			n = max(0, 60-hdr) // a SYN carries no data: pad to the minimum frame
 		} else {
@@ -157,6 +177,22 @@ func WritePcap(w io.Writer, c GenConfig) (int, error) {
 		}
 	}
 	return c.Packets, nil
+}
+
+// floodSource is the client address and source port of the flood's SYN
+// k: 250 addresses of 203.0.113.0/24 (2001:db8:f::/64 for IPv6) times
+// ports 50000..64999, so a capture of up to 3.75 million flood packets
+// has no 5-tuple twice, and none of the flows' (their ports stay below
+// 50000 up to 12 million flows).
+func floodSource(k int, v6 bool) (netip.Addr, uint16) {
+	sport := uint16(50000 + k/250%15000)
+	if v6 {
+		var a [16]byte
+		copy(a[:], []byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x0f})
+		a[15] = byte(k%250 + 1)
+		return netip.AddrFrom16(a), sport
+	}
+	return netip.AddrFrom4([4]byte{203, 0, 113, byte(k%250 + 1)}), sport
 }
 
 // flowSource is flow f's client address and source port.

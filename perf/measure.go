@@ -28,6 +28,9 @@ type meter interface {
 type counterPoint struct {
 	t       time.Time
 	rx, fwd float64
+	// every counter of the line by name (a counter that is zero is not
+	// logged)
+	vals map[string]float64
 }
 
 // The line starts with rx_packets (hw/dataplane TestCounterLogLine keeps it
@@ -46,8 +49,14 @@ func parseCounterLine(line string) (counterPoint, bool) {
 	}
 	rx, _ := strconv.ParseFloat(m[2], 64)
 	fwd, _ := strconv.ParseFloat(m[3], 64)
-	return counterPoint{t, rx, fwd}, true
+	p := counterPoint{t: t, rx: rx, fwd: fwd, vals: map[string]float64{}}
+	for _, kv := range counterValue.FindAllStringSubmatch(line, -1) {
+		p.vals[kv[1]], _ = strconv.ParseFloat(kv[2], 64)
+	}
+	return p, true
 }
+
+var counterValue = regexp.MustCompile(` ([a-z0-9_]+)=(\d+)`)
 
 // dsrlbWindow finds the measuring window in the counter points: it starts
 // at the first point a warm-up after the first point with packets and ends
@@ -98,6 +107,22 @@ func (m *dsrlbMeter) feed(line string) {
 }
 
 func (m *dsrlbMeter) complete() bool { return m.done }
+
+// deltas are the counters' growth per second over the measuring window
+// (call after result succeeded).
+func (m *dsrlbMeter) deltas() map[string]float64 {
+	_, i, j, ok := dsrlbWindow(m.pts, m.warmup, m.duration)
+	if !ok {
+		return nil
+	}
+	a, b := m.pts[i], m.pts[j]
+	secs := b.t.Sub(a.t).Seconds()
+	out := map[string]float64{}
+	for k, v := range b.vals {
+		out[k] = (v - a.vals[k]) / secs
+	}
+	return out
+}
 
 // result is the receive rate in Mpps and the forwarded fraction over the
 // window.

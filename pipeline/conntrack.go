@@ -204,9 +204,10 @@ func (t *conntrack) find(key uint64, now uint16) *ctEntry {
 
 // Outcomes of insert.
 const (
-	ctInserted = iota
-	ctEvicted  // a live flow was evicted
-	ctRefused  // the bucket holds established flows only and st is ctSyn
+	ctInserted           = iota
+	ctEvicted            // a live half-open or closing flow was evicted
+	ctEvictedEstablished // a live established or UDP flow was evicted
+	ctRefused            // the bucket holds established flows only and st is ctSyn
 )
 
 // insert records key -> r in state st.
@@ -230,13 +231,12 @@ func (t *conntrack) insert(key uint64, r ref, st uint8, now uint16) int {
 	if victim < 0 {
 		switch {
 		case oldest >= 0:
-			victim = oldest
+			victim, out = oldest, ctEvicted
 		case st == ctSyn:
 			return ctRefused
 		default:
-			victim = oldestAny
+			victim, out = oldestAny, ctEvictedEstablished
 		}
-		out = ctEvicted
 	}
 	e := &bk[victim]
 	if e.key == 0 {

@@ -23,6 +23,9 @@ type Counters struct {
 	// entries evicted because their bucket was full, and SYNs not tracked
 	// because their bucket held established flows only.
 	CTHits, CTMisses, CTFull, CTUntracked uint64
+	// CTFullEstablished counts the evictions (in CTFull) of flows past
+	// their handshake: the table is too small for the established flows.
+	CTFullEstablished uint64
 	// PersistHits counts new flows sent to their client's persisted
 	// real server.
 	PersistHits uint64
@@ -34,7 +37,7 @@ func CounterNames() []string {
 	for v := Verdict(0); v < NumVerdicts; v++ {
 		names = append(names, v.String())
 	}
-	return append(names, "learn_overflow", "conntrack_hits", "conntrack_misses", "conntrack_full", "conntrack_untracked", "persistence_hits")
+	return append(names, "learn_overflow", "conntrack_hits", "conntrack_misses", "conntrack_full", "conntrack_untracked", "conntrack_full_established", "persistence_hits")
 }
 
 // publish copies c into dst with atomic stores.
@@ -50,6 +53,7 @@ func (c *Counters) publish(dst *Counters) {
 	atomic.StoreUint64(&dst.CTMisses, c.CTMisses)
 	atomic.StoreUint64(&dst.CTFull, c.CTFull)
 	atomic.StoreUint64(&dst.CTUntracked, c.CTUntracked)
+	atomic.StoreUint64(&dst.CTFullEstablished, c.CTFullEstablished)
 	atomic.StoreUint64(&dst.PersistHits, c.PersistHits)
 }
 
@@ -67,6 +71,7 @@ func (c *Counters) Load() Counters {
 	out.CTMisses = atomic.LoadUint64(&c.CTMisses)
 	out.CTFull = atomic.LoadUint64(&c.CTFull)
 	out.CTUntracked = atomic.LoadUint64(&c.CTUntracked)
+	out.CTFullEstablished = atomic.LoadUint64(&c.CTFullEstablished)
 	out.PersistHits = atomic.LoadUint64(&c.PersistHits)
 	return out
 }
@@ -84,6 +89,7 @@ func (c *Counters) Add(o *Counters) {
 	c.CTMisses += o.CTMisses
 	c.CTFull += o.CTFull
 	c.CTUntracked += o.CTUntracked
+	c.CTFullEstablished += o.CTFullEstablished
 	c.PersistHits += o.PersistHits
 }
 

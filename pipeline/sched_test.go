@@ -346,8 +346,8 @@ func TestSYNFloodKeepsEstablished(t *testing.T) {
 		}
 	}
 	w.Publish()
-	if c := w.Shared.Load(); c.CTFull < 20000-256 {
-		t.Fatalf("evicted %d: the flood should have cycled through the half-open entries", c.CTFull)
+	if c := w.Shared.Load(); c.CTFull < 20000-256 || c.CTFullEstablished != 0 {
+		t.Fatalf("evicted %d, %d of them established: the flood should have cycled through the half-open entries only", c.CTFull, c.CTFullEstablished)
 	}
 	if n := w.ct.byState[ctEstablished]; n != 32 {
 		t.Fatalf("established entries %d of 32 after the flood", n)
@@ -377,7 +377,7 @@ func TestConntrackEvictionClasses(t *testing.T) {
 	if got := ct.insert(5<<20, r, ctSyn, 20); got != ctRefused || at(5<<20) != nil {
 		t.Fatalf("a SYN into a bucket of established flows: %d", got)
 	}
-	if got := ct.insert(6<<20, r, ctEstablished, 20); got != ctEvicted || at(1<<20) != nil || at(6<<20) == nil {
+	if got := ct.insert(6<<20, r, ctEstablished, 20); got != ctEvictedEstablished || at(1<<20) != nil || at(6<<20) == nil {
 		t.Fatalf("an established flow into a full bucket: %d, the oldest (1) should go", got)
 	}
 	// 2 closes, 3 goes half-open again: they go before the established.

@@ -431,6 +431,9 @@ func (w *Worker) newFlow(s *Snapshot, svc *service, p *Packet) *nextHop {
 		switch w.ct.insert(p.flow, hop.ref, stateOf(p.tcpFlags, p.udp), w.now) {
 		case ctEvicted:
 			w.local.CTFull++
+		case ctEvictedEstablished:
+			w.local.CTFull++
+			w.local.CTFullEstablished++
 		case ctRefused:
 			w.local.CTUntracked++
 		}

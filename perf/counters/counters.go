@@ -139,6 +139,7 @@ var Workers = []Desc{
 	worker("conntrack_misses", "lookups", "connection-tracking lookups that did not: new flows, or flows idle longer than their state's timeout (`conntrack_timeout`, `conntrack_syn_timeout`, ...)"),
 	worker("conntrack_full", "entries", "live flows evicted because their bucket of the flow table was full (half-open and closing flows go first)"),
 	worker("conntrack_untracked", "flows", "SYNs not tracked because their bucket of the flow table held established flows only (forwarded; the flow is tracked from its next packet)"),
+	worker("conntrack_full_established", "entries", "of `conntrack_full`, flows past their handshake (established TCP, UDP) evicted by another such flow: the table is too small for the established flows (a SYN flood never evicts them)"),
 	worker("persistence_hits", "flows", "new flows sent to the real server their client is persisted to"),
 }
 
