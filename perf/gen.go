@@ -42,7 +42,7 @@ type GenConfig struct {
 	// every time. The other packets are the Flows.
 	SYNFlood float64
 	SrcMAC   net.HardwareAddr // client side
-	DstMAC net.HardwareAddr // the balancer's port
+	DstMAC   net.HardwareAddr // the balancer's port
 }
 
 func (c *GenConfig) defaults() error {
