@@ -44,6 +44,8 @@ type Dataplane struct {
 	Address6      netip.Prefix // own IPv6 address with on-link prefix length (not masked); zero value when absent
 	BurstSize     int
 	Mbufs         int
+	MbufSize      int  // data room of a packet buffer, headroom included
+	ShareMainCPU  bool // main_cpu may be a worker's CPU too
 	ARPRefresh    time.Duration
 	ARPExpiry     time.Duration
 	StatsInterval time.Duration // 0 = no periodic counter log

@@ -59,7 +59,7 @@ main_cpu = 0
 address = "192.0.2.10/24"
 [[dataplane.port]]
 name = "lan0"
-device = "net_af_packet0,iface=veth-lb"
+device = "net_af_packet0,iface=veth-lb,qpairs=2"
 [[dataplane.port]]
 name = "pci0"
 device = "0000:3B:00.0"

@@ -25,6 +25,7 @@ func TestExample(t *testing.T) {
 		Address6:            netip.MustParsePrefix("2001:db8::10/64"),
 		BurstSize:           32,
 		Mbufs:               8191,
+		MbufSize:            2176,
 		ARPRefresh:          5 * time.Second,
 		ARPExpiry:           30 * time.Second,
 		StatsInterval:       10 * time.Second,
@@ -273,7 +274,7 @@ func TestDataplaneErrors(t *testing.T) {
 	expect(t, "address garbage", dp(`workers = [1]`, `address = "lan"`), "3: invalid address \"lan\"")
 	expect(t, "address6 v4", dp(`workers = [1]`, addr, `address6 = "192.0.2.1/24"`), "4: dataplane.address6: address6 \"192.0.2.1/24\" is not an IPv6 address")
 	expect(t, "burst", dp(`workers = [1]`, addr, `burst_size = 0`), "4: dataplane.burst_size: burst_size 0 out of range 1..256")
-	expect(t, "mbufs", dp(`workers = [1]`, addr, `mbufs = 100`), "4: dataplane.mbufs: mbufs 100 out of range 1023..1048575")
+	expect(t, "mbufs", dp(`workers = [1]`, addr, `mbufs = 100`), "4: dataplane.mbufs: mbufs 100 out of range 1023..16777215")
 	expect(t, "bad duration", dp(`workers = [1]`, addr, `arp_refresh = "5"`), `4: dataplane.arp_refresh: invalid duration "5"`)
 	expect(t, "bad duration unit", dp(`workers = [1]`, addr, `stats_interval = "10 s"`), `4: dataplane.stats_interval: invalid duration "10 s"`)
 	expect(t, "negative duration", dp(`workers = [1]`, addr, `stats_interval = "-1s"`), `4: dataplane.stats_interval: negative duration "-1s"`)
@@ -447,5 +448,37 @@ func TestErrorFormat(t *testing.T) {
 	}
 	if MethodL2DSR != 1 || ProtoTCP != 6 || ProtoUDP != 17 {
 		t.Error("constant values wrong")
+	}
+}
+
+func TestQueuesAndBuffers(t *testing.T) {
+	head := "[dataplane]\nworkers = [0, 1]\nshare_main_cpu = true\naddress = \"192.0.2.10/24\"\n"
+	port := func(lines ...string) string { return head + "[[dataplane.port]]\nname = \"p0\"\n" + strings.Join(lines, "\n") + "\n" }
+	c, err := Parse("t.toml", []byte(port(`device = "net_af_packet0,iface=eth0,qpairs=2"`)))
+	if err != nil || !c.Dataplane.ShareMainCPU || c.Dataplane.MainCPU != 0 || len(c.Dataplane.Workers) != 2 {
+		t.Fatalf("main lcore sharing worker 0's CPU: %v %+v", err, c)
+	}
+	expect(t, "af_packet without qpairs", port(`device = "net_af_packet0,iface=eth0"`),
+		"7: dataplane.port[0].device: port p0: 2 workers need a queue pair each: add qpairs=2 to the device string")
+	expect(t, "af_packet with too few qpairs", port(`device = "net_af_packet0,iface=eth0,qpairs=1"`),
+		"7: dataplane.port[0].device: port p0: 2 workers need a queue pair each, the device has qpairs=1")
+	expect(t, "af_packet qpairs not a number", port(`device = "net_af_packet0,iface=eth0,qpairs=x"`),
+		`7: dataplane.port[0].device: port p0: qpairs "x" is not a positive number`)
+	expect(t, "pcap with one capture", port(`device = "net_pcap0,rx_pcap=/a.pcap"`),
+		"7: dataplane.port[0].device: port p0: 2 workers need a receive queue each, the device has 1 (one per rx_pcap)")
+	if _, err := Parse("t.toml", []byte(port(`device = "net_pcap0,rx_pcap=/a.pcap,rx_pcap=/b.pcap"`))); err != nil {
+		t.Errorf("two captures for two workers: %v", err)
+	}
+
+	one := "[dataplane]\nworkers = [1]\naddress = \"192.0.2.10/24\"\n"
+	c, err = Parse("t.toml", []byte(one+"mbuf_size = 384\n[[dataplane.port]]\nname = \"p0\"\ndevice = \"net_null0\"\nmtu = 200\n"))
+	if err != nil || c.Dataplane.MbufSize != 384 {
+		t.Fatalf("mbuf_size 384 for MTU 200: %v", err)
+	}
+	expect(t, "mbuf_size too small", one+"mbuf_size = 1024\n[[dataplane.port]]\nname = \"p0\"\ndevice = \"net_null0\"\n",
+		"4: dataplane.mbuf_size: mbuf_size 1024 is too small for an MTU of 1500: at least 1650 (headroom 128 + MTU + 22)")
+	c, err = Parse("t.toml", []byte(one+"[[dataplane.port]]\nname = \"p0\"\ndevice = \"net_null0\"\nmtu = 9000\n"))
+	if err != nil || c.Dataplane.MbufSize != 128+9000+22 {
+		t.Fatalf("default mbuf_size for a jumbo MTU: %v %d", err, c.Dataplane.MbufSize)
 	}
 }

@@ -70,9 +70,18 @@ type rawDataplane struct {
 	// burst_size: packets received/transmitted per poll. 1..256, default 32.
 	BurstSize *int64 `toml:"burst_size"`
 
-	// mbufs: packet buffers in the mbuf pool. 1023..1048575, default 8191
+	// mbufs: packet buffers in the mbuf pool. 1023..16777215, default 8191
 	// (a power of two minus one is most memory-efficient).
 	Mbufs *int64 `toml:"mbufs"`
+	// mbuf_size: bytes of each packet buffer, DPDK's data room with its
+	// 128-byte headroom: 2176 by default; at least 128 + the largest
+	// port MTU + 22 (Ethernet, VLAN tag), at most 65535. Smaller buffers
+	// hold more packets in the same memory where frames are small.
+	MbufSize *int64 `toml:"mbuf_size"`
+	// share_main_cpu: main_cpu may also be one of the workers' CPUs (for
+	// machines with few CPUs); the main goroutine's work then takes time
+	// slices from that worker. Default false.
+	ShareMainCPU *bool `toml:"share_main_cpu"`
 
 	// arp_refresh: how often real servers' MAC addresses are re-resolved.
 	// Go duration ("500ms", "5s", "1m"), at least 100ms, default "5s".

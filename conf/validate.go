@@ -266,11 +266,14 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, own ownAddrs) {
 	mp := base.key("main_cpu")
 	if m, ok := v.intIn(mp, r.MainCPU, 0, 0, maxCPU); ok {
 		dp.MainCPU = int(m)
-		if i, clash := workerAt[m]; clash {
+		if r.ShareMainCPU != nil {
+			dp.ShareMainCPU = *r.ShareMainCPU
+		}
+		if i, clash := workerAt[m]; clash && !dp.ShareMainCPU {
 			if r.MainCPU != nil {
-				v.addf(mp, "main_cpu %d is also listed in workers: the main lcore cannot also be a worker", m)
+				v.addf(mp, "main_cpu %d is also listed in workers: set share_main_cpu = true to let the main lcore share a worker's CPU", m)
 			} else {
-				v.addAt(wp.idx(i), wp, fmt.Sprintf("CPU %d is the main lcore (main_cpu defaults to 0) and cannot also be a worker: remove it or set main_cpu to another CPU", m))
+				v.addAt(wp.idx(i), wp, fmt.Sprintf("CPU %d is the main lcore (main_cpu defaults to 0) and cannot also be a worker: remove it, set main_cpu to another CPU, or set share_main_cpu = true", m))
 			}
 		}
 	}
@@ -307,7 +310,7 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, own ownAddrs) {
 
 	b, _ := v.intIn(base.key("burst_size"), r.BurstSize, defBurstSize, 1, 256)
 	dp.BurstSize = int(b)
-	n, _ := v.intIn(base.key("mbufs"), r.Mbufs, defMbufs, 1023, 1048575)
+	n, _ := v.intIn(base.key("mbufs"), r.Mbufs, defMbufs, 1023, 1<<24-1)
 	dp.Mbufs = int(n)
 
 	// durations
@@ -373,6 +376,7 @@ func (v *validator) dataplane(r *rawDataplane) (dp Dataplane, own ownAddrs) {
 	for i := range r.Port {
 		dp.Ports = append(dp.Ports, v.port(pp.idx(i), &r.Port[i], i, names, devices, instances))
 	}
+	v.queues(base, r, &dp)
 	np := base.key("neighbor")
 	seen := map[netip.Addr]int{}
 	for i := range r.Neighbor {

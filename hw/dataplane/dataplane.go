@@ -101,7 +101,7 @@ func Start(cfg *conf.Config, log *slog.Logger) (dp *Dataplane, err error) {
 	}
 	// Per-lcore cache: enough for a few bursts, within DPDK's limit of 512.
 	cache := min(512, max(32, cfg.Dataplane.Mbufs/(4*(nw+1))))
-	dp.pool, err = dpdk.NewPktPool("dsrlb_pkts", cfg.Dataplane.Mbufs, cache, dpdk.DefaultDataRoom, -1)
+	dp.pool, err = dpdk.NewPktPool("dsrlb_pkts", cfg.Dataplane.Mbufs, cache, cfg.Dataplane.MbufSize, -1)
 	if err != nil {
 		return nil, fmt.Errorf("packet pool of %d mbufs: %w", cfg.Dataplane.Mbufs, err)
 	}
