@@ -453,7 +453,9 @@ func TestErrorFormat(t *testing.T) {
 
 func TestQueuesAndBuffers(t *testing.T) {
 	head := "[dataplane]\nworkers = [0, 1]\nshare_main_cpu = true\naddress = \"192.0.2.10/24\"\n"
-	port := func(lines ...string) string { return head + "[[dataplane.port]]\nname = \"p0\"\n" + strings.Join(lines, "\n") + "\n" }
+	port := func(lines ...string) string {
+		return head + "[[dataplane.port]]\nname = \"p0\"\n" + strings.Join(lines, "\n") + "\n"
+	}
 	c, err := Parse("t.toml", []byte(port(`device = "net_af_packet0,iface=eth0,qpairs=2"`)))
 	if err != nil || !c.Dataplane.ShareMainCPU || c.Dataplane.MainCPU != 0 || len(c.Dataplane.Workers) != 2 {
 		t.Fatalf("main lcore sharing worker 0's CPU: %v %+v", err, c)
