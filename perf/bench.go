@@ -142,14 +142,14 @@ var methodVIP = map[string]netip.Addr{
 	"l2dsr-wrr":      netip.MustParseAddr("192.0.2.100"),
 	"l2dsr-lc":       netip.MustParseAddr("192.0.2.100"),
 	"l2dsr-synflood": netip.MustParseAddr("192.0.2.100"),
-	"l2dsr":     netip.MustParseAddr("192.0.2.100"),
-	"dscp":      netip.MustParseAddr("192.0.2.100"),
-	"ipip":      netip.MustParseAddr("192.0.2.100"),
-	"gre":       netip.MustParseAddr("192.0.2.100"),
-	"gue":       netip.MustParseAddr("192.0.2.100"),
-	"l2dsr6":    netip.MustParseAddr("2001:db8::100"),
-	"ipip6":     netip.MustParseAddr("2001:db8::100"),
-	"gue6":      netip.MustParseAddr("2001:db8::100"),
+	"l2dsr":          netip.MustParseAddr("192.0.2.100"),
+	"dscp":           netip.MustParseAddr("192.0.2.100"),
+	"ipip":           netip.MustParseAddr("192.0.2.100"),
+	"gre":            netip.MustParseAddr("192.0.2.100"),
+	"gue":            netip.MustParseAddr("192.0.2.100"),
+	"l2dsr6":         netip.MustParseAddr("2001:db8::100"),
+	"ipip6":          netip.MustParseAddr("2001:db8::100"),
+	"gue6":           netip.MustParseAddr("2001:db8::100"),
 }
 
 // Run benchmarks every method: Pairs times dsrlb then testpmd, alternately.
