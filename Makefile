@@ -58,19 +58,21 @@ unit: deps
 e2e: deps
 	$(GO) test $(GOFLAGS_TEST) -p 1 -tags e2e -v ./cmd/dsrlb-dataplane/ ./ctrl/realserver/
 
-# bench: throughput against dpdk-testpmd macswap on the same core, vdevs and
-# capture (A/B pairs), then the per-stage micro-benchmarks and Maglev build
-# times. Results also go to bench.json.
+# bench: throughput against dpdk-testpmd macswap on the same cores, vdevs,
+# captures and memory (A/B pairs) for every case of the performance goals
+# (perf.DefaultCases: hugepages and not, 4096 to 1M flows, 1 and 2
+# workers, every method), then the per-stage micro-benchmarks and Maglev
+# build times. Results also go to bench.json.
 BENCH_FLAGS ?= -pairs 3 -duration 5s
 bench: build
-	./$(BIN)/dsrlbctl bench -dataplane $(BIN)/dsrlb-dataplane -methods l2dsr,l2dsr-wrr,l2dsr-lc,l2dsr-synflood,dscp,ipip,gre,gue,l2dsr6,ipip6,gue6 $(BENCH_FLAGS) -json bench.json
+	./$(BIN)/dsrlbctl bench -dataplane $(BIN)/dsrlb-dataplane -cases default $(BENCH_FLAGS) -json bench.json
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./pipeline/ ./pipeline/header/
 	$(GO) test -run '^$$' -bench 'Build$$' -benchtime 20x ./pipeline/maglev/
 
 # bench-smoke: the throughput benchmark for a few seconds, to prove it runs
 # (no speed is asserted).
 bench-smoke: build
-	./$(BIN)/dsrlbctl bench -dataplane $(BIN)/dsrlb-dataplane -pairs 1 -warmup 1s -duration 1s
+	./$(BIN)/dsrlbctl bench -dataplane $(BIN)/dsrlb-dataplane -workers 1,2 -pairs 1 -warmup 1s -duration 1s
 
 test: lint unit bench-smoke e2e
 

@@ -18,16 +18,41 @@ import (
 
 // Every benchmarked method's data plane configuration is valid.
 func TestBenchConfigsParse(t *testing.T) {
-	c := &BenchConfig{WorkerCPU: 1, Burst: 32, Dir: t.TempDir()}
+	c := &BenchConfig{WorkerCPU: 1, Burst: 32, Packets: 1024, Sizes: Size64, Dir: t.TempDir()}
 	for m := range methodVIP {
-		cfg, err := conf.Parse(m+".toml", []byte(dsrlbConfig(c, m, "/nonexistent.pcap", 8192, 256)))
-		if err != nil {
-			t.Errorf("%s: %v", m, err)
-			continue
+		for _, mem := range []string{MemoryHuge, MemoryNoHuge} {
+			for w := 1; w <= 2; w++ {
+				p := planCase(c, Case{Method: m, Memory: mem, Workers: w, Flows: 100000})
+				cfg, err := conf.Parse(m+".toml", []byte(dsrlbConfig(c, p)))
+				if err != nil {
+					t.Errorf("%s: %v", p.Case, err)
+					continue
+				}
+				if len(cfg.Services) != 1 || cfg.Services[0].VIP != methodVIP[m] || len(cfg.Services[0].Backends) != 2 ||
+					len(cfg.Dataplane.Workers) != w || cfg.Dataplane.MbufSize != 384 {
+					t.Errorf("%s: %+v %+v", p.Case, cfg.Dataplane, cfg.Services)
+				}
+			}
 		}
-		if len(cfg.Services) != 1 || cfg.Services[0].VIP != methodVIP[m] || len(cfg.Services[0].Backends) != 2 {
-			t.Errorf("%s: services %+v", m, cfg.Services)
-		}
+	}
+}
+
+// Cases size their memory from their flows: a million flows fit.
+func TestPlanCase(t *testing.T) {
+	c := &BenchConfig{Packets: 131072, Sizes: Size64, Dir: t.TempDir()}
+	p := planCase(c, Case{Method: "l2dsr", Memory: MemoryHuge, Workers: 1, Flows: 1000000})
+	if p.packets != 1000000 || p.mbufs != 1<<20-1 || p.memMB > 1200 || p.ctEntries != 1<<22 {
+		t.Fatalf("1M flows: %d packets, %d mbufs, %d MB, %d entries", p.packets, p.mbufs, p.memMB, p.ctEntries)
+	}
+	p = planCase(c, Case{Method: "l2dsr", Memory: MemoryHuge, Workers: 2, Flows: 100000})
+	if len(p.pcaps) != 2 || p.gens[1].FlowOffset != 50000 || p.packets != 2*131072 || !strings.Contains(p.pcapDevice(), ",rx_pcap=") {
+		t.Fatalf("2 workers: %+v", p)
+	}
+	if got, err := ParseCases("l2dsr/huge/2/4096,gue6/nohuge/1/100000"); err != nil || len(got) != 2 || got[0] != (Case{"l2dsr", MemoryHuge, 2, 4096}) {
+		t.Fatalf("ParseCases: %v %v", got, err)
+	}
+	if _, err := ParseCases("l2dsr/huge"); err == nil {
+		t.Fatal("a case without workers and flows parsed")
 	}
 }
 

@@ -28,11 +28,14 @@ const (
 
 // GenConfig describes a benchmark capture.
 type GenConfig struct {
-	Flows   int // distinct TCP 5-tuples, default 100000
-	Packets int // packets in the capture, default 131072
-	VIP     netip.Addr
-	Port    uint16 // destination port, default 80
-	Sizes   Sizes  // default Size64
+	Flows int // distinct TCP 5-tuples, default 100000
+	// FlowOffset shifts the flows' numbering: captures with offsets a
+	// Flows apart have no flow in common (one capture per worker queue).
+	FlowOffset int
+	Packets    int // packets in the capture, default 131072
+	VIP        netip.Addr
+	Port       uint16 // destination port, default 80
+	Sizes      Sizes  // default Size64
 	// Noise is the fraction (0..1) of packets sent to an address that is no
 	// VIP: the data plane must classify and drop them.
 	Noise float64
@@ -125,7 +128,7 @@ func WritePcap(w io.Writer, c GenConfig) (int, error) {
 			src, sport = floodSource(floods, v6)
 			floods++
 		} else {
-			src, sport = flowSource(legit%c.Flows, v6)
+			src, sport = flowSource(c.FlowOffset+legit%c.Flows, v6)
 			legit++
 		}
 		dst := c.VIP

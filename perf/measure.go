@@ -277,10 +277,10 @@ var (
 const stopWait = time.Minute
 
 // hangAfter bounds a benchmark run against a real hang: two minutes for
-// start-up (EAL init), time for loading the capture into mbufs, and twice
-// the warm-up and measuring window.
-func (c *BenchConfig) hangAfter() time.Duration {
-	return 2*time.Minute + time.Duration(c.Packets)*100*time.Microsecond + 2*(c.Warmup+c.Duration)
+// start-up (EAL init), time for loading the captures' packets into mbufs,
+// and twice the warm-up and measuring window.
+func (c *BenchConfig) hangAfter(packets int) time.Duration {
+	return 2*time.Minute + time.Duration(packets)*100*time.Microsecond + 2*(c.Warmup+c.Duration)
 }
 
 // runMeasured runs a program and feeds its combined output to m (and to

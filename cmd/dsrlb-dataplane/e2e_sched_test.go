@@ -193,3 +193,31 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("after a reload that adds a server: %v, want all 50 on %s", got, server)
 	}
 }
+
+// TestTwoWorkers: two worker lcores (the main lcore sharing the first
+// one's CPU), each with its own queue pair of the balancer's port
+// (net_af_packet qpairs=2, which spreads flows over the queues by hash):
+// connections land on both workers, every request succeeds, and the
+// workers' counters add up to the real servers'.
+func TestTwoWorkers(t *testing.T) {
+	b := newCtrlBedWith(t, 2, 0, func(l *testbed.L2) { l.Workers = []int{0, 1} }, httpCheck)
+	got := b.requests(200)
+	t.Logf("200 requests over two workers: %v", got)
+	if got["FAIL"] != 0 || got["rs1"] == 0 || got["rs2"] == 0 {
+		t.Fatalf("requests over two workers: %v", got)
+	}
+	text := b.metricsOf()
+	var fwd [2]float64
+	for w := range fwd {
+		fwd[w] = sumOf(text, "dsrlb_worker_verdicts_total", fmt.Sprintf(`worker="%d"`, w), `verdict="forward"`)
+	}
+	flows := sumOf(text, "dsrlb_backend_new_flows_total")
+	pkts := sumOf(text, "dsrlb_backend_packets_total")
+	t.Logf("forwarded by worker 0: %v, by worker 1: %v; real servers: %v packets, %v new flows", fwd[0], fwd[1], pkts, flows)
+	if fwd[0] == 0 || fwd[1] == 0 {
+		t.Errorf("one worker forwarded nothing: %v", fwd)
+	}
+	if pkts != fwd[0]+fwd[1] || flows != 200 {
+		t.Errorf("real servers' %v packets and %v new flows, workers forwarded %v: they must agree, with 200 flows", pkts, flows, fwd[0]+fwd[1])
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +61,9 @@ func bench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	bin := fs.String("dataplane", "bin/dsrlb-dataplane", "data plane binary")
 	methods := fs.String("methods", "l2dsr", "comma-separated forwarding methods")
+	memory := fs.String("memory", perf.MemoryHuge, `comma-separated memory modes: "huge" (2 MiB hugepages, reserved for the run) and/or "nohuge"`)
+	workers := fs.String("workers", "1", "comma-separated worker counts (1, 2)")
+	cases := fs.String("cases", "", `explicit cases METHOD/MEMORY/WORKERS/FLOWS, comma-separated, or "default" for make bench's (then -methods, -memory, -workers and -flows are not used)`)
 	sizes := fs.String("sizes", "64", `frame sizes: "64" or "imix"`)
 	pairs := fs.Int("pairs", 3, "dsrlb/testpmd A/B pairs per method")
 	burst := fs.Int("burst", 32, "packets per burst, for dsrlb and testpmd alike")
@@ -76,6 +80,25 @@ func bench(args []string) error {
 	if *pairs < 1 || *pairs > 50 {
 		return errors.New("bench: -pairs must be 1..50")
 	}
+	var cs []perf.Case
+	switch *cases {
+	case "":
+	case "default":
+		cs = perf.DefaultCases()
+	default:
+		var err error
+		if cs, err = perf.ParseCases(*cases); err != nil {
+			return fmt.Errorf("bench: -cases: %w", err)
+		}
+	}
+	var ws []int
+	for _, w := range strings.Split(*workers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil {
+			return fmt.Errorf("bench: -workers: %q is not a number", w)
+		}
+		ws = append(ws, n)
+	}
 	dir, err := os.MkdirTemp("", "dsrlb-bench")
 	if err != nil {
 		return err
@@ -90,7 +113,7 @@ func bench(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	rep, err := perf.Run(ctx, perf.BenchConfig{
-		Dataplane: *bin, Methods: strings.Split(*methods, ","), Sizes: perf.Sizes(*sizes),
+		Dataplane: *bin, Cases: cs, Methods: strings.Split(*methods, ","), Memory: strings.Split(*memory, ","), Workers: ws, Sizes: perf.Sizes(*sizes),
 		Flows: *flows, Packets: *packets, Pairs: *pairs, Burst: *burst, Warmup: *warmup, Duration: *duration,
 		MainCPU: *mainCPU, WorkerCPU: *workerCPU, Dir: dir, Log: os.Stdout,
 	})

@@ -23,7 +23,7 @@ func (t *L2) DataplaneConfig(extra ...string) string {
 		vip, servers = t.IPv6.VIP, t.IPv6.Servers
 	}
 	var b strings.Builder
-	writeDataplaneTable(&b, t.Bed, t.LB, t.IPv6, t.TAP, t.DataplaneKeys...)
+	writeDataplaneTable(&b, t.Bed, t.LB, t.IPv6, t.TAP, t.Workers, t.DataplaneKeys...)
 	fmt.Fprintf(&b, `
 [ctrl]
 socket = %q
@@ -51,13 +51,22 @@ port = 80
 }
 
 // writeDataplaneTable writes the [dataplane] table and port both
-// topologies use: one worker on CPU 1, the balancer's eth0 through
-// af_packet, no hugepages, quick neighbour refresh, the shared memory in
-// the bed's directory, address6 (and gateway6) once IPv6 is enabled, and
-// the exception path when tap is set, then the extra keys.
-func writeDataplaneTable(w *strings.Builder, b *Bed, lb netip.Prefix, v6 IPv6Addrs, tap string, extra ...string) {
+// topologies use: one worker on CPU 1 (or the workers' CPUs given, the
+// main lcore sharing CPU 0, and a queue pair each), the balancer's eth0
+// through af_packet, no hugepages, quick neighbour refresh, the shared
+// memory in the bed's directory, address6 (and gateway6) once IPv6 is
+// enabled, and the exception path when tap is set, then the extra keys.
+func writeDataplaneTable(w *strings.Builder, b *Bed, lb netip.Prefix, v6 IPv6Addrs, tap string, workers []int, extra ...string) {
+	if len(workers) == 0 {
+		workers = []int{1}
+	}
+	var cpus []string
+	for _, c := range workers {
+		cpus = append(cpus, fmt.Sprint(c))
+	}
 	fmt.Fprintf(w, `[dataplane]
-workers = [1]
+workers = [%s]
+share_main_cpu = %t
 main_cpu = 0
 eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
 address = %q
@@ -66,18 +75,22 @@ arp_expiry = "5s"
 stats_interval = "2s"
 idle_sleep = "50us"
 shm = %q
-`, lb.String(), v6.config6(), filepath.Join(b.Dir, "dsrlb.shm"))
+`, strings.Join(cpus, ", "), len(workers) > 1, lb.String(), v6.config6(), filepath.Join(b.Dir, "dsrlb.shm"))
 	if tap != "" {
 		fmt.Fprintf(w, "tap = %q\n", tap)
 	}
 	for _, e := range extra {
 		w.WriteString(e + "\n")
 	}
-	w.WriteString(`
+	qpairs := ""
+	if len(workers) > 1 {
+		qpairs = fmt.Sprintf(",qpairs=%d", len(workers))
+	}
+	fmt.Fprintf(w, `
 [[dataplane.port]]
 name = "lan0"
-device = "net_af_packet0,iface=eth0"
-`)
+device = "net_af_packet0,iface=eth0%s"
+`, qpairs)
 }
 
 // StartDataplane writes config, checks it with -check, runs the data plane

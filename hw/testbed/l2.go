@@ -33,6 +33,10 @@ type L2 struct {
 	// DataplaneKeys are added to the [dataplane] table of
 	// DataplaneConfig.
 	DataplaneKeys []string
+	// Workers are the data plane's worker CPUs (default [1]); with more
+	// than one, the main lcore shares CPU 0 and eth0 gets a queue pair
+	// per worker.
+	Workers []int
 	// BackendKeys are the keys of real server i's [[service.backend]]
 	// table in DataplaneConfig besides its address, when set and not
 	// empty (default "weight = 1").

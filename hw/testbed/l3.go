@@ -143,7 +143,7 @@ func (t *L3) DataplaneConfig(method string, extra ...string) string {
 		vip, servers = t.IPv6.VIP, t.IPv6.Servers
 	}
 	var b strings.Builder
-	writeDataplaneTable(&b, t.Bed, t.LB, t.IPv6, "")
+	writeDataplaneTable(&b, t.Bed, t.LB, t.IPv6, "", nil)
 	fmt.Fprintf(&b, `
 [[dataplane.route]]
 prefix = "198.51.100.0/24"

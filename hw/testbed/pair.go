@@ -120,7 +120,7 @@ func (t *Pair) SocketOf(i int) string {
 func (t *Pair) Config(i int, ctrlKeys, tail string, extra ...string) string {
 	bl := t.Balancers[i]
 	var b strings.Builder
-	writeDataplaneTable(&b, t.Bed, bl.Addr, IPv6Addrs{LB: bl.Addr6}, bl.TAP)
+	writeDataplaneTable(&b, t.Bed, bl.Addr, IPv6Addrs{LB: bl.Addr6}, bl.TAP, nil)
 	// Each balancer its own shared memory.
 	cfg := strings.Replace(b.String(), filepath.Join(t.Dir, "dsrlb.shm"), filepath.Join(t.Dir, "dsrlb-"+bl.Role+".shm"), 1)
 	b.Reset()
