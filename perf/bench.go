@@ -114,7 +114,8 @@ type MethodResult struct {
 	Case
 	Method      string    `json:"method"`
 	Sizes       Sizes     `json:"sizes"`
-	Packets     int       `json:"packets"` // in all captures
+	Packets     int       `json:"packets"`   // in all captures
+	MbufSize    int       `json:"mbuf_size"` // buffer size of both programs' pools
 	Error       string    `json:"error,omitempty"`
 	Dsrlb       []float64 `json:"dsrlb_mpps"`
 	Testpmd     []float64 `json:"testpmd_mpps"`
@@ -303,6 +304,9 @@ func Run(ctx context.Context, c BenchConfig) (*Report, error) {
 	return rep, nil
 }
 
+// bigPoolMB is the largest pool of default-size buffers a case gets.
+const bigPoolMB = 2048
+
 // casePlan is what a case runs with: its captures (one per worker
 // queue), the packet pool and memory for both programs, the connection
 // table.
@@ -319,14 +323,14 @@ type casePlan struct {
 }
 
 // planCase sizes a case's memory from its flows: the pcap PMD keeps each
-// whole capture in mbufs of the queue's pool; 64-byte frames get
-// buffers of 384 bytes (256 of data after the 128-byte headroom), as
-// testpmd does with --mbuf-size, so a million flows fit in a gigabyte.
+// whole capture in mbufs of the queue's pool. Buffers are DPDK's default
+// (2176 bytes, as a NIC's receive queue has them) unless the captures
+// would need more than bigPoolMB of them: then 64-byte frames get
+// buffers of 384 bytes (256 of data after the 128-byte headroom), in
+// both programs (testpmd's --mbuf-size), so a million flows fit in a
+// gigabyte.
 func planCase(c *BenchConfig, k Case) *casePlan {
 	p := &casePlan{Case: k, mbufSize: 2048 + 128, mtu: 1500}
-	if c.Sizes == Size64 {
-		p.mbufSize, p.mtu = 384, 200
-	}
 	flows := k.Flows
 	if k.Method == floodCase {
 		flows = floodFlows
@@ -348,7 +352,11 @@ func planCase(c *BenchConfig, k Case) *casePlan {
 	p.mbufs--
 	// An mbuf is its 128-byte header, its data room and the mempool's
 	// own 64 bytes; then the EAL's own needs.
-	p.memMB = p.mbufs*(p.mbufSize+192)/(1<<20) + 512
+	poolMB := func() int { return p.mbufs * (p.mbufSize + 192) / (1 << 20) }
+	if poolMB() > bigPoolMB && c.Sizes == Size64 {
+		p.mbufSize, p.mtu = 384, 200
+	}
+	p.memMB = poolMB() + 512
 	p.ctEntries = 1 << 20
 	for p.ctEntries < 4*per {
 		p.ctEntries <<= 1
@@ -375,7 +383,7 @@ func runCase(ctx context.Context, c *BenchConfig, p *casePlan, mhz float64) (*Me
 		defer os.Remove(path)
 	}
 	k := p.Case
-	res := &MethodResult{Case: k, Method: k.Method, Sizes: c.Sizes, Packets: p.packets, ConntrackEntries: p.ctEntries}
+	res := &MethodResult{Case: k, Method: k.Method, Sizes: c.Sizes, Packets: p.packets, MbufSize: p.mbufSize, ConntrackEntries: p.ctEntries}
 	var fwd, rx float64
 	var ct map[string]float64 // sums over the pairs
 	for pair := 0; pair < c.Pairs; pair++ {
@@ -642,8 +650,8 @@ func (r *Report) WriteJSON(path string) error {
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "CPU: %s @ %.0f MHz; worker CPU %d (a second worker shares main CPU %d); %s frames; burst %d for both\n",
 		r.CPUModel, r.CPUMHz, r.Config.WorkerCPU, r.Config.MainCPU, r.Config.Sizes, r.Config.Burst)
-	fmt.Fprintf(w, "%-28s %7s %7s %7s %7s %7s %7s %7s %7s %6s %6s %7s\n",
-		"case", "dsrlb", "min", "max", "ns/pkt", "cyc/pkt", "testpmd", "min", "max", "ratio", "spread", "ct hit")
+	fmt.Fprintf(w, "%-28s %7s %7s %7s %7s %7s %7s %7s %7s %6s %6s %7s %5s\n",
+		"case", "dsrlb", "min", "max", "ns/pkt", "cyc/pkt", "testpmd", "min", "max", "ratio", "spread", "ct hit", "buf")
 	for _, m := range r.Results {
 		if m.Error != "" {
 			fmt.Fprintf(w, "%-28s did not run: %s\n", m.Case, m.Error)
@@ -653,12 +661,13 @@ func (r *Report) Print(w io.Writer) {
 		for _, v := range m.PairRatios {
 			lo, hi = min(lo, v), max(hi, v)
 		}
-		fmt.Fprintf(w, "%-28s %7.2f %7.2f %7.2f %7.1f %7.0f %7.2f %7.2f %7.2f %6.3f %6.3f %6.1f%%\n",
+		fmt.Fprintf(w, "%-28s %7.2f %7.2f %7.2f %7.1f %7.0f %7.2f %7.2f %7.2f %6.3f %6.3f %6.1f%% %5d\n",
 			m.Case, m.DsrlbMedian, m.DsrlbMin, m.DsrlbMax, m.NsPerPkt, m.CyclesPkt,
-			m.TestpmdMed, m.TestpmdMin, m.TestpmdMax, m.Ratio, hi-lo, 100*m.CTHitRate)
+			m.TestpmdMed, m.TestpmdMin, m.TestpmdMax, m.Ratio, hi-lo, 100*m.CTHitRate, m.MbufSize)
 	}
 	fmt.Fprintln(w, "(Mpps medians over A/B pairs; ratio = dsrlb median / testpmd macswap median, same CPUs, vdevs, captures and memory;")
-	fmt.Fprintln(w, " spread = highest minus lowest pair ratio; cyc/pkt per worker; ct hit = connection-tracking lookups that found their flow)")
+	fmt.Fprintln(w, " spread = highest minus lowest pair ratio; cyc/pkt per worker; ct hit = connection-tracking lookups that found their flow;")
+	fmt.Fprintln(w, " buf = packet buffer size, headroom included, of both programs)")
 	one := map[string]float64{}
 	for _, m := range r.Results {
 		if m.Error == "" && m.Workers == 1 {

@@ -29,7 +29,7 @@ func TestBenchConfigsParse(t *testing.T) {
 					continue
 				}
 				if len(cfg.Services) != 1 || cfg.Services[0].VIP != methodVIP[m] || len(cfg.Services[0].Backends) != 2 ||
-					len(cfg.Dataplane.Workers) != w || cfg.Dataplane.MbufSize != 384 {
+					len(cfg.Dataplane.Workers) != w || cfg.Dataplane.MbufSize != 2176 {
 					t.Errorf("%s: %+v %+v", p.Case, cfg.Dataplane, cfg.Services)
 				}
 			}
@@ -41,7 +41,7 @@ func TestBenchConfigsParse(t *testing.T) {
 func TestPlanCase(t *testing.T) {
 	c := &BenchConfig{Packets: 131072, Sizes: Size64, Dir: t.TempDir()}
 	p := planCase(c, Case{Method: "l2dsr", Memory: MemoryHuge, Workers: 1, Flows: 1000000})
-	if p.packets != 1000000 || p.mbufs != 1<<20-1 || p.memMB > 1200 || p.ctEntries != 1<<22 {
+	if p.packets != 1000000 || p.mbufs != 1<<20-1 || p.mbufSize != 384 || p.memMB > 1200 || p.ctEntries != 1<<22 {
 		t.Fatalf("1M flows: %d packets, %d mbufs, %d MB, %d entries", p.packets, p.mbufs, p.memMB, p.ctEntries)
 	}
 	p = planCase(c, Case{Method: "l2dsr", Memory: MemoryHuge, Workers: 2, Flows: 100000})
