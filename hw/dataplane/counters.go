@@ -27,6 +27,8 @@ const (
 	gVRRPMasters
 	gVRRPAnnouncements
 	gVRRPCtrlLost
+	gMbufs
+	gMbufsInUse
 	numGlobal
 )
 

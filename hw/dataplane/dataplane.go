@@ -365,6 +365,8 @@ func (dp *Dataplane) tick(now time.Time) {
 	dp.announcer.tick(dp, now)
 	dp.vrrpTick(now)
 	dp.publishPorts(now)
+	dp.global.set(gMbufs, uint64(dp.cfg.Dataplane.Mbufs))
+	dp.global.set(gMbufsInUse, uint64(dp.pool.InUse()))
 }
 
 // inject builds a frame in a fresh mbuf and hands it to a worker lcore to

@@ -172,6 +172,10 @@ var Globals = []Desc{
 		Help: "VRRP groups this balancer is master of: their VIPs are answered and announced"},
 	global("vrrp_announcements", "bursts", "bursts of gratuitous ARP / unsolicited neighbour advertisements for a VRRP group's VIPs"),
 	global("vrrp_ctrl_lost", "groups", "VRRP groups given up because the control process's heartbeat grew older than their master-down interval"),
+	{Name: "mbufs", Kind: Gauge, Unit: "buffers", Scope: Global,
+		Help: "packet buffers in the pool (`mbufs`)"},
+	{Name: "mbufs_in_use", Kind: Gauge, Unit: "buffers", Scope: Global,
+		Help: "packet buffers out of the pool: in receive and transmit rings, bursts, the exception path's queues; back to its idle level once a load has passed (a leak would keep it up)"},
 }
 
 // Table returns the table of scope s.
