@@ -3,9 +3,11 @@ package ctrl
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -234,5 +236,76 @@ func TestStatusCountersAndText(t *testing.T) {
 	}
 	if strings.Contains(text, "forward ") || strings.Contains(text, "tx_bytes") {
 		t.Errorf("status text shows zero counters:\n%s", text)
+	}
+}
+
+// TestOtherUsersRefused: a process of another user (nobody) can neither
+// use the API socket nor open the shared memory: both are root's, mode
+// 0600. The test runs itself again as that user (it needs root, as CI
+// and the data plane do).
+func TestOtherUsersRefused(t *testing.T) {
+	if os.Getenv("DSRLB_AS_OTHER_USER") != "" {
+		t.Skip("the helper's own run")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("running a process as another user needs root (CI runs as root)")
+	}
+	h := newHarness(t)
+	h.config("")
+	h.start()
+	defer h.stop()
+	region, _, err := shm.Create(filepath.Join(filepath.Dir(h.sock), "other.shm"), shm.Geometry{SlotSize: 256, Slots: 8, Workers: 1, WorkerBytes: 64, Ports: 1, PortBytes: 64, GlobalBytes: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer region.Close()
+	// Directories nobody may enter would hide the files' own modes.
+	dir, err := os.MkdirTemp("", "dsrlb-other-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	for _, d := range []string{dir, filepath.Dir(h.sock), filepath.Dir(filepath.Dir(h.sock))} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "ctrl.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(bin, "-test.run=^TestOtherUserHelper$", "-test.v")
+	c.Env = append(os.Environ(), "DSRLB_AS_OTHER_USER=1", "DSRLB_SOCK="+h.sock, "DSRLB_SHM="+region.Path())
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := c.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestOtherUserHelper") {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+	t.Logf("as nobody:\n%s", out)
+}
+
+// TestOtherUserHelper is TestOtherUsersRefused's run as nobody.
+func TestOtherUserHelper(t *testing.T) {
+	if os.Getenv("DSRLB_AS_OTHER_USER") == "" {
+		t.Skip("run by TestOtherUsersRefused as another user")
+	}
+	if os.Geteuid() == 0 {
+		t.Fatal("the helper runs as root")
+	}
+	_, err := Call(os.Getenv("DSRLB_SOCK"), Request{Cmd: "status"})
+	if err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("the API socket answered another user: %v", err)
+	} else {
+		t.Logf("API socket: %v", err)
+	}
+	_, err = shm.Open(os.Getenv("DSRLB_SHM"))
+	if err == nil || !errors.Is(err, os.ErrPermission) {
+		t.Errorf("another user opened the shared memory: %v", err)
+	} else {
+		t.Logf("shared memory: %v", err)
 	}
 }

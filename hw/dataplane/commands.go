@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"dsrlb/conf/wire"
+	"time"
 )
 
 // The command protocol: the control process's messages arrive on the
@@ -24,7 +25,7 @@ func (dp *Dataplane) pollCommands() {
 		kind, payload, ok := ring.Pop(dp.msgBuf)
 		if !ok {
 			if err := ring.Err(); err != nil {
-				dp.log.Error("command ring corrupt; resetting it", "err", err)
+				dp.ringCorrupt(err)
 				ring.Reset()
 				dp.receiver.Reset()
 			}
@@ -32,6 +33,34 @@ func (dp *Dataplane) pollCommands() {
 		}
 		dp.receiver.Handle(dp, kind, payload)
 	}
+}
+
+// ringCorruptLogEvery is how often a command ring that keeps being found
+// corrupt is logged again (with the count since): a process writing
+// garbage into it must not flood the log.
+const ringCorruptLogEvery = time.Minute
+
+// ringCorrupt counts a corrupt command ring (its indices or a slot's
+// length impossible: another process wrote into it), and logs it the
+// first time and then at most every ringCorruptLogEvery.
+func (dp *Dataplane) ringCorrupt(err error) {
+	dp.global.add(gRingResets, 1)
+	dp.ringResets++
+	now := dp.clockNow()
+	if !dp.ringLogged.IsZero() && now.Sub(dp.ringLogged) < ringCorruptLogEvery {
+		return
+	}
+	dp.log.Error("command ring corrupt: resetting it and dropping the transaction under way (another process wrote into it?)",
+		"err", err, "times", dp.ringResets)
+	dp.ringLogged, dp.ringResets = now, 0
+}
+
+// clockNow is dp.now, or the time.
+func (dp *Dataplane) clockNow() time.Time {
+	if dp.now != nil {
+		return dp.now()
+	}
+	return time.Now()
 }
 
 // countCommits mirrors the receiver's counts into shared memory.

@@ -1,12 +1,16 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"dsrlb/conf"
 	"dsrlb/conf/wire"
@@ -249,5 +253,64 @@ func TestCommitL3Methods(t *testing.T) {
 	cmd(t, dp, wire.KindSyncCommit, wire.SyncCommit{Gen: 2})
 	if _, payloads := events(dp); len(payloads) != 1 || !strings.Contains(payloads[0], "no route to real server 198.51.100.9") {
 		t.Fatalf("unroutable real server: %q", payloads)
+	}
+}
+
+// TestCommandRingGarbage: another process writes random bytes over the
+// command ring (indices and slots). The data plane notices, resets the
+// ring, counts it and logs it once however often it happens; forwarding
+// and the applied state do not change; a full transaction afterwards
+// applies.
+func TestCommandRingGarbage(t *testing.T) {
+	dp := newTestDataplane(t)
+	var logs strings.Builder
+	dp.log = slog.New(slog.NewTextHandler(&logs, nil))
+	now := time.Unix(1000, 0)
+	dp.now = func() time.Time { return now }
+	before := dp.snap.Load()
+	f, err := os.OpenFile(dp.shm.Path(), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var hdr [40]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	off, size := int64(binary.NativeEndian.Uint64(hdr[24:])), int(binary.NativeEndian.Uint64(hdr[32:]))
+	rng := rand.New(rand.NewPCG(1, 2))
+	garbage := make([]byte, size)
+	for round := range 200 {
+		for i := range garbage {
+			garbage[i] = byte(rng.Uint32())
+		}
+		if _, err := f.WriteAt(garbage, off); err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			dp.pollCommands()
+		}
+		if round%50 == 0 {
+			now = now.Add(10 * time.Second)
+		}
+		if dp.snap.Load() != before {
+			t.Fatalf("round %d: garbage in the command ring changed forwarding", round)
+		}
+	}
+	resets := int(dp.global.c[gRingResets].Load())
+	if resets == 0 {
+		t.Fatal("200 rounds of garbage: no corrupt ring counted")
+	}
+	if n := strings.Count(logs.String(), "command ring corrupt"); n != 1 {
+		t.Fatalf("%d corrupt rings in 40 s logged %d times, want once a minute:\n%s", resets, n, logs.String())
+	}
+	// The ring works again for a real transaction.
+	dp.shm.Commands().Reset()
+	cmd(t, dp, wire.KindSyncBegin, wire.SyncBegin{Gen: 9})
+	cmd(t, dp, wire.KindService, web)
+	cmd(t, dp, wire.KindBackend, backend("192.0.2.23", 1, wire.StateUp))
+	cmd(t, dp, wire.KindSyncCommit, wire.SyncCommit{Gen: 9})
+	if m, _ := dp.receiver.Applied(); len(m.Services) != 1 || m.Services[0].Backends[0].Addr.String() != "192.0.2.23" {
+		t.Fatalf("after the garbage, a transaction was not applied: %+v", m)
 	}
 }

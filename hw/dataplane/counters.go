@@ -29,6 +29,7 @@ const (
 	gVRRPCtrlLost
 	gMbufs
 	gMbufsInUse
+	gRingResets
 	numGlobal
 )
 

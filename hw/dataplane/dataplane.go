@@ -55,7 +55,11 @@ type Dataplane struct {
 	announcer announcer
 	kernel    *kernelPath
 	groups    map[uint8]*vrrpGroup // VRRP groups by id
-	now       func() time.Time     // nil: time.Now (tests fix the clock of SetVRRP)
+	// The corrupt command rings seen since ringLogged, when the last
+	// was logged.
+	ringResets int
+	ringLogged time.Time
+	now        func() time.Time // nil: time.Now (tests fix the clock of SetVRRP)
 }
 
 // Start brings the data plane up from cfg: shared memory, the EAL, the

@@ -176,6 +176,7 @@ var Globals = []Desc{
 		Help: "packet buffers in the pool (`mbufs`)"},
 	{Name: "mbufs_in_use", Kind: Gauge, Unit: "buffers", Scope: Global,
 		Help: "packet buffers out of the pool: in receive and transmit rings, bursts, the exception path's queues; back to its idle level once a load has passed (a leak would keep it up)"},
+	global("command_ring_resets", "resets", "command ring found corrupt (another process wrote into it) and reset: the transaction under way dropped, forwarding unchanged"),
 }
 
 // Table returns the table of scope s.
