@@ -12,7 +12,7 @@ APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
             clang libbpf-dev bpftool keepalived prometheus chromium tcpreplay
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke fuzz readme
+.PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke fuzz soak readme
 
 all: build
 
@@ -98,6 +98,15 @@ fuzz: deps
 			$(FUZZ_GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg; \
 		done; \
 	done
+
+# soak: SOAK_DURATION of mixed traffic (the benchmark's capture replayed
+# without end plus real clients through the namespace test bed) with a
+# health change every 20 s and a reload every 5 s; fails on memory,
+# goroutine or thread growth, or a counter going backwards. Not in make
+# test (30 minutes by default).
+SOAK_DURATION ?= 30m
+soak: deps
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -tags 'e2e soak' -run '^TestSoak$$' -timeout 0 -v ./cmd/dsrlb-dataplane/
 
 # readme: rewrite the README's generated counters table from perf/counters.
 readme:

@@ -47,28 +47,35 @@ func (b *ctrlBed) metricsOf() string {
 // of labels.
 func sumOf(text, name string, labels ...string) float64 {
 	var sum float64
-	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(line, l)
-		}
-		if f := strings.Fields(line); ok {
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			sum += v
-		}
+	for _, v := range samplesOf(text, name, labels...) {
+		sum += v
 	}
 	return sum
 }
 
 var replayed = regexp.MustCompile(`Actual: (\d+) packets`)
 
-// floodPcap writes a capture of n SYNs to the VIP's port 80 from
+// floodPcap writes a capture of SYNs from the client to dst's port 80
+// for tcpreplay (floodCapture) and returns its path.
+func (b *ctrlBed) floodPcap(dst netip.Addr) string {
+	b.t.Helper()
+	lbMAC, err := b.LBMAC()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	clientMAC, err := b.MAC(testbed.RoleClient, "eth0")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	path := filepath.Join(b.Dir, "flood.pcap")
+	floodCapture(b.t, path, 64000, mustMAC(b.t, clientMAC), mustMAC(b.t, lbMAC), dst)
+	return path
+}
+
+// floodCapture writes a capture of n SYNs to vip's port 80 from
 // 192.0.2.99 (nobody), each from another source port, between the given
 // MACs.
-func floodPcap(t *testing.T, path string, n int, src, dst net.HardwareAddr, vip netip.Addr) {
+func floodCapture(t *testing.T, path string, n int, src, dst net.HardwareAddr, vip netip.Addr) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -148,16 +155,7 @@ func TestSYNFlood(t *testing.T) {
 	// The flood: SYNs from 192.0.2.99 (nobody), a new source port each,
 	// 117k a second for 12 s.
 	const rate, seconds = 117000, 12
-	lbMAC, err := b.LBMAC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientMAC, err := b.MAC(testbed.RoleClient, "eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcap := filepath.Join(b.Dir, "flood.pcap")
-	floodPcap(t, pcap, 64000, mustMAC(t, clientMAC), mustMAC(t, lbMAC), b.VIP)
+	pcap := b.floodPcap(b.VIP)
 	start := time.Now()
 	flood, err := b.Start(testbed.RoleClient, "tcpreplay", "tcpreplay", "-i", "eth0", "-q",
 		"--pps="+strconv.Itoa(rate), "--limit="+strconv.Itoa(rate*seconds), "--loop=0", pcap)
@@ -248,16 +246,7 @@ func TestBufferExhaustion(t *testing.T) {
 			base := idle()
 			before := b.metricsOf()
 
-			lbMAC, err := b.LBMAC()
-			if err != nil {
-				t.Fatal(err)
-			}
-			clientMAC, err := b.MAC(testbed.RoleClient, "eth0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			pcap := filepath.Join(b.Dir, "flood.pcap")
-			floodPcap(t, pcap, 64000, mustMAC(t, clientMAC), mustMAC(t, lbMAC), b.LB.Addr())
+			pcap := b.floodPcap(b.LB.Addr())
 			flood, err := b.Start(testbed.RoleClient, "tcpreplay", "tcpreplay", "-i", "eth0", "-q", "--topspeed", "--limit=2000000", "--loop=0", pcap)
 			if err != nil {
 				t.Fatal(err)

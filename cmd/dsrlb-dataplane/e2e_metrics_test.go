@@ -152,6 +152,16 @@ func (b *promBed) metricsText() string {
 // sampleValue is the value of the sample of name with all of labels
 // (given as `k="v"` strings) in a text exposition; -1 when absent.
 func sampleValue(text, name string, labels ...string) float64 {
+	if v := samplesOf(text, name, labels...); len(v) > 0 {
+		return v[0]
+	}
+	return -1
+}
+
+// samplesOf are the values of the samples of family name in a scrape
+// whose labels contain every one of labels.
+func samplesOf(text, name string, labels ...string) []float64 {
+	var out []float64
 	for _, line := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
@@ -164,12 +174,11 @@ func sampleValue(text, name string, labels ...string) float64 {
 			continue
 		}
 		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			return v
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			out = append(out, v)
 		}
 	}
-	return -1
+	return out
 }
 
 var metricName = regexp.MustCompile(`\bdsrlb_[a-z0-9_]+`)

@@ -47,6 +47,7 @@ port = 80
 		}
 		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  %s\n", s, keys)
 	}
+	b.WriteString(t.Tail)
 	return b.String()
 }
 
@@ -64,18 +65,29 @@ func writeDataplaneTable(w *strings.Builder, b *Bed, lb netip.Prefix, v6 IPv6Add
 	for _, c := range workers {
 		cpus = append(cpus, fmt.Sprint(c))
 	}
+	// An extra key replaces the default of its name.
+	eal := `["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]`
+	var rest []string
+	for _, e := range extra {
+		if v, ok := strings.CutPrefix(e, "eal_args = "); ok {
+			eal = v
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	extra = rest
 	fmt.Fprintf(w, `[dataplane]
 workers = [%s]
 share_main_cpu = %t
 main_cpu = 0
-eal_args = ["--no-huge", "-m", "256", "--no-shconf", "--log-level=lib.eal:warning"]
+eal_args = %s
 address = %q
 %sarp_refresh = "1s"
 arp_expiry = "5s"
 stats_interval = "2s"
 idle_sleep = "50us"
 shm = %q
-`, strings.Join(cpus, ", "), len(workers) > 1, lb.String(), v6.config6(), filepath.Join(b.Dir, "dsrlb.shm"))
+`, strings.Join(cpus, ", "), len(workers) > 1, eal, lb.String(), v6.config6(), filepath.Join(b.Dir, "dsrlb.shm"))
 	if tap != "" {
 		fmt.Fprintf(w, "tap = %q\n", tap)
 	}

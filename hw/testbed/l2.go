@@ -33,6 +33,8 @@ type L2 struct {
 	// DataplaneKeys are added to the [dataplane] table of
 	// DataplaneConfig.
 	DataplaneKeys []string
+	// Tail is appended to DataplaneConfig (more services, ports).
+	Tail string
 	// Workers are the data plane's worker CPUs (default [1]); with more
 	// than one, the main lcore shares CPU 0 and eth0 gets a queue pair
 	// per worker.
