@@ -75,6 +75,10 @@ func TestSocketCreation(t *testing.T) {
 	}) {
 		t.Fatal("the idle connection was never accepted")
 	}
+	// Nor does it hold up other clients.
+	if r, err := Call(h.sock, Request{Cmd: "status"}); err != nil || !r.OK {
+		t.Errorf("status with an idle client connected: %v %+v", err, r)
+	}
 	// Without closeConns the handler would wait for the client up to
 	// apiTimeout; half of it is far more than a loaded machine needs.
 	start := time.Now()
