@@ -7,6 +7,7 @@
 //	dsrlbctl reload [-socket PATH | -c FILE]
 //	dsrlbctl stats [-socket PATH | -c FILE] [-rate] [-interval 1s] [-json]
 //	dsrlbctl realserver -method M -vip ADDR -iface IF [-self ADDR] [-dscp VIP=N] [-decap auto|kernel|ebpf] [-clamp-mss] [-apply] [-teardown]
+//	dsrlbctl import keepalived [-o FILE] [-iface IFACE -address A.B.C.D/LEN] [-workers 1,2] KEEPALIVED.CONF
 //
 // demo builds a throw-away L2 DSR topology in network namespaces (a client,
 // the balancer, two nginx real servers on one bridge), runs the data plane,
@@ -14,7 +15,9 @@
 // proves the replies bypass the balancer, then removes everything.
 // realserver prints (or, with -apply, runs) the commands that prepare a real
 // server for a forwarding method: the VIPs on lo, ARP and ND suppression,
-// the DSCP rule, tunnel decapsulation.
+// the DSCP rule, tunnel decapsulation. import converts a keepalived
+// configuration (exit status 0 complete, 1 written with omissions listed on
+// stderr, 2 nothing written).
 package main
 
 import (
@@ -43,6 +46,8 @@ func main() {
 		err = stats(os.Args[2:])
 	case "realserver":
 		err = realServer(os.Args[2:])
+	case "import":
+		runImport(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -68,5 +73,6 @@ commands:
   reload     make dsrlb-ctrl re-read its configuration; prints "reloaded" or the errors
   stats      per-service and per-real-server active and inactive connections, new connections, packets, bytes (-rate: per second), like ipvsadm -Ln --stats
   realserver print or apply a real server's set-up for a forwarding method (VIP on lo, ARP, DSCP rule, tunnel decap)
+  import     convert a keepalived configuration: dsrlbctl import keepalived [-o FILE] [-iface IF -address A.B.C.D/LEN] FILE
 `)
 }
