@@ -123,12 +123,12 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := perf.WritePcap(f, perf.GenConfig{Flows: 100000, VIP: netip.MustParseAddr("192.0.2.200")}); err != nil {
+	if _, err := perf.WritePcap(f, perf.GenConfig{Flows: 32768, Packets: 32768, VIP: netip.MustParseAddr("192.0.2.200")}); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
 	b := newCtrlBedWith(t, 2, 0, func(l *testbed.L2) {
-		l.DataplaneKeys = []string{`mbufs = 262143`, `eal_args = ["--no-huge", "-m", "1024", "--no-shconf", "--log-level=lib.eal:warning"]`}
+		l.DataplaneKeys = []string{`mbufs = 131071`, `eal_args = ["--no-huge", "-m", "1024", "--no-shconf", "--log-level=lib.eal:warning"]`}
 		l.Tail = soakExtra(capture, 1)
 	}, httpCheck)
 
