@@ -78,9 +78,3 @@ func ParseScheduler(name string) (Scheduler, bool) {
 // a failover their established flows are rescheduled by Maglev, and may
 // move.
 func (s Scheduler) Consistent() bool { return s == SchedMaglev || s == SchedSH }
-
-// CountsConnections reports whether s reads the real servers' connection
-// counts.
-func (s Scheduler) CountsConnections() bool {
-	return s == SchedLC || s == SchedWLC || s == SchedTwoS
-}
