@@ -10,11 +10,18 @@
 //
 // # Roles
 //
-// The data plane calls [Create]: it builds the file under a temporary name
-// in the same directory (mode 0600 exactly), initialises everything, sets the
-// ready flag last and renames the file into place, so the path always names
-// either nothing, the previous file, or a complete new one. The control
-// process calls [Open], which validates the header before touching anything.
+// The data plane calls [Create]: it builds the file as a memfd (mode 0600
+// exactly) sealed against shrinking and growing, so that no process, root
+// included, can cut pages off under the data plane's mapping (its workers
+// would fault); initialises everything, sets the ready flag last, and
+// points the path at it with a symbolic link to its descriptor
+// (/proc/PID/fd/N), made under a temporary name and renamed into place, so
+// the path always names either nothing, the previous file, or a complete
+// new one. The link dangles when the data plane exits and is removed when
+// it closes the file. The control process calls [Open] on the path (which
+// takes the rights to inspect the data plane's process: both run as
+// root, in one PID namespace), and validates the header before touching
+// anything; Open also takes a regular file, as earlier data planes made.
 //
 // The command ring carries messages from dsrlb-ctrl (producer) to the data
 // plane (consumer); the event ring carries messages from the data plane

@@ -96,18 +96,19 @@ func FuzzOpen(f *testing.F) {
 	f.Add(uint16(offCmdOff), []byte{0, 0x10}, uint64(3), uint64(9), uint32(120))
 	f.Fuzz(func(t *testing.T, at uint16, patch []byte, head, tail uint64, slotLen uint32) {
 		path := filepath.Join(t.TempDir(), "f.shm")
-		r, _, err := Create(path, g)
+		creator, _, err := Create(path, g)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range []*Ring{r.Commands(), r.Events()} {
+		// The file lives as long as its creator holds it.
+		defer creator.Close()
+		for _, q := range []*Ring{creator.Commands(), creator.Events()} {
 			q.head.Store(head)
 			q.tail.Store(tail)
 			for i := 0; i < q.Cap(); i++ {
 				ne.PutUint32(q.slots[i*q.slotSize:], slotLen+uint32(i))
 			}
 		}
-		r.Close()
 		if int(at) < HeaderSize && len(patch) > 0 {
 			if len(patch) > HeaderSize-int(at) {
 				patch = patch[:HeaderSize-int(at)]
@@ -122,7 +123,7 @@ func FuzzOpen(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		r, err = Open(path)
+		r, err := Open(path)
 		if err != nil {
 			return
 		}

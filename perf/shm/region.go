@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -38,8 +39,11 @@ func (s Side) String() string {
 
 // Region is one mapped shared-memory file.
 type Region struct {
-	path     string
-	data     []byte // the whole mapping; nil after Close
+	path string
+	data []byte // the whole mapping; nil after Close
+	// memfd is the creator's descriptor of the sealed file, which path
+	// links to (/proc/PID/fd/N); nil for a Region that was opened.
+	memfd    *os.File
 	dev, ino uint64 // identity of the mapped file, for Remove
 	geo      Geometry
 	cmd, evt Ring
@@ -51,11 +55,19 @@ type Region struct {
 // corrupt value can never reach kill(2) as 0 or a negative process group.
 const maxPID = 1 << 22
 
-// Create is the data plane's side. It builds a new file for g under a
-// temporary name next to path (mode exactly 0600, whatever the umask),
-// maps it, writes the header with this process's pid, a fresh random boot
-// id and a heartbeat, leaves both rings empty, sets the ready flag last and
-// renames the file to path.
+// Create is the data plane's side. It builds a new file for g (mode
+// exactly 0600, whatever the umask), maps it, writes the header with this
+// process's pid, a fresh random boot id and a heartbeat, leaves both rings
+// empty, sets the ready flag last and makes path name it.
+//
+// The file is a memfd sealed against shrinking and growing: no process,
+// root included, can truncate it under the data plane, whose workers
+// would fault on the pages cut off. path is a symbolic link to the
+// memfd's descriptor in this process (/proc/PID/fd/N), made under a
+// temporary name and renamed into place; dsrlb-ctrl opens the file
+// through it (which takes the rights to inspect this process: root's).
+// The link dangles once the data plane exits; the memfd's memory goes
+// with the last mapping.
 //
 // If path already exists, Create first inspects it. A valid file whose data
 // plane pid is a live process other than this one is left alone and
@@ -74,17 +86,21 @@ func Create(path string, g Geometry) (r *Region, replaced string, err error) {
 		return nil, "", err
 	}
 
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	fd, err := unix.MemfdCreate("dsrlb-shm", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
-		return nil, "", fmt.Errorf("shm: create %s: %w", path, err)
+		return nil, "", fmt.Errorf("shm: create %s: memfd: %w", path, err)
 	}
-	tmp := f.Name()
-	defer f.Close() // the mapping outlives the descriptor
+	f := os.NewFile(uintptr(fd), "memfd:dsrlb-shm")
+	tmp := ""
 	fail := func(err error) (*Region, string, error) {
 		if r != nil {
-			r.Close()
+			r.Close() // closes f too
+		} else {
+			f.Close()
 		}
-		os.Remove(tmp)
+		if tmp != "" {
+			os.Remove(tmp)
+		}
 		return nil, "", fmt.Errorf("shm: create %s: %w", path, err)
 	}
 	if err := f.Chmod(0o600); err != nil { // CreateTemp's 0600 is subject to the umask
@@ -93,10 +109,14 @@ func Create(path string, g Geometry) (r *Region, replaced string, err error) {
 	if err := f.Truncate(int64(h.fileSize)); err != nil { // zero-filled: both rings empty
 		return fail(err)
 	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+		return fail(fmt.Errorf("sealing the file: %w", err))
+	}
 	r, err = mapFile(path, f, h)
 	if err != nil {
 		return fail(err)
 	}
+	r.memfd = f
 	h.put(r.data)
 	bootID, err := newBootID()
 	if err != nil {
@@ -112,11 +132,24 @@ func Create(path string, g Geometry) (r *Region, replaced string, err error) {
 		q.tail.Store(0)
 	}
 	r.u64(offReady).Store(readyValue) // last: release of everything above
+	tmp = filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%d.tmp", filepath.Base(path), bootID))
+	if err := os.Symlink(memfdLink(f), tmp); err != nil {
+		tmp = ""
+		return fail(err)
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
 	return r, replaced, nil
 }
+
+// memfdLink is the path of f's descriptor in this process.
+func memfdLink(f *os.File) string {
+	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
+}
+
+// procFDLink matches the links Create makes.
+var procFDLink = regexp.MustCompile(`^/proc/[0-9]+/fd/[0-9]+$`)
 
 // inspect decides whether Create may replace what is at path, and returns a
 // description of it for the log ("" if nothing is there).
@@ -131,11 +164,29 @@ func inspect(path string, want Geometry) (string, error) {
 	if fi.IsDir() {
 		return "", &Error{Path: path, Kind: ErrForeign, msg: path + ": is a directory"}
 	}
-	if !fi.Mode().IsRegular() {
+	follow := unix.O_NOFOLLOW
+	if fi.Mode().Type() == fs.ModeSymlink {
+		// A data plane's link: followed only to a descriptor of a
+		// process, and a link whose process is gone is stale.
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", fmt.Errorf("shm: %w", err)
+		}
+		if !procFDLink.MatchString(target) {
+			return fmt.Sprintf("replaced %s: a symbolic link to %s", path, target), nil
+		}
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Sprintf("replaced %s: link to %s, whose data plane is gone", path, target), nil
+		}
+		follow = 0
+	} else if !fi.Mode().IsRegular() {
 		return fmt.Sprintf("replaced %s: not a regular file (%v)", path, fi.Mode().Type()), nil
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|follow|unix.O_NONBLOCK, 0)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Sprintf("replaced %s: its data plane is gone", path), nil
+		}
 		return "", fmt.Errorf("shm: inspect existing file: %w", err)
 	}
 	defer f.Close()
@@ -267,9 +318,10 @@ func mapFile(path string, f *os.File, h header) (*Region, error) {
 	}, nil
 }
 
-// Close unmaps the file. The Region, its Rings and every view obtained from
-// it (Worker, Global, Counter, ...) must not be used afterwards. Closing
-// twice is harmless.
+// Close unmaps the file; for its creator, the file and its link are gone
+// then. The Region, its Rings and every view obtained from it (Worker,
+// Global, Counter, ...) must not be used afterwards. Closing twice is
+// harmless.
 func (r *Region) Close() error {
 	if r.data == nil {
 		return nil
@@ -278,6 +330,16 @@ func (r *Region) Close() error {
 	r.data = nil
 	r.counters = nil
 	r.stats = nil
+	if r.memfd != nil {
+		// The file goes with the descriptor: its link too, while it
+		// still names it (another process's descriptor could take the
+		// number and a stale link would name that).
+		if target, err := os.Readlink(r.path); err == nil && target == memfdLink(r.memfd) {
+			os.Remove(r.path)
+		}
+		r.memfd.Close()
+		r.memfd = nil
+	}
 	if err := unix.Munmap(data); err != nil {
 		return fmt.Errorf("shm: unmap %s: %w", r.path, err)
 	}

@@ -15,14 +15,20 @@ import (
 	"unsafe"
 )
 
-// createClosed creates a valid file at path and unmaps it.
+// createClosed leaves at path a regular file with the content of a valid
+// data plane's file (Create's own is a memfd that goes with its creator),
+// as an earlier data plane would have left it, for the tests to patch.
 func createClosed(t *testing.T, path string, g Geometry) {
 	t.Helper()
 	r, _, err := Create(path, g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Close(); err != nil {
+	data := append([]byte(nil), r.data...)
+	if err := r.Close(); err != nil { // removes the link
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -124,7 +130,7 @@ func TestOpenValidation(t *testing.T) {
 				fi, _ := os.Stat(path)
 				os.Truncate(path, fi.Size()+4096)
 			}},
-		{name: "dangling symlink", kind: ErrNotExist, msg: "does not exist", note: "not a regular file",
+		{name: "dangling symlink", kind: ErrNotExist, msg: "does not exist", note: "a symbolic link to",
 			setup: func(t *testing.T, path string) { os.Symlink(path+".nowhere", path) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -337,8 +343,8 @@ func TestCreateMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.Close()
 		fi, err := os.Stat(path)
+		r.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -533,5 +539,41 @@ func TestStatsSection(t *testing.T) {
 	defer r.Close()
 	if len(r.Stats()) != 0 {
 		t.Fatalf("stats section of %d bytes in a file without one", len(r.Stats()))
+	}
+}
+
+// TestTruncateRefused: nobody, root included, can shrink or grow the file
+// under its creator (a shrunk mapping would fault in the data plane's
+// workers): the file is a sealed memfd behind the path.
+func TestTruncateRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dsrlb.shm")
+	r, _, err := Create(path, smallGeometry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	size := r.Size()
+	for _, n := range []int64{0, int64(size) / 2, int64(size) + 4096} {
+		if err := os.Truncate(path, n); err == nil {
+			t.Fatalf("truncating the file to %d bytes succeeded", n)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(0); err == nil {
+		t.Fatal("truncating an open descriptor of the file succeeded")
+	}
+	f.Close()
+	// The mapping is whole: the last byte is there to write.
+	r.data[size-1] = 1
+	if fi, err := os.Stat(path); err != nil || fi.Size() != int64(size) {
+		t.Fatalf("file size %v, %v; want %d", fi.Size(), err, size)
+	}
+	// Once the creator closed it, the file and its link are gone.
+	r.Close()
+	if _, err := Open(path); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Open after the creator closed: %v", err)
 	}
 }
