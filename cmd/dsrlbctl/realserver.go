@@ -103,6 +103,7 @@ flags:
 	bpfObject := fs.String("bpf-object", "", "path of dsrlb-decap.o (default: next to dsrlbctl)")
 	clampMSS := fs.Bool("clamp-mss", false, "tunnels: lower the MSS of the SYN-ACKs from the VIPs so encapsulated requests fit")
 	pathMTU := fs.Int("path-mtu", 0, "MTU from the balancer to this server for -clamp-mss (default: the interface's)")
+	style := fs.String("style", realserver.StyleVIP, "l2dsr: vip (VIPs on lo, ARP suppressed) or redirect (an nftables redirect of the VIPs, nothing on lo)")
 	apply := fs.Bool("apply", false, "run the commands instead of printing them (root)")
 	teardown := fs.Bool("teardown", false, "undo the set-up (print, or run with -apply)")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +137,7 @@ flags:
 		BPFObject: *bpfObject,
 		ClampMSS:  *clampMSS,
 		PathMTU:   *pathMTU,
+		Style:     *style,
 	}
 	if len(dscp) > 0 {
 		spec.DSCP = dscp

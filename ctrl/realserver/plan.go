@@ -64,6 +64,10 @@ func Plan(spec Spec, host HostInfo) ([]Step, error) {
 		return nil, err
 	}
 	p.header()
+	if spec.Style == StyleRedirect {
+		p.redirect()
+		return p.steps, nil
+	}
 	p.vips()
 	switch spec.Method {
 	case conf.MethodL2DSR:
@@ -96,6 +100,11 @@ func Teardown(spec Spec, host HostInfo) ([]Step, error) {
 		return nil, err
 	}
 	p.header()
+	if spec.Style == StyleRedirect {
+		p.undo("remove the nftables table of this set-up (the redirection of the VIPs)",
+			"nft", "delete", "table", "inet", p.table())
+		return p.steps, nil
+	}
 	if spec.Method == conf.MethodDSCP || spec.ClampMSS {
 		p.undo("remove the nftables table of this set-up",
 			"nft", "delete", "table", "inet", p.table())
@@ -274,6 +283,29 @@ func (p *planner) l2dsr() {
 		p.note("IPv6: Linux answers neighbour solicitations only for addresses on the interface\n" +
 			"they arrive on, so the VIPs on lo are never announced; nothing more is needed")
 	}
+}
+
+// redirect is the l2dsr set-up without the VIPs on the host: the
+// balancer delivers the client's packet unchanged (destination the VIP)
+// to this host's MAC; a nat rule in prerouting redirects it to the
+// address of the interface it came in on, conntrack remembers, and the
+// reply leaves with the VIP as its source again, straight to the client.
+func (p *planner) redirect() {
+	s, t := p.spec, p.table()
+	p.freshTable()
+	p.add("a nat chain in prerouting: the VIPs' packets are redirected to the interface's\n"+
+		"own address (the service listens there, or on the wildcard address)",
+		"nft", "add", "chain", "inet", t, "prerouting",
+		"{ type nat hook prerouting priority dstnat; policy accept; }")
+	for _, v := range s.VIPs {
+		fam := "ip"
+		if v.Is6() {
+			fam = "ip6"
+		}
+		p.add("", "nft", "add", "rule", "inet", t, "prerouting", "iifname", s.Interface, fam, "daddr", v.String(), "redirect")
+	}
+	p.note("no VIP on lo and no ARP or neighbour settings: the host never owns the VIPs, so it\n" +
+		"never answers for them; conntrack gives the replies the VIP as their source")
 }
 
 // table names the nftables table of this spec: one per method and

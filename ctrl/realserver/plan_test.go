@@ -53,6 +53,8 @@ var goldenCases = []struct {
 	{"l2dsr", Spec{Method: conf.MethodL2DSR, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0"}, noModules, false},
 	{"l2dsr_teardown", Spec{Method: conf.MethodL2DSR, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0"}, noModules, true},
 	{"l2dsr_vlan", Spec{Method: conf.MethodL2DSR, VIPs: addrs("192.0.2.100"), Interface: "eth0.10"}, noModules, false},
+	{"l2dsr_redirect", Spec{Method: conf.MethodL2DSR, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0", Style: StyleRedirect}, noModules, false},
+	{"l2dsr_redirect_teardown", Spec{Method: conf.MethodL2DSR, VIPs: addrs("192.0.2.100", "2001:db8::100"), Interface: "eth0", Style: StyleRedirect}, noModules, true},
 	{"dscp", Spec{Method: conf.MethodDSCP, VIPs: addrs("192.0.2.100", "192.0.2.101"),
 		DSCP:      map[netip.Addr]uint8{netip.MustParseAddr("192.0.2.100"): 10, netip.MustParseAddr("192.0.2.101"): 63},
 		Interface: "eth0", Self: addrs("192.0.2.21")}, noModules, false},
@@ -347,6 +349,8 @@ func TestValidate(t *testing.T) {
 		{"l2dsr self", func(s *Spec) { s.Method = conf.MethodL2DSR }, "self: l2dsr does not use"},
 		{"l2dsr decap", func(s *Spec) { s.Method = conf.MethodL2DSR; s.Self = nil; s.Decap = DecapEBPF }, "decap: method l2dsr needs no"},
 		{"l2dsr clamp", func(s *Spec) { s.Method = conf.MethodL2DSR; s.Self = nil; s.ClampMSS = true }, "clamp-mss: method l2dsr adds no header"},
+		{"redirect tunnel", func(s *Spec) { s.Style = StyleRedirect }, "style: style redirect is for method l2dsr"},
+		{"unknown style", func(s *Spec) { s.Method = conf.MethodL2DSR; s.Self = nil; s.Style = "dnat" }, `style: unknown style "dnat"`},
 	} {
 		s := ok
 		c.edit(&s)

@@ -16,6 +16,19 @@ const (
 	DecapEBPF   = "ebpf"   // the tc program dsrlb-decap.o
 )
 
+// Styles of the l2dsr set-up.
+const (
+	// StyleVIP puts the VIPs on lo and stops the host from answering ARP
+	// for them (the default; LVS's DR set-up).
+	StyleVIP = "vip"
+	// StyleRedirect leaves the VIPs off the host: an nftables rule in
+	// prerouting redirects their packets to the interface's own address
+	// (KLab's DSAS set-up). No ARP suppression is needed, VIPs come and
+	// go without touching interfaces, and conntrack turns the replies'
+	// source back into the VIP, so they still go straight to the client.
+	StyleRedirect = "redirect"
+)
+
 // DefaultGUEPort is the UDP port of gue when Spec.GUEPort is 0.
 const DefaultGUEPort = 6080
 
@@ -47,6 +60,8 @@ type Spec struct {
 	// PathMTU is the MTU between balancer and real server used for
 	// ClampMSS; 0 means the interface's MTU, or 1500 if unknown.
 	PathMTU int
+	// Style is StyleVIP (or empty) or StyleRedirect (l2dsr only).
+	Style string
 }
 
 // guePort is the effective GUE port.
@@ -165,6 +180,15 @@ func (s Spec) Validate() error {
 	}
 	if s.PathMTU != 0 && (s.PathMTU < 1280 || s.PathMTU > 65535) {
 		bad("path-mtu", "%d out of range 1280..65535", s.PathMTU)
+	}
+	switch s.Style {
+	case "", StyleVIP:
+	case StyleRedirect:
+		if s.Method != conf.MethodL2DSR {
+			bad("style", "style redirect is for method l2dsr (the other methods deliver to the server's own address already)")
+		}
+	default:
+		bad("style", "unknown style %q (vip or redirect)", s.Style)
 	}
 	return errors.Join(errs...)
 }

@@ -3,11 +3,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/layers"
 
 	"dsrlb/hw/testbed"
 )
@@ -121,5 +124,79 @@ arp_expiry = "5s"`, 1) + "\n[ctrl]\nsocket = \"" + b.CtrlSocket() + "\"\n"
 	t.Logf("200 requests through the converted service: %v", got)
 	if got["FAIL"] != 0 || !within(got["rs1"], 100, 2) || !within(got["rs2"], 100, 2) {
 		t.Fatalf("wrr 1:1 from the converted configuration gave %v", got)
+	}
+}
+
+// TestRealServerRedirect: real servers set up with `dsrlbctl realserver
+// -style redirect`: the VIP is on no interface of theirs (and the ARP
+// sysctls are back to Linux's defaults), an nftables redirect hands its
+// packets to nginx on the server's own address, and conntrack gives the
+// replies the VIP as their source. 100 requests through the balancer are
+// all answered, by both servers, and no reply crosses the balancer.
+func TestRealServerRedirect(t *testing.T) {
+	topo := newL2(t, 2)
+	for i, a := range topo.Servers {
+		role := testbed.ServerRole(i)
+		if err := topo.IP(role, "addr", "del", topo.VIP.String()+"/32", "dev", "lo"); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"all", "eth0"} {
+			for _, s := range []string{"arp_ignore", "arp_announce"} {
+				if err := topo.Sysctl(role, "net.ipv4.conf."+k+"."+s, "0"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		out, err := topo.Exec(30*time.Second, role, ctlBin, "realserver", "-method", "l2dsr", "-style", "redirect",
+			"-vip", topo.VIP.String(), "-iface", "eth0", "-apply")
+		if err != nil {
+			t.Fatalf("%s: realserver -style redirect: %v\n%s", role, err, out)
+		}
+		// nginx on the server's own address only: the VIP is not local.
+		if _, err := topo.StartNginx(role, map[string][]byte{"index.html": []byte(role + "\n")}, a); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := topo.Exec(5*time.Second, role, "ip", "-o", "addr"); err != nil || strings.Contains(out, topo.VIP.String()) {
+			t.Fatalf("%s still has the VIP: %v\n%s", role, err, out)
+		}
+	}
+	startDataplane(t, topo)
+	c := capture(t, topo, testbed.RoleLB, "lb", "tcp port 80")
+	script := fmt.Sprintf(`for i in $(seq 100); do curl -sS -m 3 http://%s/ 2>&1 || echo "FAIL request $i"; done`, topo.VIP)
+	out, err := topo.Exec(120*time.Second, testbed.RoleClient, "bash", "-c", script)
+	if err != nil {
+		t.Fatalf("curl loop: %v\n%s", err, out)
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		count[line]++
+	}
+	var toVIP, fromVIP int
+	for _, p := range packets(t, c) {
+		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		switch {
+		case ip == nil:
+		case ip.DstIP.Equal(topo.VIP.AsSlice()):
+			toVIP++
+		case ip.SrcIP.Equal(topo.VIP.AsSlice()):
+			fromVIP++
+		}
+	}
+	t.Logf("answers %v; at the balancer's port: %d packets to the VIP, %d from it", count, toVIP, fromVIP)
+	if count["rs1"]+count["rs2"] != 100 || count["rs1"] == 0 || count["rs2"] == 0 {
+		t.Fatalf("answers %v, want 100 from both real servers", count)
+	}
+	if toVIP < 100*5 || fromVIP != 0 {
+		t.Errorf("%d packets to the VIP and %d from it at the balancer: replies must bypass it", toVIP, fromVIP)
+	}
+	// The teardown removes the redirection: the VIP's packets are no
+	// longer accepted.
+	role := testbed.ServerRole(0)
+	if out, err := topo.Exec(30*time.Second, role, ctlBin, "realserver", "-method", "l2dsr", "-style", "redirect",
+		"-vip", topo.VIP.String(), "-iface", "eth0", "-teardown", "-apply"); err != nil {
+		t.Fatalf("teardown: %v\n%s", err, out)
+	}
+	if out, err := topo.Exec(5*time.Second, role, "nft", "list", "ruleset"); err != nil || strings.Contains(out, "redirect") {
+		t.Fatalf("after the teardown: %v\n%s", err, out)
 	}
 }
