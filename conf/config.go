@@ -86,7 +86,13 @@ type Ctrl struct {
 	// MetricsListen is the address of the metrics and status page
 	// listener; "" for none.
 	MetricsListen string
+	// DSRProbePorts is the range of the DSR path checks' source ports,
+	// first and last.
+	DSRProbePorts [2]uint16
 }
+
+// DefaultDSRProbePorts is the default [ctrl] dsr_probe_ports.
+var DefaultDSRProbePorts = [2]uint16{61000, 61999}
 
 // DefaultMetricsListen is the default [ctrl] metrics_listen.
 const DefaultMetricsListen = "127.0.0.1:9842"
@@ -201,6 +207,10 @@ type Service struct {
 	Hysteresis       uint32     // quorum band: lost below Quorum-Hysteresis, back at Quorum+Hysteresis
 	Alpha            bool       // real servers start down until their first successful check
 	Check            *Check     // the service's [service.check]; nil = none
+	// DSRCheck is the service's [service.dsr_check]: every real server
+	// is also probed through the data plane, to the VIP (type tcp, http
+	// or https); nil = none.
+	DSRCheck *Check
 
 	// Persistence: a client's new connections go to the real server of
 	// its earlier ones until PersistenceTimeout after its last packet; 0 =

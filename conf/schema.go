@@ -180,6 +180,17 @@ type rawRoute struct {
 // rawCtrl is the [ctrl] table: settings of the control process
 // (dsrlb-ctrl). The data plane ignores it.
 type rawCtrl struct {
+	// dsr_probe_ports: the source ports of the DSR path checks
+	// ([service.dsr_check]), "FIRST-LAST". Each real server so checked
+	// owns one port of the range (kept across reloads); the data plane
+	// sends the balancer's own TCP packets from that port to a VIP to
+	// that real server only. Keep the range out of the kernel's
+	// ephemeral ports (net.ipv4.ip_local_port_range, 32768-60999 by
+	// default) or reserve it (net.ipv4.ip_local_reserved_ports).
+	// 1024..65535, at least as many ports as real servers with a DSR
+	// path check; default "61000-61999".
+	DSRProbePorts *string `toml:"dsr_probe_ports"`
+
 	// socket: the Unix socket on which dsrlb-ctrl answers dsrlbctl
 	// (status, reload). Absolute path, at most 107 bytes, default
 	// "/run/dsrlb/ctrl.sock". dsrlb-ctrl creates it with mode 0600 (root
@@ -368,6 +379,20 @@ type rawService struct {
 	// service (see rawCheck). Optional: without it every real server
 	// counts as healthy.
 	Check *rawCheck `toml:"check"`
+
+	// [service.dsr_check]: a second health check of every real server,
+	// through the DSR path itself: dsrlb-ctrl connects from the
+	// balancer's own address to the VIP, and the data plane sends those
+	// packets to the one real server being checked with its forwarding
+	// method (steered by the source port, see [ctrl] dsr_probe_ports), so
+	// the real server's answer, from the VIP, proves its whole DSR set-up
+	// (VIP accepted, ARP suppressed, decapsulation, DSCP rule, a service
+	// listening on the VIP). Type "tcp", "http" or "https" (the keys of
+	// [service.check]; port, when given, must be the service's). A real
+	// server is up only while both checks pass; one that passes
+	// [service.check] and fails this one is shown as "DSR path broken".
+	// Needs dataplane.tap and a TCP service. Optional.
+	DSRCheck *rawCheck `toml:"dsr_check"`
 
 	// [[service.backend]]: the real servers. Zero or more; a service
 	// without backends drops (and counts) its traffic.

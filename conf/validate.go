@@ -128,6 +128,7 @@ func (v *validator) validate(raw *rawConfig) *Config {
 	c.Ctrl = v.ctrl(raw.Ctrl)
 	v.services(raw.Service, &c.Dataplane, own, c)
 	v.vrrps(raw.VRRP, c)
+	v.dsrProbePorts(c)
 	return c
 }
 
@@ -168,9 +169,18 @@ func family(a netip.Addr) string {
 
 // ctrl validates [ctrl]; an absent table means all defaults.
 func (v *validator) ctrl(r *rawCtrl) Ctrl {
-	c := Ctrl{Socket: DefaultSocket, VRRPDataplaneTimeout: defVRRPDataplaneTimeout, MetricsListen: DefaultMetricsListen}
+	c := Ctrl{Socket: DefaultSocket, VRRPDataplaneTimeout: defVRRPDataplaneTimeout, MetricsListen: DefaultMetricsListen,
+		DSRProbePorts: DefaultDSRProbePorts}
 	if r == nil {
 		return c
+	}
+	if r.DSRProbePorts != nil {
+		p := fieldPath{}.keys("ctrl", "dsr_probe_ports")
+		if pr, ok := parsePortRange(*r.DSRProbePorts); !ok {
+			v.addf(p, "dsr_probe_ports %q: want \"FIRST-LAST\" with 1024 <= FIRST <= LAST <= 65535, e.g. \"61000-61999\"", *r.DSRProbePorts)
+		} else {
+			c.DSRProbePorts = pr
+		}
 	}
 	if r.MetricsListen != nil {
 		p := fieldPath{}.keys("ctrl", "metrics_listen")
@@ -203,6 +213,20 @@ func (v *validator) ctrl(r *rawCtrl) Ctrl {
 		c.Socket = s
 	}
 	return c
+}
+
+// parsePortRange parses "FIRST-LAST" (1024 <= FIRST <= LAST <= 65535).
+func parsePortRange(s string) ([2]uint16, bool) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		return [2]uint16{}, false
+	}
+	lo, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	hi, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if err1 != nil || err2 != nil || lo < 1024 || lo > hi {
+		return [2]uint16{}, false
+	}
+	return [2]uint16{uint16(lo), uint16(hi)}, true
 }
 
 // listenAddrError checks a "host:port" listen address ("" is off): the
@@ -985,6 +1009,9 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, own ownAd
 	if r.Check != nil {
 		s.Check = v.check(p.key("check"), r.Check, s.Port, ok)
 	}
+	if r.DSRCheck != nil {
+		s.DSRCheck = v.dsrCheck(p.key("dsr_check"), r.DSRCheck, &s, dp, ok)
+	}
 
 	bp := p.key("backend")
 	seen := map[netip.Addr]int{}
@@ -1087,6 +1114,43 @@ func (v *validator) healthPolicy(p fieldPath, r *rawService, s *Service, dp *Dat
 		default:
 			s.Hysteresis = uint32(h)
 		}
+	}
+}
+
+// dsrCheck validates a [service.dsr_check] table at p: a check of the
+// types that can run over a TCP connection to the VIP, on the service's
+// port, with the exception path that carries the balancer's own packets.
+func (v *validator) dsrCheck(p fieldPath, r *rawCheck, s *Service, dp *Dataplane, portOK bool) *Check {
+	c := v.check(p, r, s.Port, portOK)
+	switch c.Type {
+	case 0, CheckTCP, CheckHTTP, CheckHTTPS:
+	default:
+		v.addf(p.key("type"), "a DSR path check is \"tcp\", \"http\" or \"https\": it connects to the VIP through the data plane (%s cannot)", c.Type)
+	}
+	if r.Port != nil && s.Port != 0 && c.Port != 0 && c.Port != s.Port {
+		v.addf(p.key("port"), "port %d: a DSR path check probes the service itself, port %d (leave port out)", c.Port, s.Port)
+	}
+	if s.Protocol != ProtoTCP {
+		v.addf(p, "a DSR path check needs a TCP service; this one is %s", s.Protocol)
+	}
+	if dp.TAP == "" {
+		v.addf(p, "a DSR path check needs the exception path: set dataplane.tap (dsrlb-ctrl's probes leave through it)")
+	}
+	return c
+}
+
+// dsrProbePorts checks that [ctrl] dsr_probe_ports has a port for every
+// real server with a DSR path check.
+func (v *validator) dsrProbePorts(c *Config) {
+	n := 0
+	for i := range c.Services {
+		if c.Services[i].DSRCheck != nil {
+			n += len(c.Services[i].Backends)
+		}
+	}
+	r := c.Ctrl.DSRProbePorts
+	if size := int(r[1]) - int(r[0]) + 1; n > size {
+		v.addf(fieldPath{}.keys("ctrl", "dsr_probe_ports"), "%d real servers have a DSR path check, but dsr_probe_ports %d-%d has %d ports", n, r[0], r[1], size)
 	}
 }
 

@@ -101,6 +101,7 @@ type Daemon struct {
 	reloadErrs []string
 
 	health  Health          // checked real servers' state
+	ports   probePorts      // source ports of the DSR path checks
 	startUp map[string]bool // StartUp each target was created with (kept so Update does not restart it)
 	quorum  QuorumState
 	plan    *Plan
@@ -204,6 +205,7 @@ func New(opts Options) (*Daemon, error) {
 		httpLn:    httpLn,
 		scrapes:   make(chan chan *scrape),
 	}
+	d.ports = d.ports.assign(cfg)
 	d.mon = health.NewMonitor(d.events, log)
 	d.metrics = newMetrics(d)
 	d.mon.Observe(d.metrics.observeCheck)
@@ -617,7 +619,7 @@ func (d *Daemon) updateTargets() {
 		d.startUp[key] = !s.Alpha
 		d.health[key] = !s.Alpha
 		return !s.Alpha
-	}, d.opts.ProbeAddr)
+	}, d.opts.ProbeAddr, d.ports)
 	keep := make(map[string]bool, len(targets))
 	for _, t := range targets {
 		keep[t.Key] = true
@@ -675,6 +677,9 @@ func (d *Daemon) evaluate() {
 		add(wire.KindService, sp.Service)
 		for _, b := range sp.Backends {
 			add(wire.KindBackend, b)
+		}
+		for _, pr := range d.ports.probes(&d.cfg.Services[i]) {
+			add(wire.KindProbe, pr)
 		}
 	}
 	for _, g := range d.vrrpGroups() {
@@ -847,6 +852,7 @@ func (d *Daemon) reload(now time.Time) []string {
 		return d.reloadErrs
 	}
 	d.cfg = c
+	d.ports = d.ports.assign(c)
 	if !reflect.DeepEqual(old.Dataplane, c.Dataplane) {
 		d.log.Warn("the [dataplane] table changed: restart the data plane to apply it (services apply now)")
 	}

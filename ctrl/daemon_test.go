@@ -115,6 +115,7 @@ type harness struct {
 	sock    string
 	shmPath string
 	d       *Daemon
+	dpExtra string // more [dataplane] keys, each line ending in a newline
 	logs    *syncBuffer
 	cancel  context.CancelFunc
 	runErr  chan error
@@ -141,14 +142,14 @@ func (h *harness) config(services string) {
 workers = [1]
 address = "192.0.2.10/24"
 shm = %q
-[[dataplane.port]]
+%s[[dataplane.port]]
 name = "p0"
 device = "net_ring0"
 
 [ctrl]
 socket = %q
 metrics_listen = "127.0.0.1:0"
-%s`, h.shmPath, h.sock, services)
+%s`, h.shmPath, h.dpExtra, h.sock, services)
 	if err := os.WriteFile(h.cfgPath, []byte(src), 0o644); err != nil {
 		h.t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ type fakeDP struct {
 type fakeState struct {
 	Services []wire.Service
 	Backends map[string][]wire.Backend
+	Probes   map[string][]wire.Probe
 	Groups   []wire.VRRPGroup
 }
 
@@ -52,6 +53,12 @@ func stateOf(m wire.Model) fakeState {
 	for _, sm := range m.Services {
 		s.Services = append(s.Services, sm.Service)
 		s.Backends[sm.Service.Name] = append(s.Backends[sm.Service.Name], sm.Backends...)
+		if len(sm.Probes) > 0 {
+			if s.Probes == nil {
+				s.Probes = map[string][]wire.Probe{}
+			}
+			s.Probes[sm.Service.Name] = append(s.Probes[sm.Service.Name], sm.Probes...)
+		}
 	}
 	return s
 }
@@ -59,7 +66,7 @@ func stateOf(m wire.Model) fakeState {
 func (s fakeState) model() wire.Model {
 	m := wire.Model{Groups: s.Groups}
 	for _, svc := range s.Services {
-		m.Services = append(m.Services, wire.ServiceModel{Service: svc, Backends: s.Backends[svc.Name]})
+		m.Services = append(m.Services, wire.ServiceModel{Service: svc, Backends: s.Backends[svc.Name], Probes: s.Probes[svc.Name]})
 	}
 	return m
 }

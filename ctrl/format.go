@@ -80,19 +80,19 @@ func (s *Status) WriteText(w io.Writer, now time.Time) error {
 			if state == "" {
 				state = "pending"
 			}
+			if r.Diagnosis != "" {
+				state += " (" + r.Diagnosis + ")"
+			}
 			h := "-\t-\t-\t-\tnone (always healthy)\t"
-			switch {
-			case r.Health != nil && !r.Health.Running:
-				h = fmt.Sprintf("-\t-\t-\tnot started\t%s\t", r.Health.Check)
-			case r.Health != nil:
-				last := "never"
-				if !r.Health.LastCheck.IsZero() {
-					last = age(now, r.Health.LastCheck) + " ago"
-				}
-				h = fmt.Sprintf("%s\t%d/%d\t%d\t%s\t%s\t%s", upDown(r.Health.Up), r.Health.ConsecutiveOK, r.Health.ConsecutiveFail,
-					r.Health.Checks, last, r.Health.Check, oneLine(r.Health.LastError))
+			if r.Health != nil {
+				h = healthColumns(now, r.Health)
+			} else if r.DSRPath != nil {
+				h = "-\t-\t-\t-\tnone on its own address\t"
 			}
 			p("  %s\t%d\t%d\t%s\t%s\n", r.Address, r.Weight, r.EffectiveWeight, state, h)
+			if r.DSRPath != nil {
+				p("  \u2514 dsr path\t\t\t\t%s\n", healthColumns(now, r.DSRPath))
+			}
 		}
 	}
 
@@ -201,4 +201,17 @@ func plural(n int, what string) string {
 // oneLine keeps a table cell on one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// healthColumns are the HEALTH to LAST ERROR columns of one check.
+func healthColumns(now time.Time, h *HealthStatus) string {
+	if !h.Running {
+		return fmt.Sprintf("-\t-\t-\tnot started\t%s\t", h.Check)
+	}
+	last := "never"
+	if !h.LastCheck.IsZero() {
+		last = age(now, h.LastCheck) + " ago"
+	}
+	return fmt.Sprintf("%s\t%d/%d\t%d\t%s\t%s\t%s", upDown(h.Up), h.ConsecutiveOK, h.ConsecutiveFail,
+		h.Checks, last, h.Check, oneLine(h.LastError))
 }

@@ -54,7 +54,7 @@ address = "192.0.2.24"
 
 func TestIPv6Targets(t *testing.T) {
 	c := ipv6Config(t)
-	ts := Targets(c, func(string, *conf.Service) bool { return true }, nil)
+	ts := Targets(c, func(string, *conf.Service) bool { return true }, nil, nil)
 	want := []struct{ key, addr, check string }{
 		{"web6/2001:db8::21", "2001:db8::21", "http GET :80/healthz"},
 		{"web6/2001:db8::22", "2001:db8::22", "http GET :80/healthz"},

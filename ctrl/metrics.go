@@ -291,11 +291,15 @@ func (c *scrapeCollector) services(e *emitter, st *Status) {
 			if r.SorryServer {
 				continue
 			}
-			if r.Health != nil && !r.Health.Running {
+			if (r.Health != nil && !r.Health.Running) || (r.DSRPath != nil && !r.DSRPath.Running) {
 				continue // its checks have not started: neither up nor down yet
 			}
-			healthy := r.Health == nil || r.Health.Up
-			e.emit("dsrlb_backend_up", bl, b2f(healthy))
+			e.emit("dsrlb_backend_up", bl, b2f(r.Healthy()))
+			if p := r.DSRPath; p != nil {
+				e.emit("dsrlb_backend_dsr_path_up", bl, b2f(p.Up))
+				e.emit("dsrlb_backend_dsr_path_checks_total", bl, float64(p.Checks))
+				e.emit("dsrlb_backend_dsr_path_check_failures_total", bl, float64(p.Failures))
+			}
 			if h := r.Health; h != nil {
 				e.emit("dsrlb_backend_check_consecutive_successes", bl, float64(h.ConsecutiveOK))
 				e.emit("dsrlb_backend_check_consecutive_failures", bl, float64(h.ConsecutiveFail))

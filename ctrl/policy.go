@@ -13,9 +13,10 @@ import (
 const StateRemoved = "removed"
 
 // Health is the state of every checked real server, by target key
-// (TargetKey): true = up. Real servers without a health check are not in
-// it; they always count as healthy. A checked real server missing from it
-// counts as down.
+// (TargetKey, and DSRTargetKey for DSR path checks): true = up. Real
+// servers without a health check are not in it; they always count as
+// healthy. A checked real server missing from it counts as down; one with
+// both checks is healthy only while both are up.
 type Health map[string]bool
 
 // TargetKey is the key of the health target of real server addr of
@@ -121,9 +122,12 @@ func Evaluate(c *conf.Config, h Health, prev QuorumState) *Plan {
 			PriorityGroups: s.PriorityGroups(),
 		}
 		for _, b := range s.Backends {
-			r := RealServer{Addr: b.Address, Weight: b.Weight, Priority: b.Priority, Checked: b.Check != nil, Healthy: true}
-			if r.Checked {
+			r := RealServer{Addr: b.Address, Weight: b.Weight, Priority: b.Priority, Checked: b.Check != nil || s.DSRCheck != nil, Healthy: true}
+			if b.Check != nil {
 				r.Healthy = h[TargetKey(s.Name, b.Address)]
+			}
+			if s.DSRCheck != nil && !h[DSRTargetKey(s.Name, b.Address)] {
+				r.Healthy = false
 			}
 			if r.Healthy {
 				sp.Healthy++
@@ -210,13 +214,15 @@ func Seed(c *conf.Config, a *Applied) Health {
 			}
 		}
 		for _, b := range s.Backends {
-			if b.Check == nil {
-				continue
+			st := !s.Alpha
+			if a != nil && !a.FromConfig {
+				st = up[b.Address]
 			}
-			if a == nil || a.FromConfig {
-				h[TargetKey(s.Name, b.Address)] = !s.Alpha
-			} else {
-				h[TargetKey(s.Name, b.Address)] = up[b.Address]
+			if b.Check != nil {
+				h[TargetKey(s.Name, b.Address)] = st
+			}
+			if s.DSRCheck != nil {
+				h[DSRTargetKey(s.Name, b.Address)] = st
 			}
 		}
 	}

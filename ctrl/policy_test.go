@@ -274,7 +274,7 @@ address = "192.0.2.23"
 	starts := map[string]bool{}
 	ts := Targets(c, func(key string, s *conf.Service) bool { starts[key] = true; return key == "web/192.0.2.21" }, func(a netip.Addr) netip.Addr {
 		return netip.MustParseAddr("127.0.0.1")
-	})
+	}, nil)
 	if len(ts) != 2 || len(starts) != 2 {
 		t.Fatalf("targets %+v", ts)
 	}

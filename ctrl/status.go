@@ -94,8 +94,17 @@ type RealServerStatus struct {
 	// State is up, inhibited or removed for a real server ("" before the
 	// first evaluation), sorry or standby for the sorry server.
 	State  string        `json:"state"`
-	Health *HealthStatus `json:"health,omitempty"` // nil: no health check (always healthy)
-	MAC    string        `json:"mac,omitempty"`    // as resolved by the data plane, if it reported it
+	Health *HealthStatus `json:"health,omitempty"` // nil: no health check of its own address
+	// DSRPath is its DSR path check ([service.dsr_check]); nil: none. A
+	// real server is healthy while both checks (those it has) pass.
+	DSRPath *HealthStatus `json:"dsr_path,omitempty"`
+	// Diagnosis names what the checks show together: "DSR path broken"
+	// when the real server answers on its own address (or has no such
+	// check) but not through the DSR path: its DSR set-up is at fault
+	// (VIP not accepted, ARP, decapsulation, DSCP rule, service not on
+	// the VIP), not the service; see dsrlbctl doctor.
+	Diagnosis string `json:"diagnosis,omitempty"`
+	MAC       string `json:"mac,omitempty"` // as resolved by the data plane, if it reported it
 	// Rates over the last second from the data plane's per-real-server
 	// counters: packets and new flows per second, and the real server's
 	// share of its service's new flows in percent; -1 while unknown.
@@ -127,6 +136,30 @@ type HealthStatus struct {
 	LastCheck       time.Time `json:"last_check,omitzero"`
 	Checks          uint64    `json:"checks"`
 	Failures        uint64    `json:"failures"`
+}
+
+// DiagnosisDSRBroken is RealServerStatus.Diagnosis of a real server that
+// passes its own-address check but not its DSR path check.
+const DiagnosisDSRBroken = "DSR path broken"
+
+// healthStatus is a running target's state.
+func healthStatus(ts health.TargetState) *HealthStatus {
+	return &HealthStatus{
+		Running: true, Up: ts.Up, Check: ts.Check, ConsecutiveOK: ts.ConsecutiveOK, ConsecutiveFail: ts.ConsecutiveFail,
+		LastError: ts.LastError, LastCheck: ts.LastCheck, Checks: ts.Checks, Failures: ts.Failures,
+	}
+}
+
+// Healthy reports whether the real server's checks (those it has) all
+// pass; one without checks is healthy. Checks not started yet count as
+// passing.
+func (r *RealServerStatus) Healthy() bool {
+	for _, h := range []*HealthStatus{r.Health, r.DSRPath} {
+		if h != nil && h.Running && !h.Up {
+			return false
+		}
+	}
+	return true
 }
 
 // Counter is one named counter.
@@ -202,12 +235,17 @@ func (d *Daemon) statusWith(now time.Time, sn *stats.Snapshot) Status {
 				rs.EffectiveWeight, rs.State = sp.Real[j].EffectiveWeight, sp.Real[j].State
 			}
 			if ts, ok := checks[TargetKey(s.Name, b.Address)]; ok {
-				rs.Health = &HealthStatus{
-					Running: true, Up: ts.Up, Check: ts.Check, ConsecutiveOK: ts.ConsecutiveOK, ConsecutiveFail: ts.ConsecutiveFail,
-					LastError: ts.LastError, LastCheck: ts.LastCheck, Checks: ts.Checks, Failures: ts.Failures,
-				}
+				rs.Health = healthStatus(ts)
 			} else if b.Check != nil {
 				rs.Health = &HealthStatus{Check: Checker(b.Check).String()}
+			}
+			if ts, ok := checks[DSRTargetKey(s.Name, b.Address)]; ok {
+				rs.DSRPath = healthStatus(ts)
+			} else if s.DSRCheck != nil {
+				rs.DSRPath = &HealthStatus{Check: "dsr path " + Checker(s.DSRCheck).String()}
+			}
+			if p := rs.DSRPath; p != nil && p.Running && !p.Up && (rs.Health == nil || rs.Health.Running && rs.Health.Up) {
+				rs.Diagnosis = DiagnosisDSRBroken
 			}
 			if n, ok := d.neighbors[b.Address]; ok && n.Resolved {
 				rs.MAC = n.MAC

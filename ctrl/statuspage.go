@@ -69,11 +69,13 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 		switch {
 		case r.SorryServer:
 			return "sorry server"
-		case r.Health == nil:
+		case r.Diagnosis != "":
+			return r.Diagnosis
+		case r.Health == nil && r.DSRPath == nil:
 			return "unchecked"
-		case !r.Health.Running:
+		case (r.Health != nil && !r.Health.Running) || (r.DSRPath != nil && !r.DSRPath.Running):
 			return "not started"
-		case r.Health.Up:
+		case r.Healthy():
 			return "up"
 		}
 		return "down"
@@ -114,7 +116,7 @@ th{background:#f3f3f3;font-weight:600}.num{text-align:right}
 {{if .Evaluated}}quorum <span class="{{updown .QuorumUp}}">{{updown .QuorumUp}}</span> (healthy weight {{.HealthyWeight}}, quorum {{.Quorum}}{{if .Hysteresis}} ±{{.Hysteresis}}{{end}}), {{.Healthy}} of {{.Total}} real servers healthy{{if .SorryServer}}, sorry server {{.SorryServer}} <span class="{{if .SorryActive}}sorry{{else}}note{{end}}">{{if .SorryActive}}ACTIVE{{else}}standby{{end}}</span>{{end}}{{else}}not evaluated yet{{end}};
 <span class="conns" data-service="{{.Name}}" data-active-conns="{{.ActiveConns}}" data-inactive-conns="{{.InactiveConns}}">{{.ActiveConns}} active, {{.InactiveConns}} inactive connections</span>.</p>
 <table><tr><th>real server</th><th>health</th><th>weight</th><th>effective</th><th>state</th><th>active conns</th><th>inactive conns</th><th>share of new flows</th><th>packets/s</th><th>new flows/s</th><th>checks ok/fail</th><th>last check</th><th>last error</th></tr>
-{{$svc := .}}{{range .RealServers}}<tr class="rs" data-service="{{$svc.Name}}" data-backend="{{.Address}}" data-health="{{health .}}" data-state="{{.State}}" data-active-conns="{{.ActiveConns}}" data-inactive-conns="{{.InactiveConns}}"><td>{{.Address}}</td><td class="{{health .}}">{{health .}}</td><td class="num">{{if .SorryServer}}-{{else}}{{.Weight}}{{end}}</td><td class="num">{{.EffectiveWeight}}</td><td class="{{.State}}">{{if .State}}{{.State}}{{else}}pending{{end}}</td><td class="num">{{.ActiveConns}}</td><td class="num">{{.InactiveConns}}</td><td class="num">{{if ge .Share 0.0}}{{printf "%.0f%%" .Share}}{{else}}-{{end}}</td><td class="num">{{rate .PacketRate}}</td><td class="num">{{rate .NewFlowRate}}</td>{{with .Health}}<td class="num">{{.ConsecutiveOK}}/{{.ConsecutiveFail}}</td><td>{{age $.Now .LastCheck}} ({{.Check}})</td><td>{{.LastError}}</td>{{else}}<td>-</td><td>-</td><td></td>{{end}}</tr>
+{{$svc := .}}{{range .RealServers}}<tr class="rs" data-service="{{$svc.Name}}" data-backend="{{.Address}}" data-health="{{health .}}" data-state="{{.State}}" data-active-conns="{{.ActiveConns}}" data-inactive-conns="{{.InactiveConns}}"><td>{{.Address}}</td><td class="{{health .}}">{{health .}}</td><td class="num">{{if .SorryServer}}-{{else}}{{.Weight}}{{end}}</td><td class="num">{{.EffectiveWeight}}</td><td class="{{.State}}">{{if .State}}{{.State}}{{else}}pending{{end}}</td><td class="num">{{.ActiveConns}}</td><td class="num">{{.InactiveConns}}</td><td class="num">{{if ge .Share 0.0}}{{printf "%.0f%%" .Share}}{{else}}-{{end}}</td><td class="num">{{rate .PacketRate}}</td><td class="num">{{rate .NewFlowRate}}</td>{{with .Health}}<td class="num">{{.ConsecutiveOK}}/{{.ConsecutiveFail}}</td><td>{{age $.Now .LastCheck}} ({{.Check}})</td><td>{{.LastError}}</td>{{else}}<td>-</td><td>-</td><td></td>{{end}}</tr>{{with .DSRPath}}<tr class="dsr"><td>&#x2514; dsr path</td><td class="{{updown .Up}}">{{if .Running}}{{updown .Up}}{{else}}not started{{end}}</td><td colspan="8"></td><td class="num">{{.ConsecutiveOK}}/{{.ConsecutiveFail}}</td><td>{{age $.Now .LastCheck}} ({{.Check}})</td><td>{{.LastError}}</td></tr>{{end}}
 {{end}}</table>
 {{end}}
 </body></html>

@@ -47,23 +47,38 @@ func HealthConfig(c *conf.Check, startUp bool) health.Config {
 }
 
 // Targets lists one health target per checked real server of c, keyed
-// TargetKey(service, address). startUp(key, service) is the initial state
-// of each; probe maps a real server's address to the address its check
-// probes (nil: the address itself; tests point it at loopback).
-func Targets(c *conf.Config, startUp func(key string, s *conf.Service) bool, probe func(netip.Addr) netip.Addr) []health.Target {
+// TargetKey(service, address), and one per real server of a service with
+// a DSR path check, keyed DSRTargetKey, whose probes leave from the
+// balancer's own address and the source port ports gives the real server
+// (one without a port is not probed). startUp(key, service) is the
+// initial state of each; probe maps a real server's address to the
+// address its check probes, and the VIP and the own address of DSR path
+// checks likewise (nil: the addresses themselves; tests point them at
+// loopback).
+func Targets(c *conf.Config, startUp func(key string, s *conf.Service) bool, probe func(netip.Addr) netip.Addr, ports map[string]uint16) []health.Target {
+	if probe == nil {
+		probe = func(a netip.Addr) netip.Addr { return a }
+	}
 	var out []health.Target
 	for i := range c.Services {
 		s := &c.Services[i]
 		for _, b := range s.Backends {
-			if b.Check == nil {
+			if b.Check != nil {
+				key := TargetKey(s.Name, b.Address)
+				out = append(out, health.Target{Key: key, Addr: probe(b.Address), Config: HealthConfig(b.Check, startUp(key, s))})
+			}
+			port, ok := ports[TargetKey(s.Name, b.Address)]
+			if s.DSRCheck == nil || !ok {
 				continue
 			}
-			key := TargetKey(s.Name, b.Address)
-			addr := b.Address
-			if probe != nil {
-				addr = probe(addr)
+			own := c.Dataplane.Address.Addr()
+			if !s.VIP.Is4() {
+				own = c.Dataplane.Address6.Addr()
 			}
-			out = append(out, health.Target{Key: key, Addr: addr, Config: HealthConfig(b.Check, startUp(key, s))})
+			key := DSRTargetKey(s.Name, b.Address)
+			hc := HealthConfig(s.DSRCheck, startUp(key, s))
+			hc.Checker = health.DSR{VIP: probe(s.VIP), Source: netip.AddrPortFrom(probe(own), port), Probe: hc.Checker}
+			out = append(out, health.Target{Key: key, Addr: b.Address, Config: hc})
 		}
 	}
 	return out

@@ -41,6 +41,8 @@ type Lcore struct {
 	poller  *dpdk.Poller
 	// idle polls before the first sleep when IdleSleep is set
 	idleLimit int
+	// probe is the scratch packet of drainKernel.
+	probe pipeline.Packet
 }
 
 // Start launches the lcore goroutine and waits until it polls (or failed to
@@ -106,7 +108,7 @@ func (l *Lcore) pollQueues() {
 	for !l.stop.Load() {
 		l.drainInject(l.Inject)
 		if l.FromKernel != nil {
-			l.drainInject(l.FromKernel)
+			l.drainKernel(w)
 		}
 		port, mbufs := poller.Poll()
 		if len(mbufs) == 0 {
@@ -151,6 +153,42 @@ func (l *Lcore) drainInject(r *pipeline.Ring[Injected]) {
 		}
 		if !l.poller.Tx(int(inj.Port), inj.M) {
 			l.poller.Free(inj.M)
+		}
+	}
+}
+
+// drainKernel sends the kernel's packets: DSR path probes to their real
+// servers (pipeline.Worker.Probe), every other one unchanged on the port
+// it was queued for.
+func (l *Lcore) drainKernel(w *pipeline.Worker) {
+	var snap *pipeline.Snapshot
+	p := &l.probe
+	for k := 0; k < 32; k++ {
+		inj, ok := l.FromKernel.Pop()
+		if !ok {
+			return
+		}
+		m, port := inj.M, int(inj.Port)
+		res := pipeline.NotProbe
+		if m.NbSegs() == 1 {
+			if snap == nil {
+				snap = l.Snapshot.Load()
+			}
+			p.Buf, p.Off, p.Len = m.Buffer(), int(m.DataOff()), int(m.DataLen())
+			res = w.Probe(snap, p)
+		}
+		switch res {
+		case pipeline.ProbeDropped:
+			l.poller.Free(m)
+			continue
+		case pipeline.ProbeSent:
+			if p.Off != int(m.DataOff()) || p.Len != int(m.DataLen()) {
+				m.SetData(uint16(p.Off), uint16(p.Len))
+			}
+			port = int(p.OutPort)
+		}
+		if !l.poller.Tx(port, m) {
+			l.poller.Free(m)
 		}
 	}
 }

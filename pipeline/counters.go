@@ -29,6 +29,9 @@ type Counters struct {
 	// PersistHits counts new flows sent to their client's persisted
 	// real server.
 	PersistHits uint64
+	// Probes counts the DSR path probes sent to their real server;
+	// ProbeDrops those that could not be (MAC unknown, too large).
+	Probes, ProbeDrops uint64
 }
 
 // CounterNames lists the counters in layout order.
@@ -37,7 +40,7 @@ func CounterNames() []string {
 	for v := Verdict(0); v < NumVerdicts; v++ {
 		names = append(names, v.String())
 	}
-	return append(names, "learn_overflow", "conntrack_hits", "conntrack_misses", "conntrack_full", "conntrack_untracked", "conntrack_full_established", "persistence_hits")
+	return append(names, "learn_overflow", "conntrack_hits", "conntrack_misses", "conntrack_full", "conntrack_untracked", "conntrack_full_established", "persistence_hits", "dsr_probes", "dsr_probe_drops")
 }
 
 // publish copies c into dst with atomic stores.
@@ -55,6 +58,8 @@ func (c *Counters) publish(dst *Counters) {
 	atomic.StoreUint64(&dst.CTUntracked, c.CTUntracked)
 	atomic.StoreUint64(&dst.CTFullEstablished, c.CTFullEstablished)
 	atomic.StoreUint64(&dst.PersistHits, c.PersistHits)
+	atomic.StoreUint64(&dst.Probes, c.Probes)
+	atomic.StoreUint64(&dst.ProbeDrops, c.ProbeDrops)
 }
 
 // Load returns a copy of published counters; safe from any goroutine.
@@ -73,6 +78,8 @@ func (c *Counters) Load() Counters {
 	out.CTUntracked = atomic.LoadUint64(&c.CTUntracked)
 	out.CTFullEstablished = atomic.LoadUint64(&c.CTFullEstablished)
 	out.PersistHits = atomic.LoadUint64(&c.PersistHits)
+	out.Probes = atomic.LoadUint64(&c.Probes)
+	out.ProbeDrops = atomic.LoadUint64(&c.ProbeDrops)
 	return out
 }
 
@@ -91,6 +98,8 @@ func (c *Counters) Add(o *Counters) {
 	c.CTUntracked += o.CTUntracked
 	c.CTFullEstablished += o.CTFullEstablished
 	c.PersistHits += o.PersistHits
+	c.Probes += o.Probes
+	c.ProbeDrops += o.ProbeDrops
 }
 
 // Drops is the sum of all drop verdicts.

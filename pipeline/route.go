@@ -39,14 +39,21 @@ func (c *Config) NextHop(a netip.Addr) (hop netip.Addr, ok bool) {
 	return netip.Addr{}, false
 }
 
-// NextHops lists the distinct next hops of every real server, in
-// configuration order: the addresses the resolver must keep resolved.
+// NextHops lists the distinct next hops of every real server and every
+// probed one, in configuration order: the addresses the resolver must keep
+// resolved.
 func (c *Config) NextHops() []netip.Addr {
 	seen := map[netip.Addr]bool{}
 	var out []netip.Addr
 	for _, s := range c.Services {
 		for _, b := range s.Backends {
 			if h, ok := c.NextHop(b.Addr); ok && !seen[h] {
+				seen[h] = true
+				out = append(out, h)
+			}
+		}
+		for _, p := range s.Probes {
+			if h, ok := c.NextHop(p.Addr); ok && !seen[h] {
 				seen[h] = true
 				out = append(out, h)
 			}

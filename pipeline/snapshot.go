@@ -60,9 +60,22 @@ type ServiceConfig struct {
 	// and neighbour solicitations for VIP; 0: always answered.
 	VRRP     uint8
 	Backends []BackendConfig
+	// Probes steer the balancer's own packets to the VIP (DSR path
+	// health checks, probe.go), by source port, to one real server each,
+	// whatever its state.
+	Probes []ProbeConfig
 	// Stats is the service's counter slot (the zero StatSlot: the
 	// overflow slot).
 	Stats StatSlot
+}
+
+// ProbeConfig is one DSR path probe: the balancer's own packets to the
+// service's VIP from source port Port go to real server Addr with Method
+// (0: the service's).
+type ProbeConfig struct {
+	Addr   netip.Addr
+	Method conf.Method
+	Port   uint16
 }
 
 // MaxVRRPGroup is the highest VRRP group number.
@@ -166,6 +179,8 @@ type service struct {
 	size        uint32
 	// key of the resolved set, to reuse a table across rebuilds
 	setKey string
+	// probes are the DSR path probes' next hops by source port (probe.go).
+	probes []probeHop
 }
 
 type nextHop struct {
@@ -267,6 +282,7 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 	s.refStats = make([]uint32, len(alloc.gens))
 	s.services = make([]service, len(cfg.Services))
 	states := make([]ServiceState, len(cfg.Services))
+	probePorts := map[uint16]string{}
 	for i, sc := range cfg.Services {
 		var key uint64
 		switch {
@@ -370,30 +386,14 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 				return nil, nil, fmt.Errorf("service %s: neighbour %s on port %d of %d", sc.Name, b.Addr, n.Port, s.nPorts)
 			}
 			s.refs[id] = makeRefHop(uint32(i), uint16(len(svc.hops)), r.gen)
-			if m == conf.MethodDSCP && (sc.DSCP == 0 || sc.DSCP > encap.MaxDSCPCode) {
-				return nil, nil, fmt.Errorf("service %s: DSCP code %d out of 1..%d", sc.Name, sc.DSCP, encap.MaxDSCPCode)
+			hop, err := s.makeHop(cfg, sc, b.Addr, m, n)
+			if err != nil {
+				return nil, nil, err
 			}
-			if m == conf.MethodGUE && sc.GUEPort == 0 {
-				return nil, nil, fmt.Errorf("service %s: GUE needs a UDP port", sc.Name)
-			}
-			mtu := 1500
-			if int(n.Port) < len(cfg.PortMTUs) && cfg.PortMTUs[n.Port] > 0 {
-				mtu = cfg.PortMTUs[n.Port]
-			}
-			hop := nextHop{mac: n.MAC, port: n.Port, ref: r, weight: b.Weight, stat: b.Stats.Slot, method: m, dscp: sc.DSCP, guePort: sc.GUEPort}
+			hop.ref, hop.weight, hop.stat = r, b.Weight, b.Stats.Slot
 			if b.Stats.Slot != 0 {
 				s.hopSlots = append(s.hopSlots, hopSlot{b.Stats, sc.Stats.Slot})
 			}
-			if b.Addr.Is4() {
-				hop.outer.Src4, hop.outer.Dst4 = s.own4b, b.Addr.As4()
-			} else {
-				hop.outer.V6, hop.outer.Src6, hop.outer.Dst6 = true, s.own6, b.Addr.As16()
-			}
-			if m.Tunnels() {
-				hop.maxInner = mtu - m.Overhead(hop.outer.V6)
-			}
-			copy(hop.l2[:6], n.MAC[:])
-			copy(hop.l2[6:], cfg.PortMACs[n.Port][:])
 			svc.hops = append(svc.hops, hop)
 			mbs = append(mbs, maglev.Backend{Key: b.Addr.String(), Weight: b.Weight})
 			keyb = fmt.Appendf(keyb, "%s/%d,", b.Addr, b.Weight)
@@ -405,6 +405,9 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 			}
 		}
 		st.Scheduled = weighted
+		if svc.probes, err = s.probeHops(cfg, sc, neigh, probePorts); err != nil {
+			return nil, nil, err
+		}
 		svc.fo = failoverHop(svc)
 		svc.setKey = fmt.Sprintf("%d|%s", sc.Size, keyb)
 		if weighted == 0 {
@@ -425,6 +428,34 @@ func Build(cfg *Config, neigh NeighborLookup, prev *Snapshot, mb *maglev.Builder
 		return nil, nil, err
 	}
 	return s, states, nil
+}
+
+// makeHop is the next hop towards real server rs (method m, resolved to
+// n) of service sc: its Ethernet header, method, DSCP code and tunnel.
+// The caller sets the reference, weight and counter slot.
+func (s *Snapshot) makeHop(cfg *Config, sc ServiceConfig, rs netip.Addr, m conf.Method, n Neighbor) (nextHop, error) {
+	if m == conf.MethodDSCP && (sc.DSCP == 0 || sc.DSCP > encap.MaxDSCPCode) {
+		return nextHop{}, fmt.Errorf("service %s: DSCP code %d out of 1..%d", sc.Name, sc.DSCP, encap.MaxDSCPCode)
+	}
+	if m == conf.MethodGUE && sc.GUEPort == 0 {
+		return nextHop{}, fmt.Errorf("service %s: GUE needs a UDP port", sc.Name)
+	}
+	mtu := 1500
+	if int(n.Port) < len(cfg.PortMTUs) && cfg.PortMTUs[n.Port] > 0 {
+		mtu = cfg.PortMTUs[n.Port]
+	}
+	hop := nextHop{mac: n.MAC, port: n.Port, method: m, dscp: sc.DSCP, guePort: sc.GUEPort}
+	if rs.Is4() {
+		hop.outer.Src4, hop.outer.Dst4 = s.own4b, rs.As4()
+	} else {
+		hop.outer.V6, hop.outer.Src6, hop.outer.Dst6 = true, s.own6, rs.As16()
+	}
+	if m.Tunnels() {
+		hop.maxInner = mtu - m.Overhead(hop.outer.V6)
+	}
+	copy(hop.l2[:6], n.MAC[:])
+	copy(hop.l2[6:], cfg.PortMACs[n.Port][:])
+	return hop, nil
 }
 
 // checkStatSlots refuses counter slots (other than the overflow slot)

@@ -67,6 +67,16 @@ func BackendOf(s *conf.Service, b *conf.Backend, weight uint32, state string) Ba
 	return w
 }
 
+// ProbeOf is the DSR path probe of real server b of s from source port
+// port.
+func ProbeOf(s *conf.Service, b *conf.Backend, port uint16) Probe {
+	p := Probe{Service: s.Name, Addr: b.Address, Port: port}
+	if b.Method != 0 {
+		p.Method = b.Method.String()
+	}
+	return p
+}
+
 // BootModel is the state a data plane boots with, before any control
 // process commits one: the configuration file's services with every real
 // server healthy. Those of the highest priority group are up at their

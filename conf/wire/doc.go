@@ -8,7 +8,7 @@
 //
 // The control process owns the forwarding state: on every change (start,
 // reload, a real server going up or down) it sends the complete state as
-// one transaction, SyncBegin, Service and Backend messages, SyncCommit. The
+// one transaction, SyncBegin, Service, Backend and Probe messages, SyncCommit. The
 // data plane stages the messages and, on commit, compiles one new snapshot
 // and swaps it in atomically; a transaction cut short (a control process
 // killed half-way) is discarded at the next SyncBegin and never applied.
@@ -18,7 +18,7 @@
 //
 //	dsrlb-ctrl                             dsrlb-dataplane (Receiver)
 //	SyncBegin{gen}        ---------->      opens gen (an open one is discarded)
-//	Service, Backend...   ---------->      staged; a bad one fails the commit
+//	Service, Backend..., Probe...  ------> staged; a bad one fails the commit
 //	SyncCommit{gen}       ---------->      Handler.Apply(model): all or nothing
 //	                      <----------      Applied{gen, snapshot, error}
 //	Dump{token}           ---------->      the applied model, then

@@ -20,6 +20,7 @@ const (
 	KindDump       uint32 = 5 // Dump: report the applied state
 	KindVRRPGroup  uint32 = 6 // VRRPGroup, inside a transaction
 	KindVRRPState  uint32 = 7 // VRRPState: a group's state, applied at once
+	KindProbe      uint32 = 8 // Probe, of the last Service
 )
 
 // Message kinds: data plane -> control process.
@@ -137,6 +138,19 @@ type Backend struct {
 	Weight  uint32     `json:"weight"`
 	State   string     `json:"state"`
 	Method  string     `json:"method,omitempty"` // overrides the service's
+}
+
+// Probe steers the balancer's own packets to the last Service's VIP from
+// source port Port (sent by the kernel through the exception path: a DSR
+// path health check of dsrlb-ctrl) to real server Addr, with the
+// service's forwarding method or Method. A probe is independent of the
+// real server's state: a real server that is down (and not sent as a
+// Backend) is still probed, so that it can come back.
+type Probe struct {
+	Service string     `json:"service"`
+	Addr    netip.Addr `json:"addr"`
+	Method  string     `json:"method,omitempty"` // overrides the service's
+	Port    uint16     `json:"port"`             // the probe's source port
 }
 
 // Hello announces a data plane.

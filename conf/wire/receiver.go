@@ -10,6 +10,7 @@ import (
 type ServiceModel struct {
 	Service  Service
 	Backends []Backend
+	Probes   []Probe
 }
 
 // Model is a whole forwarding state, in the order it was sent.
@@ -143,6 +144,21 @@ func (r *Receiver) Handle(h Handler, kind uint32, payload []byte) {
 			}
 			last := &svcs[len(svcs)-1]
 			last.Backends = append(last.Backends, m)
+		}
+	case KindProbe:
+		var m Probe
+		err := Decode(payload, &m)
+		if t := r.txn("probe"); t != nil {
+			svcs := t.model.Services
+			if err == nil && (len(svcs) == 0 || svcs[len(svcs)-1].Service.Name != m.Service) {
+				err = fmt.Errorf("probe of %s for service %q does not follow that service", m.Addr, m.Service)
+			}
+			if err != nil {
+				t.fail(err)
+				return
+			}
+			last := &svcs[len(svcs)-1]
+			last.Probes = append(last.Probes, m)
 		}
 	case KindSyncCommit:
 		var m SyncCommit

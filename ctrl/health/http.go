@@ -34,6 +34,8 @@ type HTTP struct {
 	// ExpectBody, if set, must occur in the first 64 KiB of the body.
 	ExpectBody         string
 	InsecureSkipVerify bool
+	// dial makes the connection; nil: an ordinary one (DSR sets its own).
+	dial dialFunc
 }
 
 func (c HTTP) port() uint16 {
@@ -134,11 +136,11 @@ func (c HTTP) Check(ctx context.Context, target netip.Addr) error {
 			tlsConf.ServerName = h
 		}
 	}
-	var dialer net.Dialer
+	dial := c.dial.or()
 	tr := &http.Transport{
 		Proxy: nil, // never a proxy: traffic goes to the target only
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, "tcp", hostPort)
+			return dial(ctx, hostPort)
 		},
 		TLSClientConfig:        tlsConf,
 		DisableKeepAlives:      true,

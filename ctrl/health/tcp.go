@@ -31,6 +31,25 @@ type validator interface {
 // TCP connects to the port and closes the connection.
 type TCP struct {
 	Port uint16
+	// dial makes the connection; nil: an ordinary one (DSR sets its own).
+	dial dialFunc
+}
+
+// dialFunc connects to addr ("host:port") over TCP.
+type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// dialTCP is the ordinary dialFunc.
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// or returns f, or dialTCP when f is nil.
+func (f dialFunc) or() dialFunc {
+	if f == nil {
+		return dialTCP
+	}
+	return f
 }
 
 func (c TCP) String() string { return fmt.Sprintf("tcp :%d", c.Port) }
@@ -47,8 +66,7 @@ func (c TCP) Validate() error {
 func (c TCP) Check(ctx context.Context, target netip.Addr) error {
 	start := time.Now()
 	addr := netip.AddrPortFrom(target.Unmap(), c.Port).String()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := c.dial.or()(ctx, addr)
 	if err != nil {
 		return netErr(ctx, start, "connect", addr, addr, err)
 	}

@@ -30,6 +30,7 @@ const (
 	gMbufs
 	gMbufsInUse
 	gRingResets
+	gKernelNeighbor
 	numGlobal
 )
 

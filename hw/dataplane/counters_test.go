@@ -14,7 +14,7 @@ func TestCounterTables(t *testing.T) {
 		gInjected: "injected", gInjectFailed: "inject_failed", gFromKernel: "from_kernel", gFromKernelDropped: "from_kernel_dropped",
 		gToKernelSent: "to_kernel_sent", gToKernelDropped: "to_kernel_dropped", gEventsDropped: "events_dropped",
 		gVRRPStates: "vrrp_states", gVRRPStateErrors: "vrrp_state_errors", gVRRPMasters: "vrrp_masters",
-		gVRRPAnnouncements: "vrrp_announcements", gVRRPCtrlLost: "vrrp_ctrl_lost", gMbufs: "mbufs", gMbufsInUse: "mbufs_in_use", gRingResets: "command_ring_resets"}
+		gVRRPAnnouncements: "vrrp_announcements", gVRRPCtrlLost: "vrrp_ctrl_lost", gMbufs: "mbufs", gMbufsInUse: "mbufs_in_use", gRingResets: "command_ring_resets", gKernelNeighbor: "kernel_neighbor_replies"}
 	if len(globals) != numGlobal || numGlobal != len(counters.Globals) {
 		t.Fatalf("%d global indices, %d names, %d in the table", numGlobal, len(globals), len(counters.Globals))
 	}

@@ -242,6 +242,15 @@ func (dp *Dataplane) compile(model wire.Model) (*pipeline.Config, error) {
 			}
 			sc.Backends = append(sc.Backends, pipeline.BackendConfig{Addr: b.Addr, Weight: b.Weight, Method: override})
 		}
+		for _, pr := range m.Probes {
+			var override conf.Method
+			if pr.Method != "" {
+				if override, ok = conf.ParseMethod(pr.Method); !ok {
+					return nil, fmt.Errorf("service %s: probe of %s: method %q is not supported", s.Name, pr.Addr, pr.Method)
+				}
+			}
+			sc.Probes = append(sc.Probes, pipeline.ProbeConfig{Addr: pr.Addr.Unmap(), Method: override, Port: pr.Port})
+		}
 		pc.Services = append(pc.Services, sc)
 	}
 	return pc, nil

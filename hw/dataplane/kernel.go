@@ -65,10 +65,25 @@ func (k *kernelPath) pollTAP() {
 				g.add(gToKernelSent, 1)
 			}
 		}
-		// From the kernel: out through the first port, via a worker.
+		// From the kernel: out through the first port, via a worker,
+		// but its ARP requests and neighbour solicitations for VIPs
+		// answered here (the DSR path checks connect to VIPs).
 		_, pkts := k.poller.Poll()
+		snap := k.dp.snap.Load()
 		for _, m := range pkts {
 			moved++
+			if m.NbSegs() == 1 {
+				if n, ok := snap.KernelNeighbor(m.Buffer(), int(m.DataOff()), int(m.DataLen())); ok {
+					m.SetData(m.DataOff(), uint16(n))
+					if !k.poller.Tx(0, m) {
+						k.poller.Free(m)
+						g.add(gToKernelDropped, 1)
+						continue
+					}
+					g.add(gKernelNeighbor, 1)
+					continue
+				}
+			}
 			lc := k.dp.lcores[k.next%len(k.dp.lcores)]
 			k.next++
 			if !lc.FromKernel.Push(hw.Injected{M: m, Port: 0}) {

@@ -141,6 +141,8 @@ var Workers = []Desc{
 	worker("conntrack_untracked", "flows", "SYNs not tracked because their bucket of the flow table held established flows only (forwarded; the flow is tracked from its next packet)"),
 	worker("conntrack_full_established", "entries", "of `conntrack_full`, flows past their handshake (established TCP, UDP) evicted by another such flow: the table is too small for the established flows (a SYN flood never evicts them)"),
 	worker("persistence_hits", "flows", "new flows sent to the real server their client is persisted to"),
+	worker("dsr_probes", "packets", "packets of DSR path health checks (`[service.dsr_check]`) from the kernel, sent to the real server their source port names"),
+	worker("dsr_probe_drops", "packets", "packets of DSR path health checks that could not be sent: the real server's MAC is unknown, or the packet does not fit its tunnel"),
 }
 
 // Ports is the layout of one port's block.
@@ -177,6 +179,7 @@ var Globals = []Desc{
 	{Name: "mbufs_in_use", Kind: Gauge, Unit: "buffers", Scope: Global,
 		Help: "packet buffers out of the pool: in receive and transmit rings, bursts, the exception path's queues; back to its idle level once a load has passed (a leak would keep it up)"},
 	global("command_ring_resets", "resets", "command ring found corrupt (another process wrote into it) and reset: the transaction under way dropped, forwarding unchanged"),
+	global("kernel_neighbor_replies", "packets", "ARP requests and neighbour solicitations of the kernel for a VIP, answered on the TAP (for the DSR path checks)"),
 }
 
 // Table returns the table of scope s.

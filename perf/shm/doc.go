@@ -29,7 +29,7 @@
 // one consumer at a time; the package does not lock, and two goroutines (or
 // processes) pushing into the same ring corrupt it.
 //
-// # Layout (LayoutVersion 5)
+// # Layout (LayoutVersion 6)
 //
 // All integers are in the host's native byte order (little-endian on amd64
 // and arm64, the only targets; both processes always run on the same host).

@@ -9,7 +9,7 @@ import (
 
 // Layout constants (see the package documentation for the diagram).
 const (
-	LayoutVersion  = 5    // version of the file layout this build reads and writes
+	LayoutVersion  = 6    // version of the file layout this build reads and writes
 	HeaderSize     = 4096 // bytes of the header page
 	CacheLine      = 64   // alignment of every hot field, slot and counter block
 	SlotHeaderSize = 8    // length uint32 + kind uint32 at the start of each slot

@@ -77,7 +77,7 @@ func TestOpenValidation(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
-		{name: "version", kind: ErrVersion, msg: ": layout version 9, this build speaks 5", note: "layout version 9",
+		{name: "version", kind: ErrVersion, msg: ": layout version 9, this build speaks 6", note: "layout version 9",
 			setup: func(t *testing.T, path string) { valid(t, path); patch(t, path, offVersion, u32le(9)) }},
 		{name: "truncated to half", kind: ErrTorn, msg: "torn", note: "torn",
 			setup: func(t *testing.T, path string) {
