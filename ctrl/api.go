@@ -16,7 +16,8 @@ import (
 // The API: dsrlbctl connects to the Unix socket, writes one JSON Request,
 // reads one JSON Response, and the connection is closed.
 
-// Request is an API request: {"cmd":"status"} or {"cmd":"reload"}.
+// Request is an API request: {"cmd":"status"}, {"cmd":"reload"} or
+// {"cmd":"probe"}.
 type Request struct {
 	Cmd string `json:"cmd"`
 }
@@ -27,6 +28,11 @@ type Response struct {
 	Error  string   `json:"error,omitempty"`
 	Errors []string `json:"errors,omitempty"` // reload: one configuration problem per line
 	Status *Status  `json:"status,omitempty"` // status
+	// Probes: every real server's own-address check and DSR path probe,
+	// run at once (dsrlbctl doctor on the balancer).
+	Probes []ProbeReport `json:"probes,omitempty"`
+
+	jobs []probeJob // probe: what the connection's goroutine runs
 }
 
 const (
@@ -132,6 +138,13 @@ func (d *Daemon) serveConn(c *net.UnixConn) {
 			resp.Error = err.Error()
 		} else {
 			resp = r
+		}
+		if req.Cmd == "probe" && resp.OK {
+			// Outside the daemon's loop: probes take up to their
+			// timeouts.
+			ctx, cancel := context.WithTimeout(context.Background(), apiTimeout-2*time.Second)
+			resp.Probes = runProbes(ctx, resp.jobs)
+			cancel()
 		}
 	}
 	if req.Cmd != "status" {

@@ -350,8 +350,10 @@ func (d *Daemon) handle(cmd string) Response {
 			return Response{Error: "configuration not reloaded", Errors: errs}
 		}
 		return Response{OK: true}
+	case "probe":
+		return Response{OK: true, jobs: d.probeJobs()}
 	}
-	return Response{Error: fmt.Sprintf("unknown command %q (valid: status, reload)", cmd)}
+	return Response{Error: fmt.Sprintf("unknown command %q (valid: status, reload, probe)", cmd)}
 }
 
 // tick does the periodic work: read events, keep the link to the data

@@ -20,22 +20,27 @@ func DSRTargetKey(svc string, addr netip.Addr) string {
 // real server it names; a new one takes the lowest free port.
 type probePorts map[string]uint16
 
-// assign returns the ports for configuration c, derived from old. The
-// configuration's validation guarantees the range is large enough; a real
-// server that finds no port gets none (and its probes are not steered).
+// assign returns the ports for configuration c, derived from old: first
+// for the real servers with a DSR path check (the configuration's
+// validation guarantees the range holds them), then, while ports are left,
+// for the other real servers of TCP services on one port, which dsrlbctl
+// doctor probes on demand. Without the exception path nothing is probed.
+// A real server that finds no port gets none (and is not probed).
 func (old probePorts) assign(c *conf.Config) probePorts {
 	lo, hi := c.Ctrl.DSRProbePorts[0], c.Ctrl.DSRProbePorts[1]
 	want := map[string]bool{}
 	var keys []string
-	for i := range c.Services {
-		s := &c.Services[i]
-		if s.DSRCheck == nil {
-			continue
-		}
-		for _, b := range s.Backends {
-			k := TargetKey(s.Name, b.Address)
-			want[k] = true
-			keys = append(keys, k)
+	for _, checked := range []bool{true, false} {
+		for i := range c.Services {
+			s := &c.Services[i]
+			if (s.DSRCheck != nil) != checked || !probeable(c, s) {
+				continue
+			}
+			for _, b := range s.Backends {
+				k := TargetKey(s.Name, b.Address)
+				want[k] = true
+				keys = append(keys, k)
+			}
 		}
 	}
 	out := probePorts{}
@@ -63,12 +68,17 @@ func (old probePorts) assign(c *conf.Config) probePorts {
 	return out
 }
 
+// probeable reports whether the DSR path of service s can be probed: a
+// TCP service with a port to probe (its own, or its DSR path check's),
+// and the exception path the probes leave by.
+func probeable(c *conf.Config, s *conf.Service) bool {
+	return c.Dataplane.TAP != "" && s.Protocol == conf.ProtoTCP && (s.Port != 0 || s.DSRCheck != nil)
+}
+
 // probes lists the DSR path probes of service s for the data plane, in
-// configuration order; every real server is probed, whatever its health.
+// configuration order; every real server with a port is probed, whatever
+// its health.
 func (pp probePorts) probes(s *conf.Service) []wire.Probe {
-	if s.DSRCheck == nil {
-		return nil
-	}
 	var out []wire.Probe
 	for j := range s.Backends {
 		b := &s.Backends[j]

@@ -58,7 +58,17 @@ func TestProbePortsStayAcrossReloads(t *testing.T) {
 		t.Fatalf("probes of a: %+v", got)
 	}
 	if got := pp.probes(&c.Services[2]); got != nil {
-		t.Fatalf("probes of a service without a DSR path check: %+v", got)
+		t.Fatalf("probes of a service on all ports without a DSR path check: %+v", got)
+	}
+	// A TCP service on one port without a DSR path check: ports for
+	// dsrlbctl doctor, after the checked ones and while the range lasts;
+	// a UDP service: none.
+	c2 := dsrConfig(t, `dsr_probe_ports = "61000-61002"`, "[[service]]\nname = \"plain\"\nvip = \"192.0.2.102\"\nport = 80\n"+
+		"[[service.backend]]\naddress = \"192.0.2.31\"\n[[service.backend]]\naddress = \"192.0.2.32\"\n"+
+		dsrService("a", "192.0.2.100", 21, 22)+"[[service]]\nname = \"dns\"\nvip = \"192.0.2.103\"\nport = 53\nprotocol = \"udp\"\n[[service.backend]]\naddress = \"192.0.2.33\"\n")
+	got := probePorts(nil).assign(c2)
+	if want := (probePorts{"a/192.0.2.21": 61000, "a/192.0.2.22": 61001, "plain/192.0.2.31": 61002}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ports %v, want %v", got, want)
 	}
 
 	// A reload drops a/.21 and adds a/.24 and b/.25: the others keep their
@@ -188,8 +198,22 @@ port = %d
 		t.Fatalf("dsrlbctl status:\n%s", out.String())
 	}
 
+	// dsrlbctl doctor on the balancer: both checks at once.
+	r, err := Call(h.sock, Request{Cmd: "probe"})
+	if err != nil || !r.OK || len(r.Probes) != 1 {
+		t.Fatalf("probe: %v %+v", err, r)
+	}
+	pr := r.Probes[0]
+	if pr.Backend != "192.0.2.21" || pr.Method != "l2dsr" || pr.Own == nil || !pr.Own.OK || pr.DSRPath == nil || pr.DSRPath.OK ||
+		!strings.HasPrefix(pr.DSRPath.Error, "dsr path via 192.0.2.21: connect 127.0.0.1:") || !strings.HasPrefix(pr.DSRPath.Check, "dsr path tcp :") {
+		t.Fatalf("probe report %+v own %+v dsr %+v", pr, pr.Own, pr.DSRPath)
+	}
+
 	vipLn.start()
 	f.waitCommit(t, "the real server back", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
+	if r, err = Call(h.sock, Request{Cmd: "probe"}); err != nil || len(r.Probes) != 1 || r.Probes[0].DSRPath == nil || !r.Probes[0].DSRPath.OK {
+		t.Fatalf("probe after the repair: %v %+v", err, r)
+	}
 	f.checkClean(t)
 }
 

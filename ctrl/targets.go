@@ -71,13 +71,9 @@ func Targets(c *conf.Config, startUp func(key string, s *conf.Service) bool, pro
 			if s.DSRCheck == nil || !ok {
 				continue
 			}
-			own := c.Dataplane.Address.Addr()
-			if !s.VIP.Is4() {
-				own = c.Dataplane.Address6.Addr()
-			}
 			key := DSRTargetKey(s.Name, b.Address)
 			hc := HealthConfig(s.DSRCheck, startUp(key, s))
-			hc.Checker = health.DSR{VIP: probe(s.VIP), Source: netip.AddrPortFrom(probe(own), port), Probe: hc.Checker}
+			hc.Checker = dsrChecker(c, s, port, probe, hc.Checker)
 			out = append(out, health.Target{Key: key, Addr: b.Address, Config: hc})
 		}
 	}
