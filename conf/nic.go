@@ -240,9 +240,9 @@ func (h hostEnv) pciPorts(c *Config, v, w *validator, isolated []int) (ports []P
 				if dev.IOMMUGroup != "" {
 					r.IOMMU += " (group " + dev.IOMMUGroup + ")"
 				}
-				w.addf(at, "PCI device %s: vfio-pci runs in no-IOMMU mode (enable_unsafe_noiommu_mode): the device can write anywhere in memory; where the machine has an IOMMU, turn it on (intel_iommu=on iommu=pt, or amd_iommu=on) and turn the mode off", addr)
+				w.addf(at, "PCI device %s: vfio-pci runs in no-IOMMU mode (enable_unsafe_noiommu_mode): the device can write anywhere in memory; where the machine has an IOMMU, turn it on (VT-d/AMD-Vi in the firmware, intel_iommu=on on an Intel kernel command line) and turn the mode off", addr)
 			case dev.IOMMUGroup == "":
-				v.addf(at, "PCI device %s is bound to vfio-pci but has no IOMMU group and vfio's no-IOMMU mode is off, DPDK cannot open it: turn the IOMMU on (firmware VT-d/AMD-Vi, kernel command line intel_iommu=on iommu=pt or amd_iommu=on) and reboot, or, on a machine without one, modprobe vfio enable_unsafe_noiommu_mode=1 and bind the device again", addr)
+				v.addf(at, "PCI device %s is bound to vfio-pci but has no IOMMU group and vfio's no-IOMMU mode is off, DPDK cannot open it: turn the IOMMU on (VT-d/AMD-Vi in the firmware, intel_iommu=on iommu=pt on an Intel kernel command line) and reboot, or, on a machine without one, modprobe vfio enable_unsafe_noiommu_mode=1 and bind the device again", addr)
 			}
 		}
 		ports = append(ports, r)

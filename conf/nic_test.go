@@ -117,7 +117,7 @@ func TestCheckHostPCIPorts(t *testing.T) {
 			f.PCIDevice(nicAddr, sysfstest.Device{Driver: "vfio-pci", NUMANode: 0})
 		},
 		errs: []string{"h.toml:7: dataplane.port[0].device: PCI device 0000:3b:00.0 is bound to vfio-pci but has no IOMMU group and vfio's no-IOMMU mode is off, DPDK cannot open it: " +
-			"turn the IOMMU on (firmware VT-d/AMD-Vi, kernel command line intel_iommu=on iommu=pt or amd_iommu=on) and reboot, or, on a machine without one, modprobe vfio enable_unsafe_noiommu_mode=1 and bind the device again"},
+			"turn the IOMMU on (VT-d/AMD-Vi in the firmware, intel_iommu=on iommu=pt on an Intel kernel command line) and reboot, or, on a machine without one, modprobe vfio enable_unsafe_noiommu_mode=1 and bind the device again"},
 		port: "port lan0 (0000:3b:00.0): driver vfio-pci, NUMA node 0, IOMMU none, workers 1-2 on node 0, main_cpu 0 on node 0",
 		cpus: "workers 1-2: isolated 1-2, nohz_full 1-2",
 	}, {
@@ -128,7 +128,7 @@ func TestCheckHostPCIPorts(t *testing.T) {
 			f.PCIDevice(nicAddr, sysfstest.Device{Driver: "vfio-pci", NUMANode: 0, IOMMUGroup: "3", NoIOMMUGroup: true})
 		},
 		warnings: []string{"h.toml:7: dataplane.port[0].device: warning: PCI device 0000:3b:00.0: vfio-pci runs in no-IOMMU mode (enable_unsafe_noiommu_mode): the device can write anywhere in memory; " +
-			"where the machine has an IOMMU, turn it on (intel_iommu=on iommu=pt, or amd_iommu=on) and turn the mode off"},
+			"where the machine has an IOMMU, turn it on (VT-d/AMD-Vi in the firmware, intel_iommu=on on an Intel kernel command line) and turn the mode off"},
 		port: "port lan0 (0000:3b:00.0): driver vfio-pci, NUMA node 0, IOMMU no-IOMMU mode (group 3), workers 1-2 on node 0, main_cpu 0 on node 0",
 		cpus: "workers 1-2: isolated 1-2, nohz_full 1-2",
 	}, {
