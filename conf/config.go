@@ -9,7 +9,8 @@
 // applied: Parse returns either a complete, valid Config or an error.
 //
 // CheckHost verifies the parts of a Config that depend on the machine (CPUs,
-// hugepages, network interfaces) without touching DPDK.
+// hugepages, network interfaces, PCI ports: their driver, IOMMU and NUMA
+// placement) without touching DPDK, and reports what it found.
 package conf
 
 import (

@@ -32,14 +32,27 @@ var realHost = hostEnv{
 }
 
 // CheckHost verifies what depends on this machine, without touching DPDK:
-// every worker and the main CPU are in the process's CPU affinity mask;
-// unless dataplane.eal_args contains "--no-huge", free hugepages exist;
-// the interface of each net_af_packet device exists in this network
-// namespace, and each PCI device exists. These are the data plane's
-// needs; the control process checks its scripts with CheckScripts. All
-// problems are returned joined, positioned like validation errors.
-func CheckHost(c *Config) error {
-	return realHost.check(c)
+// every worker and the main CPU are in the process's CPU affinity mask (or
+// isolated: isolcpus= keeps isolated CPUs out of inherited masks, yet
+// they can be pinned to); unless dataplane.eal_args contains "--no-huge",
+// free hugepages exist; the interface of each net_af_packet device exists
+// in this network namespace; each PCI device exists, is bound to a driver
+// DPDK can use and, for vfio-pci, has an IOMMU group or vfio's no-IOMMU
+// mode (see nic.go for what is an error and what a warning). These are the
+// data plane's needs; the control process checks its scripts with
+// CheckScripts. All problems are returned joined, positioned like
+// validation errors; the report says what was found besides them: one
+// entry per port, the workers' isolation, and the warnings.
+func CheckHost(c *Config) (*HostReport, error) {
+	return realHost.inspect(c)
+}
+
+// CheckHostSysfs is CheckHost reading sysfs below root instead of /sys
+// (tests give it a fake tree).
+func CheckHostSysfs(c *Config, root string) (*HostReport, error) {
+	h := realHost
+	h.sysRoot = root
+	return h.inspect(c)
 }
 
 // CheckScripts verifies that the program of every "script" health check
@@ -106,17 +119,33 @@ func (v *validator) program(cp fieldPath, argv []string) {
 }
 
 func (h hostEnv) check(c *Config) error {
+	_, err := h.inspect(c)
+	return err
+}
+
+func (h hostEnv) inspect(c *Config) (*HostReport, error) {
 	if c == nil {
-		return errors.New("conf: CheckHost: nil config")
+		return nil, errors.New("conf: CheckHost: nil config")
 	}
 	v := &validator{file: c.File, loc: c.loc}
+	w := &validator{file: c.File, loc: c.loc} // warnings
 	dpp := fieldPath{}.key("dataplane")
 	dp := &c.Dataplane
+
+	isolated, err := sysfs(h.sysRoot).isolatedCPUs()
+	if err != nil {
+		w.addf(dpp.key("workers"), "cannot read the isolated CPUs: %v", err)
+	}
 
 	// CPUs
 	if set, err := h.affinity(); err != nil {
 		v.add(dpp.key("workers"), fmt.Sprintf("cannot read the CPU affinity mask: %v", err))
 	} else {
+		for _, cpu := range isolated {
+			if cpu < len(set)*64 {
+				set.Set(cpu)
+			}
+		}
 		allowed := cpuList(&set)
 		wp := dpp.key("workers")
 		for i, cpu := range dp.Workers {
@@ -145,26 +174,24 @@ func (h hostEnv) check(c *Config) error {
 		}
 	}
 
-	// devices
+	// vdevs; PCI devices and the CPUs that poll them in pciPorts
 	pp := dpp.key("port")
 	for i, p := range dp.Ports {
-		at := pp.idx(i).key("device")
-		switch {
-		case p.IsVdev && strings.HasPrefix(p.DeviceName, "net_af_packet"):
+		if p.IsVdev && strings.HasPrefix(p.DeviceName, "net_af_packet") {
 			iface, _ := p.Arg("iface")
 			dir := filepath.Join(h.sysRoot, "class", "net", iface)
 			if _, err := os.Stat(dir); err != nil {
-				v.addf(at, "network interface %q (iface= of %s) does not exist in this network namespace (no %s)", iface, p.DeviceName, dir)
-			}
-		case !p.IsVdev && p.DeviceName != "":
-			dir := filepath.Join(h.sysRoot, "bus", "pci", "devices", p.DeviceName)
-			if _, err := os.Stat(dir); err != nil {
-				v.addf(at, "PCI device %s does not exist (no %s)", p.DeviceName, dir)
+				v.addf(pp.idx(i).key("device"), "network interface %q (iface= of %s) does not exist in this network namespace (no %s)", iface, p.DeviceName, dir)
 			}
 		}
 	}
-
-	return v.err()
+	rep := &HostReport{}
+	rep.Ports, rep.CPUs = h.pciPorts(c, v, w, isolated)
+	slices.SortStableFunc(w.errs, func(a, b *Error) int { return a.Line - b.Line })
+	for _, e := range w.errs {
+		rep.Warnings = append(rep.Warnings, (*Warning)(e))
+	}
+	return rep, v.err()
 }
 
 // cpuList formats the CPUs in set as "0-3,6".

@@ -3,19 +3,22 @@ package conf
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"dsrlb/conf/sysfstest"
 )
 
 // fakeHost builds a hostEnv in temp dirs: CPUs allowed, HugePages_Free in
 // meminfo, free pages per sysfs size (e.g. "1048576kB": 2), existing network
-// interfaces and PCI devices.
+// interfaces and PCI devices (bound to vfio-pci, each in an IOMMU group).
 func fakeHost(t *testing.T, cpus []int, memFree string, sysFree map[string]string, ifaces, pci []string) hostEnv {
 	t.Helper()
-	root := t.TempDir()
-	proc, sys := filepath.Join(root, "proc"), filepath.Join(root, "sys")
+	tree := sysfstest.New(t)
+	proc, sys := filepath.Join(t.TempDir(), "proc"), tree.Root
 	mkdir := func(p string) {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -37,8 +40,8 @@ func fakeHost(t *testing.T, cpus []int, memFree string, sysFree map[string]strin
 	for _, i := range ifaces {
 		mkdir(filepath.Join(sys, "class", "net", i))
 	}
-	for _, p := range pci {
-		mkdir(filepath.Join(sys, "bus", "pci", "devices", p))
+	for i, p := range pci {
+		tree.PCIDevice(p, sysfstest.Device{Driver: "vfio-pci", NUMANode: -1, IOMMUGroup: strconv.Itoa(10 + i)})
 	}
 	return hostEnv{
 		procRoot: proc,
@@ -148,7 +151,7 @@ func TestCheckHostHugepages(t *testing.T) {
 }
 
 func TestCheckHostHandMadeConfig(t *testing.T) {
-	if err := CheckHost(nil); err == nil {
+	if _, err := CheckHost(nil); err == nil {
 		t.Error("CheckHost(nil) succeeded")
 	}
 	h := fakeHost(t, []int{0}, "1", nil, nil, nil)

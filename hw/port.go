@@ -57,8 +57,10 @@ type Port struct {
 }
 
 // Open configures and starts port c with one RX and one TX queue per
-// worker. Errors name the port; what the device cannot do is logged with
-// the software fallback used instead.
+// worker. Errors name the port. One log line per port ("port started")
+// gives its driver, NUMA socket, queues, descriptor counts, RSS hash, the
+// offloads the device does and what is done in software because it
+// cannot.
 func Open(cfg *conf.Config, index, queues int, pool *dpdk.Mempool, log *slog.Logger) (*Port, error) {
 	c := cfg.Dataplane.Ports[index]
 	path := fmt.Sprintf("dataplane.port[%d]", index)
@@ -87,27 +89,12 @@ func Open(cfg *conf.Config, index, queues int, pool *dpdk.Mempool, log *slog.Log
 	}
 
 	p := &Port{Index: index, Name: c.Name, ID: id, Info: info, Queues: queues}
-	pc := dpdk.PortConf{RxQueues: uint16(queues), TxQueues: uint16(queues), MTU: uint32(c.MTU)}
-	if queues > 1 {
-		pc.RSSHash = (dpdk.RSSIP | dpdk.RSSTCP | dpdk.RSSUDP) & info.RSSOffloads
-		p.RSS = pc.RSSHash != 0
-		if !p.RSS {
-			log.Warn("device has no RSS; queues get whatever the driver spreads to them", "queues", queues)
-		}
+	plan := planPort(info, queues, c.MTU)
+	p.RSS, p.RxIPChecksum = plan.rss, plan.rxIPChecksum
+	if queues > 1 && !p.RSS {
+		log.Warn("device has no RSS; queues get whatever the driver spreads to them", "queues", queues)
 	}
-	if info.RxOffloadCapa&dpdk.RxOffloadIPv4Checksum != 0 {
-		pc.RxOffloads |= dpdk.RxOffloadIPv4Checksum
-		p.RxIPChecksum = true
-	} else {
-		log.Info("offload unavailable, using software", "offload", "rx ipv4 checksum")
-	}
-	// Every mbuf comes from one pool and has one reference: fast free is safe.
-	if info.TxOffloadCapa&dpdk.TxOffloadMbufFastFree != 0 {
-		pc.TxOffloads |= dpdk.TxOffloadMbufFastFree
-	} else {
-		log.Info("offload unavailable, using software", "offload", "tx mbuf fast free")
-	}
-	if err := id.Configure(pc); err != nil {
+	if err := id.Configure(plan.conf); err != nil {
 		return nil, fail("", "configure: %v", err)
 	}
 	rxd := clampDesc(c.RxDescriptors, info.RxDescMin, info.RxDescMax)
@@ -148,9 +135,70 @@ func Open(cfg *conf.Config, index, queues int, pool *dpdk.Mempool, log *slog.Log
 		log.Info("all-multicast not set; the device filters multicast or does not say", "err", err)
 	}
 	link, _ := id.Link()
-	log.Info("port started", "device", c.Device, "mac", p.MAC, "mtu", p.MTU, "queues", queues,
-		"rss", p.RSS, "link_up", link.Up, "speed_mbps", link.SpeedMbps)
+	// One line says how the port runs: what the device does (offloads)
+	// and what the pipeline does instead because it cannot (software).
+	log.Info("port started", "device", c.Device, "socket", info.Socket, "mac", p.MAC, "mtu", p.MTU,
+		"queues", queues, "rx_descriptors", rxd, "tx_descriptors", txd, "rss", plan.rssHash,
+		"offloads", strings.Join(plan.offloads, ","), "software", strings.Join(plan.software, ","),
+		"link_up", link.Up, "speed_mbps", link.SpeedMbps)
 	return p, nil
+}
+
+// portPlan is a port's device-wide configuration, chosen from what the
+// device can do.
+type portPlan struct {
+	conf         dpdk.PortConf
+	rss          bool
+	rxIPChecksum bool
+	// rssHash names the hash functions spreading flows over the queues:
+	// "ip,tcp,udp", "none" (several queues, the device has no RSS) or
+	// "off" (one queue).
+	rssHash string
+	// offloads the device does; software: what is done without it instead.
+	offloads, software []string
+}
+
+// planPort chooses the configuration of a device with capabilities info,
+// queues queue pairs and MTU mtu.
+func planPort(info dpdk.DevInfo, queues, mtu int) portPlan {
+	p := portPlan{rssHash: "off"}
+	p.conf = dpdk.PortConf{RxQueues: uint16(queues), TxQueues: uint16(queues), MTU: uint32(mtu)}
+	if queues > 1 {
+		p.conf.RSSHash = (dpdk.RSSIP | dpdk.RSSTCP | dpdk.RSSUDP) & info.RSSOffloads
+		p.rss = p.conf.RSSHash != 0
+		var hashes []string
+		for _, h := range []struct {
+			name string
+			bits uint64
+		}{{"ip", dpdk.RSSIP}, {"tcp", dpdk.RSSTCP}, {"udp", dpdk.RSSUDP}} {
+			if p.conf.RSSHash&h.bits != 0 {
+				hashes = append(hashes, h.name)
+			}
+		}
+		p.rssHash = "none"
+		if p.rss {
+			p.rssHash = strings.Join(hashes, ",")
+			p.offloads = append(p.offloads, "rss")
+		}
+	}
+	// IPv4 header checksums: the pipeline verifies them when the NIC
+	// does not.
+	if info.RxOffloadCapa&dpdk.RxOffloadIPv4Checksum != 0 {
+		p.conf.RxOffloads |= dpdk.RxOffloadIPv4Checksum
+		p.rxIPChecksum = true
+		p.offloads = append(p.offloads, "rx_ipv4_checksum")
+	} else {
+		p.software = append(p.software, "rx_ipv4_checksum")
+	}
+	// Every mbuf comes from one pool and has one reference: fast free is
+	// safe; without it the driver frees each mbuf the general way.
+	if info.TxOffloadCapa&dpdk.TxOffloadMbufFastFree != 0 {
+		p.conf.TxOffloads |= dpdk.TxOffloadMbufFastFree
+		p.offloads = append(p.offloads, "tx_mbuf_fast_free")
+	} else {
+		p.software = append(p.software, "tx_mbuf_fast_free")
+	}
+	return p
 }
 
 func clampDesc(n int, lo, hi uint16) int {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"dsrlb/conf"
+	"dsrlb/dpdk"
 )
 
 func TestEALArgs(t *testing.T) {
@@ -33,6 +34,45 @@ func TestClampDesc(t *testing.T) {
 	} {
 		if got := clampDesc(c.n, uint16(c.lo), uint16(c.hi)); got != c.want {
 			t.Errorf("clampDesc(%d, %d, %d) = %d, want %d", c.n, c.lo, c.hi, got, c.want)
+		}
+	}
+}
+
+func TestPlanPort(t *testing.T) {
+	full := dpdk.DevInfo{
+		RSSOffloads:   dpdk.RSSIP | dpdk.RSSTCP | dpdk.RSSUDP,
+		RxOffloadCapa: dpdk.RxOffloadIPv4Checksum,
+		TxOffloadCapa: dpdk.TxOffloadMbufFastFree,
+	}
+	for _, tt := range []struct {
+		name               string
+		info               dpdk.DevInfo
+		queues             int
+		rss, rxcsum        bool
+		hash               string
+		offloads, software []string
+		rxOff, txOff       uint64
+	}{
+		{"capable, several queues", full, 4, true, true, "ip,tcp,udp",
+			[]string{"rss", "rx_ipv4_checksum", "tx_mbuf_fast_free"}, nil,
+			dpdk.RxOffloadIPv4Checksum, dpdk.TxOffloadMbufFastFree},
+		{"capable, one queue: no RSS", full, 1, false, true, "off",
+			[]string{"rx_ipv4_checksum", "tx_mbuf_fast_free"}, nil,
+			dpdk.RxOffloadIPv4Checksum, dpdk.TxOffloadMbufFastFree},
+		{"IP hash only", dpdk.DevInfo{RSSOffloads: dpdk.RSSIP}, 2, true, false, "ip",
+			[]string{"rss"}, []string{"rx_ipv4_checksum", "tx_mbuf_fast_free"}, 0, 0},
+		{"nothing", dpdk.DevInfo{}, 2, false, false, "none",
+			nil, []string{"rx_ipv4_checksum", "tx_mbuf_fast_free"}, 0, 0},
+	} {
+		p := planPort(tt.info, tt.queues, 1500)
+		if p.rss != tt.rss || p.rxIPChecksum != tt.rxcsum || p.rssHash != tt.hash ||
+			!slices.Equal(p.offloads, tt.offloads) || !slices.Equal(p.software, tt.software) {
+			t.Errorf("%s: rss %v rxcsum %v hash %q offloads %q software %q", tt.name, p.rss, p.rxIPChecksum, p.rssHash, p.offloads, p.software)
+		}
+		c := p.conf
+		if int(c.RxQueues) != tt.queues || int(c.TxQueues) != tt.queues || c.MTU != 1500 ||
+			c.RxOffloads != tt.rxOff || c.TxOffloads != tt.txOff || (c.RSSHash != 0) != tt.rss {
+			t.Errorf("%s: PortConf %+v", tt.name, c)
 		}
 	}
 }

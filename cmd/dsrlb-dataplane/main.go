@@ -10,6 +10,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,11 +28,17 @@ func init() {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) int {
+// sysfsRootEnv, when set, makes the host check read sysfs below it instead
+// of /sys: tests of -check point it at a fake tree of PCI devices, CPUs and
+// NUMA nodes. Not for operators, hence not a flag.
+const sysfsRootEnv = "DSRLB_SYSFS_ROOT"
+
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dsrlb-dataplane", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	path := fs.String("c", "/etc/dsrlb/dsrlb.toml", "configuration file")
 	check := fs.Bool("check", false, "validate the configuration and the host, then exit (0: valid, 1: not)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -41,23 +48,48 @@ func run(args []string) int {
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintln(os.Stderr, "dsrlb-dataplane: bad -log-level:", err)
+		fmt.Fprintln(stderr, "dsrlb-dataplane: bad -log-level:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
 	cfg, err := conf.Load(*path)
-	if err == nil {
-		err = conf.CheckHost(cfg)
-	}
 	if err != nil {
-		printErr(err)
+		printErr(stderr, err)
 		return 1
 	}
+	var host *conf.HostReport
+	if root := os.Getenv(sysfsRootEnv); root != "" {
+		host, err = conf.CheckHostSysfs(cfg, root)
+	} else {
+		host, err = conf.CheckHost(cfg)
+	}
 	if *check {
-		fmt.Printf("%s: configuration OK (%d services, %d ports, %d workers)\n",
-			*path, len(cfg.Services), len(cfg.Dataplane.Ports), len(cfg.Dataplane.Workers))
+		// The ports as the host sees them on stdout; warnings, then
+		// errors, on stderr.
+		for _, p := range host.Ports {
+			fmt.Fprintln(stdout, p)
+		}
+		if host.CPUs != nil {
+			fmt.Fprintln(stdout, host.CPUs)
+		}
+		for _, w := range host.Warnings {
+			fmt.Fprintln(stderr, "dsrlb-dataplane:", w)
+		}
+		if err != nil {
+			printErr(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: configuration OK (%d services, %d ports, %d workers, %d warnings)\n",
+			*path, len(cfg.Services), len(cfg.Dataplane.Ports), len(cfg.Dataplane.Workers), len(host.Warnings))
 		return 0
+	}
+	if err != nil {
+		printErr(stderr, err)
+		return 1
+	}
+	for _, w := range host.Warnings {
+		log.Warn("host check", "warning", w.String())
 	}
 
 	if *cpuProfile != "" {
@@ -66,7 +98,7 @@ func run(args []string) int {
 			err = pprof.StartCPUProfile(f)
 		}
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "dsrlb-dataplane: -cpuprofile:", err)
+			fmt.Fprintln(stderr, "dsrlb-dataplane: -cpuprofile:", err)
 			return 1
 		}
 		defer func() {
@@ -78,7 +110,7 @@ func run(args []string) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	dp, err := dataplane.Start(cfg, log)
 	if err != nil {
-		printErr(err)
+		printErr(stderr, err)
 		return 1
 	}
 	sig := dp.Serve(sigs)
@@ -91,8 +123,8 @@ func run(args []string) int {
 }
 
 // printErr writes each joined error on its own line.
-func printErr(err error) {
+func printErr(w io.Writer, err error) {
 	for _, line := range conf.ErrorLines(err) {
-		fmt.Fprintln(os.Stderr, "dsrlb-dataplane:", line)
+		fmt.Fprintln(w, "dsrlb-dataplane:", line)
 	}
 }
