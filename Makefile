@@ -12,7 +12,7 @@ APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
             clang libbpf-dev bpftool keepalived prometheus chromium tcpreplay
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke fuzz soak readme
+.PHONY: all deps build binaries demo test unit e2e lint fmt clean bench bench-smoke fuzz soak readme
 
 all: build
 
@@ -33,7 +33,15 @@ deps:
 	$(GO) mod download
 
 build: deps
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(MAKE) --no-print-directory binaries
+
+# binaries: the three programs and the eBPF object into $(BIN)/, without
+# installing anything. The data plane links DPDK through cgo; the control
+# process and dsrlbctl are built without cgo (static). make build, make deb
+# and the Dockerfile's build stage all build through here.
+binaries:
+	$(GO) build -o $(BIN)/ ./cmd/dsrlb-dataplane
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/dsrlb-ctrl ./cmd/dsrlbctl
 	$(MAKE) --no-print-directory bpf
 
 # demo: builds a namespace test bed, runs the balancer, shows curl answers
