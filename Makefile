@@ -12,7 +12,7 @@ APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
             clang libbpf-dev bpftool keepalived prometheus chromium tcpreplay
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all deps build binaries demo test unit e2e lint fmt clean bench bench-smoke fuzz soak readme
+.PHONY: all deps build binaries deb deb-package demo test unit e2e lint fmt clean bench bench-smoke fuzz soak readme
 
 all: build
 
@@ -123,6 +123,22 @@ readme:
 
 clean:
 	rm -rf $(BIN)
+
+# deb: the Debian package $(DEB_OUT)/dsrlb_VERSION_ARCH.deb from the
+# binaries make build leaves in $(BIN)/ (README: Installing the Debian
+# package). DEB_VERSION defaults to the newest v* tag, else
+# 0~COMMITS.gHASH (+dirty with uncommitted changes); DEB_COMPRESS is
+# dpkg-deb's -Z (xz, gzip, zstd, none).
+DEB_OUT      ?= $(BIN)
+DEB_VERSION  ?=
+DEB_COMPRESS ?= xz
+deb: build
+	$(MAKE) --no-print-directory deb-package
+
+# deb-package: the package from what is already in $(BIN)/ (installs and
+# builds nothing; the Dockerfile's build stage uses it after binaries).
+deb-package:
+	packaging/build-deb.sh -bin $(BIN) -out $(DEB_OUT) -compress $(DEB_COMPRESS) $(if $(DEB_VERSION),-version $(DEB_VERSION))
 
 # bpf: the real servers' tc eBPF decapsulation program (ipip, gre, gue
 # without the kernel's tunnel modules), see ctrl/realserver. Needs the
