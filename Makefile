@@ -62,9 +62,11 @@ unit: deps
 	$(GO) test $(GOFLAGS_TEST) -race ./pipeline/... ./conf/... ./ctrl/... ./perf/shm/ ./perf/counters/ ./hw/dataplane/
 
 # e2e: namespace topologies with real clients, nginx, the data plane and
-# the control process; real-server set-up and eBPF decapsulation.
+# the control process; real-server set-up and eBPF decapsulation; the
+# Debian package (make deb, installed, run as its units would, purged)
+# and the Dockerfile's build stage.
 e2e: deps
-	$(GO) test $(GOFLAGS_TEST) -p 1 -tags e2e -v ./cmd/dsrlb-dataplane/ ./ctrl/realserver/
+	$(GO) test $(GOFLAGS_TEST) -p 1 -tags e2e -v ./cmd/dsrlb-dataplane/ ./ctrl/realserver/ ./packaging/
 
 # bench: throughput against dpdk-testpmd macswap on the same cores, vdevs,
 # captures and memory (A/B pairs) for every case of the performance goals
