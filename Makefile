@@ -12,7 +12,7 @@ APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
             clang libbpf-dev bpftool keepalived prometheus chromium tcpreplay
 GOFLAGS_TEST ?= -count=1
 
-.PHONY: all deps build demo test unit e2e lint fmt clean bench bench-smoke fuzz soak readme
+.PHONY: all deps build binaries deb deb-package demo test unit e2e lint fmt clean bench bench-smoke fuzz soak readme
 
 all: build
 
@@ -33,7 +33,15 @@ deps:
 	$(GO) mod download
 
 build: deps
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(MAKE) --no-print-directory binaries
+
+# binaries: the three programs and the eBPF object into $(BIN)/, without
+# installing anything. The data plane links DPDK through cgo; the control
+# process and dsrlbctl are built without cgo (static). make build, make deb
+# and the Dockerfile's build stage all build through here.
+binaries:
+	$(GO) build -o $(BIN)/ ./cmd/dsrlb-dataplane
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/dsrlb-ctrl ./cmd/dsrlbctl
 	$(MAKE) --no-print-directory bpf
 
 # demo: builds a namespace test bed, runs the balancer, shows curl answers
@@ -54,9 +62,11 @@ unit: deps
 	$(GO) test $(GOFLAGS_TEST) -race ./pipeline/... ./conf/... ./ctrl/... ./perf/shm/ ./perf/counters/ ./hw/dataplane/
 
 # e2e: namespace topologies with real clients, nginx, the data plane and
-# the control process; real-server set-up and eBPF decapsulation.
+# the control process; real-server set-up and eBPF decapsulation; the
+# Debian package (make deb, installed, run as its units would, purged)
+# and the Dockerfile's build stage.
 e2e: deps
-	$(GO) test $(GOFLAGS_TEST) -p 1 -tags e2e -v ./cmd/dsrlb-dataplane/ ./ctrl/realserver/
+	$(GO) test $(GOFLAGS_TEST) -p 1 -tags e2e -v ./cmd/dsrlb-dataplane/ ./ctrl/realserver/ ./packaging/
 
 # bench: throughput against dpdk-testpmd macswap on the same cores, vdevs,
 # captures and memory (A/B pairs) for every case of the performance goals
@@ -115,6 +125,22 @@ readme:
 
 clean:
 	rm -rf $(BIN)
+
+# deb: the Debian package $(DEB_OUT)/dsrlb_VERSION_ARCH.deb from the
+# binaries make build leaves in $(BIN)/ (README: Installing the Debian
+# package). DEB_VERSION defaults to the newest v* tag, else
+# 0~COMMITS.gHASH (+dirty with uncommitted changes); DEB_COMPRESS is
+# dpkg-deb's -Z (xz, gzip, zstd, none).
+DEB_OUT      ?= $(BIN)
+DEB_VERSION  ?=
+DEB_COMPRESS ?= xz
+deb: build
+	$(MAKE) --no-print-directory deb-package
+
+# deb-package: the package from what is already in $(BIN)/ (installs and
+# builds nothing; the Dockerfile's build stage uses it after binaries).
+deb-package:
+	packaging/build-deb.sh -bin $(BIN) -out $(DEB_OUT) -compress $(DEB_COMPRESS) $(if $(DEB_VERSION),-version $(DEB_VERSION))
 
 # bpf: the real servers' tc eBPF decapsulation program (ipip, gre, gue
 # without the kernel's tunnel modules), see ctrl/realserver. Needs the

@@ -100,7 +100,7 @@ flags:
 	fs.Var(&self, "self", "the real server's own address the balancer sends to (repeatable; tunnels, dscp)")
 	guePort := fs.Uint("gue-port", 0, fmt.Sprintf("UDP port of gue (default %d)", realserver.DefaultGUEPort))
 	decap := fs.String("decap", realserver.DecapAuto, "tunnel decapsulation: auto, kernel or ebpf")
-	bpfObject := fs.String("bpf-object", "", "path of dsrlb-decap.o (default: next to dsrlbctl)")
+	bpfObject := fs.String("bpf-object", "", "path of dsrlb-decap.o (default: next to dsrlbctl, else "+installedBPFObject+")")
 	clampMSS := fs.Bool("clamp-mss", false, "tunnels: lower the MSS of the SYN-ACKs from the VIPs so encapsulated requests fit")
 	pathMTU := fs.Int("path-mtu", 0, "MTU from the balancer to this server for -clamp-mss (default: the interface's)")
 	style := fs.String("style", realserver.StyleVIP, "l2dsr: vip (VIPs on lo, ARP suppressed) or redirect (an nftables redirect of the VIPs, nothing on lo)")
@@ -188,14 +188,28 @@ flags:
 	return nil
 }
 
+// installedBPFObject is where the Debian package installs dsrlb-decap.o.
+const installedBPFObject = "/usr/lib/dsrlb/dsrlb-decap.o"
+
 // defaultBPFObject is dsrlb-decap.o next to the running dsrlbctl, where
-// make bpf puts it.
+// make bpf puts it, else the Debian package's.
 func defaultBPFObject() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return "dsrlb-decap.o"
+	dir := "."
+	if exe, err := os.Executable(); err == nil {
+		dir = filepath.Dir(exe)
 	}
-	return filepath.Join(filepath.Dir(exe), "dsrlb-decap.o")
+	return firstExisting(filepath.Join(dir, "dsrlb-decap.o"), installedBPFObject)
+}
+
+// firstExisting returns the first path that exists, or the first path if
+// none does (so that the error names it).
+func firstExisting(paths ...string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return paths[0]
 }
 
 func usesBPF(steps []realserver.Step) bool {
