@@ -3,9 +3,12 @@ package ctrl
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"dsrlb/conf"
@@ -32,6 +35,100 @@ type ProbeReport struct {
 	// not probed, and NotProbed says why.
 	DSRPath   *CheckResult `json:"dsr_path,omitempty"`
 	NotProbed string       `json:"not_probed,omitempty"`
+	// RealServerDoctor is the command that inspects the real server's
+	// side of its method on the real server itself (the interface facing
+	// the balancer left to fill in).
+	RealServerDoctor string `json:"real_server_doctor"`
+}
+
+// OK reports whether both checks ran and passed.
+func (r *ProbeReport) OK() bool {
+	return r.Own != nil && r.Own.OK && r.DSRPath != nil && r.DSRPath.OK
+}
+
+// realServerDoctor is the dsrlbctl doctor command for real server b of s.
+func realServerDoctor(s *conf.Service, b *conf.Backend) string {
+	m := s.EffectiveMethod(b)
+	cmd := "dsrlbctl doctor -method " + m.String() + " -iface IFACE"
+	switch {
+	case m == conf.MethodDSCP:
+		cmd += fmt.Sprintf(" -dscp %s=%d -self %s", s.VIP, s.DSCP, b.Address)
+	case m.Tunnels():
+		cmd += fmt.Sprintf(" -vip %s -self %s", s.VIP, b.Address)
+		if m == conf.MethodGUE {
+			cmd += fmt.Sprintf(" -gue-port %d", s.GUEPort)
+		}
+	default:
+		cmd += " -vip " + s.VIP.String()
+	}
+	if s.Port != 0 {
+		cmd += fmt.Sprintf(" -port %d", s.Port)
+	}
+	if s.Protocol != conf.ProtoTCP {
+		cmd += " -proto " + s.Protocol.String()
+	}
+	return cmd
+}
+
+// WriteProbes prints the reports for a terminal, a table per service and
+// then, for every real server that is not OK, what it means and what to
+// run. It returns whether every real server was probed and passed.
+func WriteProbes(w io.Writer, reports []ProbeReport) (bool, error) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+	result := func(c *CheckResult) string {
+		switch {
+		case c == nil:
+			return "-"
+		case c.OK:
+			return fmt.Sprintf("ok (%s, %s)", c.Check, time.Duration(c.Seconds*float64(time.Second)).Round(time.Millisecond))
+		}
+		return "FAILED: " + c.Error
+	}
+	last, ok := "", true
+	var advice []string
+	for i := range reports {
+		r := &reports[i]
+		if r.Service != last {
+			port := "all ports"
+			if r.Port != 0 {
+				port = fmt.Sprintf("port %d", r.Port)
+			}
+			p("\nservice %s: %s %s\n", r.Service, r.VIP, port)
+			p("  REAL SERVER\tMETHOD\tOWN ADDRESS\tDSR PATH\n")
+			last = r.Service
+		}
+		dsr := result(r.DSRPath)
+		if r.DSRPath == nil {
+			dsr = "not probed: " + r.NotProbed
+		}
+		p("  %s\t%s\t%s\t%s\n", r.Backend, r.Method, result(r.Own), dsr)
+		if r.OK() {
+			continue
+		}
+		ok = false
+		var why string
+		switch {
+		case r.DSRPath == nil:
+			why = "its DSR path could not be probed (" + r.NotProbed + ")"
+		case r.Own != nil && r.Own.OK && !r.DSRPath.OK:
+			why = "answers on its own address but not through the DSR path: its DSR set-up is broken"
+		case r.DSRPath.OK:
+			why = "answers through the DSR path but its own-address check fails: look at that check"
+		default:
+			why = "answers neither on its own address nor through the DSR path: is the service running?"
+		}
+		advice = append(advice, fmt.Sprintf("%s (service %s): %s.\n    On the real server run: %s", r.Backend, r.Service, why, r.RealServerDoctor))
+	}
+	if len(advice) > 0 {
+		p("\n")
+		for _, a := range advice {
+			p("%s\n", a)
+		}
+	} else if len(reports) > 0 {
+		p("\nevery real server answers on its own address and through the DSR path\n")
+	}
+	return ok, tw.Flush()
 }
 
 // CheckResult is one probe's outcome.
@@ -68,7 +165,7 @@ func (d *Daemon) probeJobs() []probeJob {
 		for j := range s.Backends {
 			b := &s.Backends[j]
 			jb := probeJob{report: ProbeReport{Service: s.Name, VIP: s.VIP.String(), Port: s.Port, Backend: b.Address.String(),
-				Method: s.EffectiveMethod(b).String()}, ownAddr: probe(b.Address)}
+				Method: s.EffectiveMethod(b).String(), RealServerDoctor: realServerDoctor(s, b)}, ownAddr: probe(b.Address)}
 			switch {
 			case b.Check != nil:
 				jb.own, jb.ownTimeout = Checker(b.Check), b.Check.Timeout

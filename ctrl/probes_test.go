@@ -208,11 +208,21 @@ port = %d
 		!strings.HasPrefix(pr.DSRPath.Error, "dsr path via 192.0.2.21: connect 127.0.0.1:") || !strings.HasPrefix(pr.DSRPath.Check, "dsr path tcp :") {
 		t.Fatalf("probe report %+v own %+v dsr %+v", pr, pr.Own, pr.DSRPath)
 	}
+	var rep strings.Builder
+	if ok, err := WriteProbes(&rep, r.Probes); ok || err != nil ||
+		!strings.Contains(rep.String(), "192.0.2.21 (service web): answers on its own address but not through the DSR path: its DSR set-up is broken.") ||
+		!strings.Contains(rep.String(), fmt.Sprintf("On the real server run: dsrlbctl doctor -method l2dsr -iface IFACE -vip 192.0.2.100 -port %d", vipLn.port)) {
+		t.Fatalf("report (ok %v, %v):\n%s", ok, err, rep.String())
+	}
 
 	vipLn.start()
 	f.waitCommit(t, "the real server back", func(s fakeState) bool { return eq(s.backends("web"), []string{"192.0.2.21:1:up"}) })
-	if r, err = Call(h.sock, Request{Cmd: "probe"}); err != nil || len(r.Probes) != 1 || r.Probes[0].DSRPath == nil || !r.Probes[0].DSRPath.OK {
+	if r, err = Call(h.sock, Request{Cmd: "probe"}); err != nil || len(r.Probes) != 1 || !r.Probes[0].OK() {
 		t.Fatalf("probe after the repair: %v %+v", err, r)
+	}
+	rep.Reset()
+	if ok, err := WriteProbes(&rep, r.Probes); !ok || err != nil || !strings.Contains(rep.String(), "every real server answers on its own address and through the DSR path") {
+		t.Fatalf("report after the repair (ok %v, %v):\n%s", ok, err, rep.String())
 	}
 	f.checkClean(t)
 }
