@@ -12,7 +12,9 @@ import (
 
 // The EAL can start once per process, so TestMain starts it for every test
 // in the package with two null devices: net_null0 produces 64-byte packets
-// without end, net_null1 swallows everything sent to it.
+// without end, net_null1 swallows everything sent to it; and a ring device,
+// net_ring0, whose transmit queue is its receive queue: until it is
+// polled, what is sent stays, and once full it refuses more.
 func TestMain(m *testing.M) {
 	runtime.LockOSThread()
 	if os.Geteuid() != 0 {
@@ -20,7 +22,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	err := EALInit([]string{"--no-huge", "-m", "256", "--no-shconf", "--no-pci", "-l", "0",
-		"--log-level=lib.eal:error", "--vdev=net_null0", "--vdev=net_null1,no-rx=1"})
+		"--log-level=lib.eal:error", "--vdev=net_null0", "--vdev=net_null1,no-rx=1", "--vdev=net_ring0"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "EAL init:", err)
 		os.Exit(1)
@@ -53,6 +55,11 @@ func TestPortByNameUnknown(t *testing.T) {
 
 func setupPort(t *testing.T, name string, pool *Mempool) PortID {
 	t.Helper()
+	return setupPortDriver(t, name, "net_null", pool)
+}
+
+func setupPortDriver(t *testing.T, name, driver string, pool *Mempool) PortID {
+	t.Helper()
 	id, err := PortByName(name)
 	if err != nil {
 		t.Fatal(err)
@@ -61,8 +68,8 @@ func setupPort(t *testing.T, name string, pool *Mempool) PortID {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Driver != "net_null" {
-		t.Fatalf("driver %q, want net_null", info.Driver)
+	if info.Driver != driver {
+		t.Fatalf("driver %q, want %s", info.Driver, driver)
 	}
 	if err := id.Configure(PortConf{RxQueues: 1, TxQueues: 1, MTU: 1500}); err != nil {
 		t.Fatal(err)
@@ -214,5 +221,54 @@ func TestAllocBulkAndSetData(t *testing.T) {
 	big := make([]*Mbuf, 5000)
 	if err := pool.AllocBulk(big); err == nil {
 		t.Fatal("allocating more mbufs than the pool holds succeeded")
+	}
+}
+
+// TestTxRefusedWhenFull: a transmit queue that takes nothing more refuses
+// packets; the poller counts them (the data plane's tx_refused) and frees
+// them, and once the queue drains the pool is whole again: a full
+// transmit ring loses no buffer.
+func TestTxRefusedWhenFull(t *testing.T) {
+	pool, err := NewPktPool("test_full", 8191, 0, DefaultDataRoom, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Free)
+	ring := setupPortDriver(t, "net_ring0", "net_ring", pool)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p, err := NewPoller([]PortID{ring}, 0, 0, 32, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const n = 6000 // more than the ring holds, in batches smaller than TxSlots
+	ms := make([]*Mbuf, 100)
+	for sent := 0; sent < n; sent += len(ms) {
+		if err := pool.AllocBulk(ms); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if !p.Tx(0, m) {
+				t.Fatal("staging full within a batch smaller than TxSlots")
+			}
+		}
+		p.Flush()
+	}
+	sent, refused := p.TxCounters(0)
+	t.Logf("sent %d, refused %d of %d; in the ring %d", sent, refused, n, pool.InUse())
+	if refused == 0 || sent+refused != n || pool.InUse() != int(sent) {
+		t.Fatalf("sent %d + refused %d != %d, or %d in use", sent, refused, n, pool.InUse())
+	}
+	// Drain the ring (its receive side): every buffer comes back.
+	for i := 0; i < 1000 && pool.InUse() > 0; i++ {
+		_, pkts := p.Poll()
+		for _, m := range pkts {
+			p.Free(m)
+		}
+		p.Flush()
+	}
+	if pool.InUse() != 0 {
+		t.Fatalf("%d buffers still out after draining", pool.InUse())
 	}
 }
