@@ -69,6 +69,73 @@ func (d dscpList) Set(v string) error {
 	return nil
 }
 
+// specFlags are the flags that describe a real server's set-up, shared by
+// realserver and doctor.
+type specFlags struct {
+	method, iface, decap, bpfObject, style *string
+	vips, self                             addrList
+	dscp                                   dscpList
+	guePort                                *uint
+	clampMSS                               *bool
+	pathMTU                                *int
+}
+
+func addSpecFlags(fs *flag.FlagSet) *specFlags {
+	f := &specFlags{dscp: dscpList{}}
+	f.method = fs.String("method", "", "forwarding method: l2dsr, dscp, ipip, gre or gue")
+	fs.Var(&f.vips, "vip", "a VIP (repeatable, or comma-separated)")
+	fs.Var(f.dscp, "dscp", "VIP=CODE for method dscp, code 1..63 (repeatable; also adds the VIP)")
+	f.iface = fs.String("iface", "", "the interface facing the balancer")
+	fs.Var(&f.self, "self", "the real server's own address the balancer sends to (repeatable; tunnels, dscp)")
+	f.guePort = fs.Uint("gue-port", 0, fmt.Sprintf("UDP port of gue (default %d)", realserver.DefaultGUEPort))
+	f.decap = fs.String("decap", realserver.DecapAuto, "tunnel decapsulation: auto, kernel or ebpf")
+	f.bpfObject = fs.String("bpf-object", "", "path of dsrlb-decap.o (default: next to dsrlbctl, else "+installedBPFObject+")")
+	f.clampMSS = fs.Bool("clamp-mss", false, "tunnels: lower the MSS of the SYN-ACKs from the VIPs so encapsulated requests fit")
+	f.pathMTU = fs.Int("path-mtu", 0, "MTU from the balancer to this server for -clamp-mss (default: the interface's)")
+	f.style = fs.String("style", realserver.StyleVIP, "l2dsr: vip (VIPs on lo, ARP suppressed) or redirect (an nftables redirect of the VIPs, nothing on lo)")
+	return f
+}
+
+// spec builds and validates the Spec the parsed flags describe; errors
+// start with cmd.
+func (f *specFlags) spec(cmd string) (realserver.Spec, error) {
+	if *f.guePort > 65535 {
+		return realserver.Spec{}, fmt.Errorf("%s: -gue-port %d out of range", cmd, *f.guePort)
+	}
+	vips := slices.Clone(f.vips)
+	for _, a := range slices.SortedFunc(maps.Keys(f.dscp), netip.Addr.Compare) {
+		if !slices.Contains(vips, a) {
+			vips = append(vips, a)
+		}
+	}
+	m, err := realserver.ParseMethod(*f.method)
+	if err != nil {
+		return realserver.Spec{}, fmt.Errorf("%s: -method: %w", cmd, err)
+	}
+	spec := realserver.Spec{
+		Method:    m,
+		VIPs:      vips,
+		Interface: *f.iface,
+		Self:      f.self,
+		GUEPort:   uint16(*f.guePort),
+		Decap:     *f.decap,
+		BPFObject: *f.bpfObject,
+		ClampMSS:  *f.clampMSS,
+		PathMTU:   *f.pathMTU,
+		Style:     *f.style,
+	}
+	if len(f.dscp) > 0 {
+		spec.DSCP = f.dscp
+	}
+	if spec.BPFObject == "" && spec.Method.Tunnels() {
+		spec.BPFObject = defaultBPFObject()
+	}
+	if err := spec.Validate(); err != nil {
+		return realserver.Spec{}, fmt.Errorf("%s: invalid set-up:\n  %s", cmd, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	return spec, nil
+}
+
 // realServer prints, applies or tears down the set-up a real server needs
 // for one forwarding method.
 func realServer(args []string) error {
@@ -89,21 +156,7 @@ flags:
 `)
 		fs.PrintDefaults()
 	}
-	var (
-		vips, self addrList
-		dscp       = dscpList{}
-	)
-	method := fs.String("method", "", "forwarding method: l2dsr, dscp, ipip, gre or gue")
-	fs.Var(&vips, "vip", "a VIP (repeatable, or comma-separated)")
-	fs.Var(dscp, "dscp", "VIP=CODE for method dscp, code 1..63 (repeatable; also adds the VIP)")
-	iface := fs.String("iface", "", "the interface facing the balancer")
-	fs.Var(&self, "self", "the real server's own address the balancer sends to (repeatable; tunnels, dscp)")
-	guePort := fs.Uint("gue-port", 0, fmt.Sprintf("UDP port of gue (default %d)", realserver.DefaultGUEPort))
-	decap := fs.String("decap", realserver.DecapAuto, "tunnel decapsulation: auto, kernel or ebpf")
-	bpfObject := fs.String("bpf-object", "", "path of dsrlb-decap.o (default: next to dsrlbctl, else "+installedBPFObject+")")
-	clampMSS := fs.Bool("clamp-mss", false, "tunnels: lower the MSS of the SYN-ACKs from the VIPs so encapsulated requests fit")
-	pathMTU := fs.Int("path-mtu", 0, "MTU from the balancer to this server for -clamp-mss (default: the interface's)")
-	style := fs.String("style", realserver.StyleVIP, "l2dsr: vip (VIPs on lo, ARP suppressed) or redirect (an nftables redirect of the VIPs, nothing on lo)")
+	sf := addSpecFlags(fs)
 	apply := fs.Bool("apply", false, "run the commands instead of printing them (root)")
 	teardown := fs.Bool("teardown", false, "undo the set-up (print, or run with -apply)")
 	if err := fs.Parse(args); err != nil {
@@ -115,38 +168,9 @@ flags:
 	if fs.NArg() > 0 {
 		return fmt.Errorf("realserver: unexpected argument %q", fs.Arg(0))
 	}
-	if *guePort > 65535 {
-		return fmt.Errorf("realserver: -gue-port %d out of range", *guePort)
-	}
-	for _, a := range slices.SortedFunc(maps.Keys(dscp), netip.Addr.Compare) {
-		if !slices.Contains(vips, a) {
-			vips = append(vips, a)
-		}
-	}
-	m, err := realserver.ParseMethod(*method)
+	spec, err := sf.spec("realserver")
 	if err != nil {
-		return fmt.Errorf("realserver: -method: %w", err)
-	}
-	spec := realserver.Spec{
-		Method:    m,
-		VIPs:      vips,
-		Interface: *iface,
-		Self:      self,
-		GUEPort:   uint16(*guePort),
-		Decap:     *decap,
-		BPFObject: *bpfObject,
-		ClampMSS:  *clampMSS,
-		PathMTU:   *pathMTU,
-		Style:     *style,
-	}
-	if len(dscp) > 0 {
-		spec.DSCP = dscp
-	}
-	if spec.BPFObject == "" && spec.Method.Tunnels() {
-		spec.BPFObject = defaultBPFObject()
-	}
-	if err := spec.Validate(); err != nil {
-		return fmt.Errorf("realserver: invalid set-up:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return err
 	}
 
 	host := realserver.DetectHost(spec.Interface)
