@@ -409,7 +409,8 @@ func (d *doctor) getLinks() ([]ipLink, string) {
 	})
 }
 
-// localAddrs returns every address of the host but the VIPs.
+// ownAddrs returns every address of the host but the VIPs, with its
+// interface.
 func (d *doctor) ownAddrs(links []ipLink) map[netip.Addr]string {
 	m := map[netip.Addr]string{}
 	for _, l := range links {
@@ -553,10 +554,13 @@ func (d *doctor) checkNoVIPs() {
 					v, l.Ifname, nd)
 				continue
 			}
-			answers := v.Is4() && !d.arpSuppressed()
-			if answers {
+			if suppressed, known := d.arpSuppressed(); v.Is4() && !suppressed {
+				why := "with arp_ignore 0"
+				if !known {
+					why = "unless arp_ignore is 1 or 2"
+				}
 				d.problem(CheckVIP, v.String(), del,
-					"%s is on lo, and with arp_ignore 0 the server answers ARP for it on every interface; style redirect needs no VIP on the host", v)
+					"%s is on lo, and %s the server answers ARP for it on every interface; style redirect needs no VIP on the host", v, why)
 			} else {
 				d.add(Finding{Check: CheckVIP, Status: StatusWarning, Subject: v.String(),
 					Message: fmt.Sprintf("%s is on lo, which style redirect does not need (the redirect takes its packets before routing)", v),
@@ -603,11 +607,12 @@ func (d *doctor) readConf(dev, key string) (all, own int, why string) {
 }
 
 // arpSuppressed reports whether the effective arp_ignore keeps the
-// server from answering ARP for the VIPs on lo.
-func (d *doctor) arpSuppressed() bool {
+// server from answering ARP for the VIPs on lo; known is false when it
+// could not be read.
+func (d *doctor) arpSuppressed() (suppressed, known bool) {
 	all, own, why := d.readConf(d.spec.Interface, "arp_ignore")
 	eff := max(all, own)
-	return why == "" && (eff == 1 || eff == 2 || eff == 8)
+	return why == "" && (eff == 1 || eff == 2 || eff == 8), why == ""
 }
 
 func (d *doctor) checkARP() {
@@ -1034,9 +1039,12 @@ func (d *doctor) checkRedirect() {
 		pkt := d.vipPacket(v, ifc)
 		var first *nftRule
 		var target natTarget
+		// The first nat rule that applies binds the connection. One that
+		// only may apply (it tests marks, say) is passed over here; the
+		// nat check names it.
 		for _, r := range natRules(rs, "prerouting") {
 			t, ok := r.natTarget()
-			if ok && rs.matches(r, pkt) != matchNo {
+			if m := rs.matches(r, pkt); ok && (m == matchYes || m == matchMaybe && d.redirectOK(t, own)) {
 				first, target = r, t
 				break
 			}

@@ -939,6 +939,25 @@ func TestDoctorRedirect(t *testing.T) {
 		wantOneProblem(t, r, CheckRedirect, []string{"nft delete rule ip foreign out handle 10"},
 			"ip foreign out handle 10 untracks the replies from 192.0.2.21 port 8443", "VIP 198.51.100.20 back")
 	})
+	t.Run("a DNAT that may apply first", func(t *testing.T) {
+		h := capturedHost(t)
+		h.editRules(func(objs []any) []any {
+			return append(objs,
+				map[string]any{"chain": map[string]any{"family": "ip", "table": "marks", "name": "pre", "handle": 1,
+					"type": "nat", "hook": "prerouting", "prio": -150, "policy": "accept"}},
+				map[string]any{"rule": map[string]any{"family": "ip", "table": "marks", "chain": "pre", "handle": 2,
+					"expr": []any{
+						map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"meta": map[string]any{"key": "mark"}}, "right": 1}},
+						map[string]any{"dnat": map[string]any{"addr": "203.0.113.9"}},
+					}}})
+		})
+		r := examine(t, h, redirectSpec, http, hostInfo)
+		wantOneProblem(t, r, CheckNAT, []string{"nft delete rule ip marks pre handle 2"},
+			"(dnat to 203.0.113.9) sends the packets to 198.51.100.20 (it also tests what the doctor cannot know, so it may) off this host")
+		if !strings.Contains(dump(r), "ok       redirect    198.51.100.20 on rs0: inet dsrlb_rs_l2dsr_rs0 prerouting handle 2 to 192.0.2.21") {
+			t.Errorf("the redirect behind it is not found:\n%s", dump(r))
+		}
+	})
 	t.Run("no address to redirect to", func(t *testing.T) {
 		h := capturedHost(t)
 		h.dropAddr("2001:db8:1::21")
