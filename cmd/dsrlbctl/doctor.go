@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,13 +26,39 @@ const (
 // runDoctor is `dsrlbctl doctor`.
 func runDoctor(args []string) { os.Exit(doctorMain(args, os.Stdout, os.Stderr)) }
 
-// doctorMain picks the doctor's mode and returns the exit status. There
-// is one mode so far, the real server's: it inspects this host's set-up
-// for a forwarding method (doctorRealServer). The balancer's mode
-// (dsrlbctl doctor -c dsrlb.toml: the DSR-path probe against every real
-// server) goes beside it, as its own function chosen here by its flag.
+// doctorMain picks the doctor's mode and returns the exit status. With
+// -method it is the real server's: it inspects this host's set-up for a
+// forwarding method (doctorRealServer). Without, it is the balancer's
+// (doctorBalancer: dsrlb-ctrl probes every real server through the DSR
+// path; -c FILE or -socket PATH), which prints for each broken real server
+// the real-server doctor's command line.
 func doctorMain(args []string, stdout, stderr io.Writer) int {
+	if !hasFlag(args, "method") && !hasFlag(args, "h") && !hasFlag(args, "help") {
+		code, err := doctorBalancer(args)
+		if err != nil {
+			fmt.Fprintln(stderr, "dsrlbctl:", err)
+		}
+		return code
+	}
 	return doctorRealServer(args, stdout, stderr)
+}
+
+// hasFlag reports whether args set flag name (-name, --name, -name=V),
+// up to the "--" that ends flags.
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		n, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // doctorRealServer inspects the local real server for the set-up that
@@ -41,13 +68,19 @@ func doctorRealServer(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: dsrlbctl doctor -method METHOD -vip ADDR [-vip ...] -iface IF -port N [flags]
+		fmt.Fprint(fs.Output(), `usage: dsrlbctl doctor -method METHOD -vip ADDR [-vip ...] -iface IF [-port N] [flags]
+       dsrlbctl doctor [-c FILE | -socket PATH] [-json]      (on the balancer)
 
-On a real server: inspects the set-up of a forwarding method (the same flags
-as dsrlbctl realserver) and the service's listener, and prints each finding
-(ok, warning, PROBLEM, UNKNOWN: could not inspect) with the commands that fix
-it: those dsrlbctl realserver prints, or the removal of what is in the way.
-It only reads; run it as root, or nftables, tc and bpftool cannot be read.
+On a real server (-method): inspects the set-up of a forwarding method (the
+same flags as dsrlbctl realserver) and the listener of the service's port,
+and prints each finding (ok, warning, PROBLEM, UNKNOWN: could not inspect)
+with the commands that fix it: those dsrlbctl realserver prints, or the
+removal of what is in the way. It only reads; run it as root, or nftables,
+tc and bpftool cannot be read. Without -port (a service of every port) no
+listener is checked.
+On the balancer: dsrlb-ctrl probes every real server on its own address and
+through the DSR path, and the report names the command to run on each
+broken one.
 Exit status: 0 nothing wrong, 1 something wrong or not inspected, 2 bad usage.
 
 examples:
@@ -60,7 +93,7 @@ flags:
 		fs.PrintDefaults()
 	}
 	sf := addSpecFlags(fs)
-	port := fs.Uint("port", 0, "the service's port (required)")
+	port := fs.Uint("port", 0, "the service's port (none: a service of every port, no listener checked)")
 	proto := fs.String("proto", "tcp", "the service's protocol: tcp or udp")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the inspection commands after this long")
@@ -82,8 +115,8 @@ flags:
 		fmt.Fprintln(stderr, "dsrlbctl", err)
 		return doctorUsage
 	}
-	if *port == 0 || *port > 65535 {
-		return bad("-port: the service's port 1..65535 is needed")
+	if *port > 65535 {
+		return bad("-port %d out of range 1..65535", *port)
 	}
 	svc := realserver.Service{Proto: *proto, Port: uint16(*port)}
 

@@ -13,12 +13,13 @@ func TestDoctorUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"nothing", nil, "-method"},
-		{"no port", []string{"-method", "l2dsr", "-vip", "192.0.2.100", "-iface", "eth0"}, "-port"},
+		{"no VIP", []string{"-method", "l2dsr", "-iface", "eth0"}, "vip: at least one VIP is needed"},
 		{"port too large", []string{"-method", "l2dsr", "-vip", "192.0.2.100", "-iface", "eth0", "-port", "65536"}, "-port"},
 		{"bad proto", []string{"-method", "l2dsr", "-vip", "192.0.2.100", "-iface", "eth0", "-port", "80", "-proto", "sctp"}, "proto"},
 		{"bad spec", []string{"-method", "dscp", "-vip", "192.0.2.100", "-iface", "eth0", "-port", "80"}, "invalid set-up"},
 		{"unknown flag", []string{"-method", "l2dsr", "-frobnicate"}, "frobnicate"},
+		{"balancer: -socket and -c", []string{"-socket", "/nonexistent.sock", "-c", "/nonexistent.toml"}, "give -socket or -c, not both"},
+		{"balancer: a real server's flag", []string{"-socket", "/nonexistent.sock", "-vip", "192.0.2.100"}, "-vip"},
 		{"argument", []string{"-method", "l2dsr", "-vip", "192.0.2.100", "-iface", "eth0", "-port", "80", "extra"}, "unexpected argument"},
 		{"bad gue port", []string{"-method", "gue", "-vip", "192.0.2.100", "-iface", "eth0", "-self", "192.0.2.21", "-port", "80", "-gue-port", "70000"}, "doctor: -gue-port 70000 out of range"},
 	} {
@@ -38,6 +39,30 @@ func TestDoctorUsage(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := doctorMain([]string{"-h"}, &out, &errb); code != doctorHealthy || !strings.Contains(errb.String(), "Exit status: 0 nothing wrong") {
 		t.Errorf("-h: exit %d:\n%s", code, errb.String())
+	}
+}
+
+// TestDoctorModes: -method picks the real server's doctor, anything else
+// the balancer's, which asks dsrlb-ctrl (here: nobody listens).
+func TestDoctorModes(t *testing.T) {
+	var out, errb bytes.Buffer
+	sock := t.TempDir() + "/ctrl.sock"
+	if code := doctorMain([]string{"-socket", sock}, &out, &errb); code != doctorUnwell || !strings.Contains(errb.String(), sock) {
+		t.Errorf("balancer mode without dsrlb-ctrl: exit %d, stderr %q", code, errb.String())
+	}
+	for _, c := range []struct {
+		args   []string
+		method bool
+	}{
+		{[]string{"-method", "l2dsr"}, true},
+		{[]string{"--method=l2dsr"}, true},
+		{[]string{"-socket", "x", "--", "-method"}, false},
+		{[]string{"-c", "dsrlb.toml"}, false},
+		{nil, false},
+	} {
+		if got := hasFlag(c.args, "method"); got != c.method {
+			t.Errorf("hasFlag(%q, method) = %v", c.args, got)
+		}
 	}
 }
 

@@ -8,7 +8,8 @@
 //	dsrlbctl stats [-socket PATH | -c FILE] [-rate] [-interval 1s] [-json]
 //	dsrlbctl realserver -method M -vip ADDR -iface IF [-self ADDR] [-dscp VIP=N] [-decap auto|kernel|ebpf] [-clamp-mss] [-apply] [-teardown]
 //	dsrlbctl import keepalived [-o FILE] [-iface IFACE -address A.B.C.D/LEN] [-workers 1,2] KEEPALIVED.CONF
-//	dsrlbctl doctor -method M -vip ADDR -iface IF -port N [-proto tcp|udp] [realserver's flags] [-json]
+//	dsrlbctl doctor -method M -vip ADDR -iface IF [-port N] [-proto tcp|udp] [realserver's flags] [-json]   (on a real server)
+//	dsrlbctl doctor [-socket PATH | -c FILE] [-json]   (on the balancer)
 //
 // demo builds a throw-away L2 DSR topology in network namespaces (a client,
 // the balancer, two nginx real servers on one bridge), runs the data plane,
@@ -77,6 +78,6 @@ commands:
   stats      per-service and per-real-server active and inactive connections, new connections, packets, bytes (-rate: per second), like ipvsadm -Ln --stats
   realserver print or apply a real server's set-up for a forwarding method (VIP on lo, ARP, DSCP rule, tunnel decap)
   import     convert a keepalived configuration: dsrlbctl import keepalived [-o FILE] [-iface IF -address A.B.C.D/LEN] FILE
-  doctor     on a real server: inspect the set-up for a method (as realserver's flags) and the service's listener; print what is wrong and the commands that fix it
+  doctor     on a real server (-method ...): what is wrong with its set-up and the commands that fix it; on the balancer: every real server's DSR path probed
 `)
 }

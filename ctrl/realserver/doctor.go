@@ -87,15 +87,14 @@ import (
 // for.
 type Service struct {
 	Proto string // "tcp" or "udp"
-	Port  uint16
+	// Port is the service's port; 0 for a service of every port, whose
+	// listener is not checked (and rules that test ports may apply).
+	Port uint16
 }
 
 func (s Service) validate() error {
 	if s.Proto != "tcp" && s.Proto != "udp" {
 		return fmt.Errorf("proto: %q is not tcp or udp", s.Proto)
-	}
-	if s.Port == 0 {
-		return errors.New("port: the service's port (1..65535) is needed")
 	}
 	return nil
 }
@@ -1378,6 +1377,9 @@ func (d *doctor) getListeners() ([]listener, string) {
 }
 
 func (d *doctor) checkListeners() {
+	if d.svc.Port == 0 {
+		return // every port: the report's header says no listener is checked
+	}
 	svc := fmt.Sprintf("%s port %d", d.svc.Proto, d.svc.Port)
 	ls, why := d.getListeners()
 	if why != "" {
@@ -1489,7 +1491,11 @@ func (r *Report) Format(w io.Writer) error {
 	if len(s.Self) > 0 {
 		fmt.Fprintf(&b, ", own addresses %s", joinAddrs(s.Self, " "))
 	}
-	fmt.Fprintf(&b, ", service %s port %d\n", r.Service.Proto, r.Service.Port)
+	if r.Service.Port == 0 {
+		fmt.Fprintf(&b, ", service %s, every port (no listener checked)\n", r.Service.Proto)
+	} else {
+		fmt.Fprintf(&b, ", service %s port %d\n", r.Service.Proto, r.Service.Port)
+	}
 	if r.Decap != "" {
 		fmt.Fprintf(&b, "decapsulation: %s (%s)\n", r.Decap, r.DecapWhy)
 	}
@@ -1591,7 +1597,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		Interface string         `json:"interface"`
 		Self      []string       `json:"self,omitempty"`
 		Proto     string         `json:"proto"`
-		Port      uint16         `json:"port"`
+		Port      uint16         `json:"port,omitempty"`
 		Decap     string         `json:"decap,omitempty"`
 		Healthy   bool           `json:"healthy"`
 		Counts    map[Status]int `json:"counts"`

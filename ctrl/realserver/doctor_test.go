@@ -1317,6 +1317,22 @@ func TestDoctorNothingToRun(t *testing.T) {
 	}
 }
 
+func TestDoctorEveryPort(t *testing.T) {
+	h := capturedHost(t)
+	h.addRuleset("nft_conflicts.json")
+	r := examine(t, h, greSpec, Service{Proto: "tcp"}, hostInfo)
+	for _, f := range r.Findings {
+		if f.Check == CheckListener {
+			t.Errorf("a listener checked without a port: %s", f.Message)
+		}
+	}
+	// tcp dport 8080 dnat to 192.0.2.99:80 is the service's too.
+	wantOneProblem(t, r, CheckNAT, []string{"nft delete rule ip foreign pre handle 7"}, "(dnat to 192.0.2.99 port 80) rewrites the packets to 198.51.100.10")
+	if out := dump(r); !strings.Contains(out, ", service tcp, every port (no listener checked)\n") {
+		t.Errorf("header:\n%s", out)
+	}
+}
+
 func TestDoctorReportJSON(t *testing.T) {
 	h := capturedHost(t)
 	h.setSysctl("all", "arp_ignore", 0)
@@ -1390,7 +1406,7 @@ func TestDoctorBadInput(t *testing.T) {
 	if _, err := Examine(context.Background(), Spec{Method: conf.MethodL2DSR}, http, hostInfo, h); err == nil {
 		t.Error("invalid spec accepted")
 	}
-	for _, svc := range []Service{{"sctp", 80}, {"tcp", 0}} {
+	for _, svc := range []Service{{"sctp", 80}, {"", 80}} {
 		if _, err := Examine(context.Background(), l2Spec, svc, hostInfo, h); err == nil {
 			t.Errorf("service %+v accepted", svc)
 		}
