@@ -147,6 +147,16 @@ func TestDSRPathCheck(t *testing.T) {
 	}
 	t.Logf("dsrlbctl status:\n%s", text)
 
+	// The doctor on the balancer sees the same: three real servers that
+	// answer on their own address only, and what to run on each.
+	doc, err := b.Exec(30*time.Second, testbed.RoleLB, ctlBin, "doctor", "-socket", b.CtrlSocket())
+	t.Logf("dsrlbctl doctor on the balancer:\n%s", doc)
+	if err == nil || strings.Count(doc, "answers on its own address but not through the DSR path") != 3 ||
+		!strings.Contains(doc, "On the real server run: dsrlbctl doctor -method dscp -iface IFACE -dscp 192.0.2.100=10 -self 192.0.2.22 -port 80") ||
+		!strings.Contains(doc, "On the real server run: dsrlbctl doctor -method gue -iface IFACE -vip 192.0.2.100 -self 192.0.2.23 -gue-port 6080 -port 80") {
+		t.Fatalf("dsrlbctl doctor (err %v):\n%s", err, doc)
+	}
+
 	// From the moment the data plane applied the last removal, every
 	// request is answered, by rs4.
 	ld.waitAnswers(t, applied, 30, "rs4")
@@ -166,6 +176,10 @@ func TestDSRPathCheck(t *testing.T) {
 		b.waitLog(b.ctrl, fmt.Sprintf(`msg="real server up" key=web/192.0.2.%d/dsr`, 21+i), mark, 30*time.Second)
 	}
 	back := time.Now()
+	if doc, err := b.Exec(30*time.Second, testbed.RoleLB, ctlBin, "doctor", "-socket", b.CtrlSocket()); err != nil ||
+		!strings.Contains(doc, "every real server answers on its own address and through the DSR path") {
+		t.Fatalf("dsrlbctl doctor after the repair (err %v):\n%s", err, doc)
+	}
 	ld.waitAnswers(t, back.Add(500*time.Millisecond), 3, all...)
 	ld.p.Stop(syscall.SIGTERM, 5*time.Second)
 	samples := ld.samples(t)
