@@ -147,6 +147,29 @@ func TestDSRPathCheck(t *testing.T) {
 	}
 	t.Logf("dsrlbctl status:\n%s", text)
 
+	// The metrics say the same: DSR path down on three, up on rs4, whose
+	// own-address checks all pass.
+	metrics, err := b.Exec(10*time.Second, testbed.RoleLB, "curl", "-sSf", "http://"+metricsAddr+"/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v\n%s", err, metrics)
+	}
+	for i := 0; i < 4; i++ {
+		rs := fmt.Sprintf(`backend="192.0.2.%d"`, 21+i)
+		up, checks, fails := sampleValue(metrics, "dsrlb_backend_dsr_path_up", rs),
+			sampleValue(metrics, "dsrlb_backend_dsr_path_checks_total", rs),
+			sampleValue(metrics, "dsrlb_backend_dsr_path_check_failures_total", rs)
+		own := sampleValue(metrics, "dsrlb_backend_check_consecutive_failures", rs)
+		t.Logf("rs%d: dsr_path_up %v, %v checks, %v failures; own-address consecutive failures %v", i+1, up, checks, fails, own)
+		wantUp, wantFails := 0.0, 2.0 // fall = 2
+		if i == 3 {
+			wantUp, wantFails = 1, 0
+		}
+		if up != wantUp || checks < 1 || fails < wantFails || (i == 3 && fails != 0) || own != 0 {
+			t.Errorf("rs%d: dsrlb_backend_dsr_path_up %v (want %v), checks %v, failures %v, own-address consecutive failures %v",
+				i+1, up, wantUp, checks, fails, own)
+		}
+	}
+
 	// The doctor on the balancer sees the same: three real servers that
 	// answer on their own address only, and what to run on each.
 	doc, err := b.Exec(30*time.Second, testbed.RoleLB, ctlBin, "doctor", "-socket", b.CtrlSocket())
@@ -198,6 +221,14 @@ func TestDSRPathCheck(t *testing.T) {
 	if counters["dsr_probes"] == 0 || counters["kernel_neighbor_replies"] == 0 {
 		t.Errorf("counters %v", counters)
 	}
+}
+
+// dsrPathFamilies are the metric families of the DSR path check, exported
+// only for real servers of a service with [service.dsr_check].
+var dsrPathFamilies = map[string]bool{
+	"dsrlb_backend_dsr_path_up":                   true,
+	"dsrlb_backend_dsr_path_checks_total":         true,
+	"dsrlb_backend_dsr_path_check_failures_total": true,
 }
 
 // setupDSRServers prepares rs2 for dscp and rs3 for gue (rs1 and rs4 keep
