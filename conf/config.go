@@ -32,6 +32,7 @@ type Config struct {
 	Ctrl      Ctrl
 	Services  []Service
 	VRRP      []VRRP
+	BGP       *BGP // nil without [bgp]
 
 	loc *locator // line lookup in the source; nil for hand-made Configs
 }
@@ -212,6 +213,8 @@ type Service struct {
 	// is also probed through the data plane, to the VIP (type tcp, http
 	// or https); nil = none.
 	DSRCheck *Check
+	// BGP: the VIP is announced by BGP while the service is up.
+	BGP bool
 
 	// Persistence: a client's new connections go to the real server of
 	// its earlier ones until PersistenceTimeout after its last packet; 0 =

@@ -27,6 +27,9 @@ type rawConfig struct {
 	Service []rawService `toml:"service"`
 	// [[vrrp]]: VRRP instances of dsrlb-ctrl. Zero or more.
 	VRRP []rawVRRP `toml:"vrrp"`
+	// [bgp]: BGP announcement of VIPs by dsrlb-ctrl (active-active
+	// balancers behind ECMP routers). Optional.
+	BGP *rawBGP `toml:"bgp"`
 }
 
 // rawDataplane is the [dataplane] table.
@@ -393,6 +396,15 @@ type rawService struct {
 	// [service.check] and fails this one is shown as "DSR path broken".
 	// Needs dataplane.tap and a TCP service. Optional.
 	DSRCheck *rawCheck `toml:"dsr_check"`
+
+	// bgp: announce the VIP to the [bgp] neighbours while the service is
+	// up (a /32 or /128 with the balancer's own address as next hop).
+	// Needs [bgp]; the scheduler must be one whose choice the same table
+	// repeats on every balancer (maglev, mh, sh or fo) and the service
+	// without persistence, so a flow that routers move to another
+	// balancer keeps its real server. A VIP of a [[vrrp]] instance is an
+	// error unless [bgp] allow_vrrp. Default false.
+	BGP *bool `toml:"bgp"`
 
 	// [[service.backend]]: the real servers. Zero or more; a service
 	// without backends drops (and counts) its traffic.
@@ -884,4 +896,70 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// rawBGP is the [bgp] table: dsrlb-ctrl speaks BGP (embedded GoBGP) to the
+// upstream routers, over the exception path, and announces the VIPs of the
+// services with bgp = true.
+type rawBGP struct {
+	// asn: the balancer's AS number, 1..4294967294. Required.
+	ASN *int64 `toml:"asn"`
+	// router_id: the BGP identifier, an IPv4 address. Default
+	// dataplane.address.
+	RouterID *string `toml:"router_id"`
+	// communities: standard communities ("ASN:VALUE", each 0..65535)
+	// attached to every announcement. Default none. 65535:0
+	// (GRACEFUL_SHUTDOWN) is added by dsrlb-ctrl itself while it drains.
+	Communities []string `toml:"communities"`
+	// local_pref: LOCAL_PREF attached on iBGP sessions (a neighbour of
+	// the balancer's own AS), 0..4294967295. Default not sent (the
+	// router's default, usually 100).
+	LocalPref *int64 `toml:"local_pref"`
+	// drain_delay: on a clean stop (SIGTERM), how long dsrlb-ctrl keeps
+	// the VIPs announced with the GRACEFUL_SHUTDOWN community (RFC 8326)
+	// before it withdraws them and exits, so that routers move new flows
+	// to the other balancers first. Go duration 0s..5m, default "5s".
+	DrainDelay *string `toml:"drain_delay"`
+	// dataplane_timeout: a data plane heartbeat older than this (or its
+	// process gone) withdraws every VIP. Go duration 30ms..10s, default
+	// "1s".
+	DataplaneTimeout *string `toml:"dataplane_timeout"`
+	// announce_sorry: keep announcing a service's VIP while its sorry
+	// server stands in (no healthy real server or quorum lost). Default
+	// false: such a VIP is withdrawn, so the routers send its clients to
+	// the other balancers.
+	AnnounceSorry *bool `toml:"announce_sorry"`
+	// allow_vrrp: let a VIP be both announced by BGP and carried by a
+	// [[vrrp]] instance. Default false (a configuration error).
+	AllowVRRP *bool `toml:"allow_vrrp"`
+	// [[bgp.neighbor]]: the routers. At least one.
+	Neighbor []rawBGPNeighbor `toml:"neighbor"`
+}
+
+// rawBGPNeighbor is one [[bgp.neighbor]]: a BGP session to a router. An IPv4
+// neighbour carries the IPv4 VIPs (next hop dataplane.address), an IPv6
+// neighbour the IPv6 VIPs (next hop dataplane.address6).
+type rawBGPNeighbor struct {
+	// address: the router's address. Required, unique. Without multihop
+	// it must be in the on-link prefix of dataplane.address (or
+	// address6).
+	Address *string `toml:"address"`
+	// asn: the router's AS number, 1..4294967294. Required. The
+	// balancer's own asn makes the session iBGP.
+	ASN *int64 `toml:"asn"`
+	// password: TCP MD5 signature key (RFC 2385), 1..80 bytes. Default
+	// none.
+	Password *string `toml:"password"`
+	// hold_time: BGP hold time proposed, "0s" (no keepalives) or 3s..65535s
+	// in whole seconds. Default "90s". A killed balancer's routes go
+	// after the negotiated hold time.
+	HoldTime *string `toml:"hold_time"`
+	// keepalive: keepalive interval, whole seconds, less than hold_time.
+	// Default a third of hold_time.
+	Keepalive *string `toml:"keepalive"`
+	// multihop: eBGP multihop TTL, 1..255, for a router not on the
+	// balancer's segment. Default 0 (directly connected).
+	Multihop *int64 `toml:"multihop"`
+	// port: the router's BGP port. Default 179.
+	Port *int64 `toml:"port"`
 }

@@ -128,6 +128,7 @@ func (v *validator) validate(raw *rawConfig) *Config {
 	c.Ctrl = v.ctrl(raw.Ctrl)
 	v.services(raw.Service, &c.Dataplane, own, c)
 	v.vrrps(raw.VRRP, c)
+	v.bgp(raw.BGP, raw.Service, c)
 	v.dsrProbePorts(c)
 	return c
 }
@@ -1012,6 +1013,7 @@ func (v *validator) service(p fieldPath, r *rawService, dp *Dataplane, own ownAd
 	if r.DSRCheck != nil {
 		s.DSRCheck = v.dsrCheck(p.key("dsr_check"), r.DSRCheck, &s, dp, ok)
 	}
+	s.BGP = r.BGP != nil && *r.BGP
 
 	bp := p.key("backend")
 	seen := map[netip.Addr]int{}
