@@ -139,6 +139,11 @@ type Daemon struct {
 	appliedAt   time.Time
 
 	vrrp *vrrpLink // nil without [[vrrp]]
+	bgp  *bgpLink  // nil without [bgp]
+	fps  fingerprints
+	// sessionGen is the first transaction generation of the current data
+	// plane: an Applied of it or later is this data plane's.
+	sessionGen uint64
 
 	metrics    *metrics
 	statsErr   string // the last error reading the per-service counters, logged once
@@ -209,6 +214,7 @@ func New(opts Options) (*Daemon, error) {
 	d.mon = health.NewMonitor(d.events, log)
 	d.metrics = newMetrics(d)
 	d.mon.Observe(d.metrics.observeCheck)
+	d.newBGP(cfg)
 	if err := d.newVRRP(cfg); err != nil {
 		ln.Close()
 		if httpLn != nil {
@@ -248,10 +254,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.shutdown()
 	d.serveHTTP()
 	d.startVRRP()
+	if err := d.startBGP(); err != nil {
+		return err
+	}
 
 	tick := time.NewTicker(d.timing.Poll)
 	defer tick.Stop()
 	d.connect(time.Now())
+	stop := ctx.Done()
 	for {
 		var jobDone chan error
 		if d.job != nil {
@@ -264,7 +274,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		select {
 		case <-vrrpChanged:
 			d.push(time.Now())
-		case <-ctx.Done():
+		case <-stop:
+			stop = nil // once
+			if d.beginBGPDrain(time.Now()) {
+				continue // the loop runs on until the routers moved the flows
+			}
 			d.log.Info("stopping: the data plane keeps forwarding with the last state")
 			return nil
 		case ev := <-d.events:
@@ -277,11 +291,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.onPushed(err, time.Now())
 		case now := <-tick.C:
 			d.tick(now)
+			if d.bgpDrained(now) {
+				d.log.Info("stopping: the VIPs are withdrawn; the data plane keeps forwarding with the last state")
+				return nil
+			}
 		}
 	}
 }
 
 func (d *Daemon) shutdown() {
+	d.stopBGP()
 	d.stopVRRP() // masters hand over while the data plane still carries adverts
 	close(d.done)
 	if d.httpSrv != nil {
@@ -366,6 +385,7 @@ func (d *Daemon) tick(now time.Time) {
 		d.region.SetHeartbeat(shm.Ctrl, now)
 	}
 	d.vrrpTick(now)
+	d.bgpTick(now)
 	d.sampleStats(now)
 	if d.region == nil {
 		if now.Sub(d.lastTry) >= d.timing.Retry {
@@ -422,6 +442,10 @@ func (d *Daemon) adopt(r *shm.Region, id fileID, now time.Time) {
 	d.evbuf = make([]byte, r.Events().MaxPayload())
 	d.sentKey, d.sentValid = nil, false
 	d.pushedGen, d.applyWarned = 0, false
+	d.sessionGen = d.gen + 1
+	if d.bgp != nil {
+		d.bgp.synced = false
+	}
 	if d.vrrp != nil {
 		d.vrrp.sent = nil
 	}
@@ -520,6 +544,7 @@ func (d *Daemon) onEvent(kind uint32, payload []byte, now time.Time) {
 			return
 		}
 		d.applied, d.appliedAt = m, now
+		d.onBGPApplied(m.Gen, m.Error == "")
 		if m.Error != "" {
 			d.metrics.rejected.Inc()
 			d.log.Error("data plane rejected the state", "gen", m.Gen, "err", m.Error)
@@ -853,6 +878,13 @@ func (d *Daemon) reload(now time.Time) []string {
 		d.log.Error("reload failed, keeping the running configuration", "err", d.reloadErrs[0])
 		return d.reloadErrs
 	}
+	if !reflect.DeepEqual(old.BGP, c.BGP) {
+		d.metrics.reloads.WithLabelValues("failed").Inc()
+		d.reloadErrs = []string{"the [bgp] table changed: restart dsrlb-ctrl to apply it (with a drain: the other balancers take the flows meanwhile); configuration not reloaded"}
+		d.log.Error("reload failed, keeping the running configuration", "err", d.reloadErrs[0])
+		return d.reloadErrs
+	}
+	d.warnTableChanges(old, c)
 	d.cfg = c
 	d.ports = d.ports.assign(c)
 	if !reflect.DeepEqual(old.Dataplane, c.Dataplane) {

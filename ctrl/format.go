@@ -70,6 +70,15 @@ func (s *Status) WriteText(w io.Writer, now time.Time) error {
 			p("\nservice %s: %s %s %s, %s, not evaluated yet (checks start once the data plane has answered)\n",
 				sv.Name, sv.VIP, sv.Protocol, port, sv.Method)
 		}
+		fp := "  table " + sv.TableFingerprint
+		if sv.TableFingerprint == "" {
+			fp = "  table not built yet"
+		}
+		fp += ", configuration " + sv.ConfigFingerprint
+		if sv.BGP {
+			fp += " (announced by BGP: every balancer of the VIP must show the same table)"
+		}
+		p("%s\n", fp)
 		p("  REAL SERVER\tWEIGHT\tEFFECTIVE\tSTATE\tHEALTH\tOK/FAIL\tCHECKS\tLAST CHECK\tCHECK\tLAST ERROR\n")
 		for _, r := range sv.RealServers {
 			if r.SorryServer {
@@ -124,6 +133,37 @@ func (s *Status) WriteText(w io.Writer, now time.Time) error {
 				slices.Sort(errs)
 				p("\t  adverts ignored: %s\n", strings.Join(errs, " "))
 			}
+		}
+	}
+
+	if b := s.BGP; b != nil {
+		draining := ""
+		if b.Draining {
+			draining = ", DRAINING (stopping)"
+		}
+		p("\nBGP: AS %d, router id %s%s\n", b.ASN, b.RouterID, draining)
+		p("  NEIGHBOR\tAS\tSTATE\tSINCE\tUP/DOWN\tHOLD\tSENT\tROUTES RECEIVED (IGNORED)\n")
+		for _, n := range b.Peers {
+			since := "-"
+			if !n.Since.IsZero() {
+				since = age(now, n.Since) + " ago"
+			}
+			hold := "-"
+			if n.HoldTime > 0 {
+				hold = fmt.Sprintf("%ds", n.HoldTime)
+			}
+			p("  %s\t%d\t%s\t%s\t%d/%d\t%s\t%d prefixes, %d updates\t%d\n", n.Address, n.ASN, n.State, since, n.Established, n.Drops, hold, n.Advertised, n.UpdatesSent, n.RoutesReceived)
+		}
+		p("  PREFIX\tSERVICES\tANNOUNCED\tSINCE\tREASON\n")
+		for _, x := range b.Prefixes {
+			ann := "withdrawn"
+			switch {
+			case x.Announce && x.Graceful:
+				ann = "graceful"
+			case x.Announce:
+				ann = "announced"
+			}
+			p("  %s\t%s\t%s\t%s ago\t%s\n", x.Prefix, strings.Join(x.Services, ","), ann, age(now, x.Since), x.Reason)
 		}
 	}
 

@@ -22,6 +22,7 @@ var (
 	svcLabels     = []string{"service", "vip", "protocol", "service_port", "method"}
 	backendLabels = []string{"service", "vip", "protocol", "service_port", "method", "backend"}
 	rsLabels      = []string{"service", "backend"}
+	bgpPeerLabels = []string{"peer", "peer_asn"}
 )
 
 // staticDocs are the families not derived from the counters tables.
@@ -83,6 +84,18 @@ var staticDocs = []MetricDoc{
 	{"dsrlb_vrrp_adverts_received_total", "counter", []string{"vrrp_instance"}, "VRRP adverts received and acted on."},
 	{"dsrlb_vrrp_transitions_total", "counter", []string{"vrrp_instance"}, "VRRP state transitions."},
 	{"dsrlb_vrrp_send_errors_total", "counter", []string{"vrrp_instance"}, "VRRP adverts that could not be sent."},
+	{"dsrlb_service_table_info", "gauge", []string{"service", "vip", "table", "config"}, "Fingerprints of the service's Maglev table: table is the one the data plane was given (health applied), config the configuration's with every real server healthy; always 1. Balancers of one VIP with equal table fingerprints send every flow to the same real server: count by (vip) (count by (vip, table) (dsrlb_service_table_info)) > 1 finds those that disagree."},
+	{"dsrlb_bgp_draining", "gauge", nil, "1 while dsrlb-ctrl drains before stopping (VIPs announced with GRACEFUL_SHUTDOWN); absent without [bgp]."},
+	{"dsrlb_bgp_peer_up", "gauge", bgpPeerLabels, "1 while the BGP session to the neighbour is established."},
+	{"dsrlb_bgp_peer_established_total", "counter", bgpPeerLabels, "Times the BGP session to the neighbour came up."},
+	{"dsrlb_bgp_peer_drops_total", "counter", bgpPeerLabels, "Times the established BGP session to the neighbour went down."},
+	{"dsrlb_bgp_peer_routes_received", "gauge", bgpPeerLabels, "Routes the neighbour sends now: ignored (the balancer installs nothing it learns)."},
+	{"dsrlb_bgp_peer_updates_received_total", "counter", bgpPeerLabels, "BGP UPDATE messages received from the neighbour."},
+	{"dsrlb_bgp_peer_updates_sent_total", "counter", bgpPeerLabels, "BGP UPDATE messages sent to the neighbour."},
+	{"dsrlb_bgp_peer_advertised_prefixes", "gauge", bgpPeerLabels, "Prefixes announced to the neighbour now."},
+	{"dsrlb_bgp_prefix_announced", "gauge", []string{"prefix"}, "1 while the VIP's host route is announced (a service of it up and the data plane fit), 0 while withdrawn; dsrlbctl status gives the reason."},
+	{"dsrlb_bgp_prefix_announcements_total", "counter", []string{"prefix"}, "Times the VIP was announced."},
+	{"dsrlb_bgp_prefix_withdrawals_total", "counter", []string{"prefix"}, "Times the VIP was withdrawn."},
 	{"dsrlb_vrrp_adverts_ignored_total", "counter", []string{"vrrp_instance", "cause"}, "Received VRRP adverts ignored, by cause (ttl, checksum, version, unknown_vrid, auth_type, auth_pass, interval, address_list, address_family, source, truncated, type)."},
 }
 

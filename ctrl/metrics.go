@@ -178,6 +178,32 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.services(&e, st)
 	c.vrrp(&e, st)
+	c.bgp(&e, st)
+}
+
+// bgp emits the BGP sessions and announcements.
+func (c *scrapeCollector) bgp(e *emitter, st *Status) {
+	b := st.BGP
+	if b == nil {
+		return
+	}
+	e.emit("dsrlb_bgp_draining", nil, b2f(b.Draining))
+	for _, n := range b.Peers {
+		pl := labels{"peer", n.Address.String(), "peer_asn", strconv.FormatUint(uint64(n.ASN), 10)}
+		e.emit("dsrlb_bgp_peer_up", pl, b2f(n.State == "established"))
+		e.emit("dsrlb_bgp_peer_established_total", pl, float64(n.Established))
+		e.emit("dsrlb_bgp_peer_drops_total", pl, float64(n.Drops))
+		e.emit("dsrlb_bgp_peer_routes_received", pl, float64(n.RoutesReceived))
+		e.emit("dsrlb_bgp_peer_updates_received_total", pl, float64(n.UpdatesReceived))
+		e.emit("dsrlb_bgp_peer_updates_sent_total", pl, float64(n.UpdatesSent))
+		e.emit("dsrlb_bgp_peer_advertised_prefixes", pl, float64(n.Advertised))
+	}
+	for _, x := range b.Prefixes {
+		xl := labels{"prefix", x.Prefix.String()}
+		e.emit("dsrlb_bgp_prefix_announced", xl, b2f(x.Announce))
+		e.emit("dsrlb_bgp_prefix_announcements_total", xl, float64(x.Announcements))
+		e.emit("dsrlb_bgp_prefix_withdrawals_total", xl, float64(x.Withdrawals))
+	}
 }
 
 // dataplane emits the counters of the shared memory's tables.
@@ -273,6 +299,9 @@ func (c *scrapeCollector) services(e *emitter, st *Status) {
 		e.emit("dsrlb_service_healthy_weight", sl, float64(sv.HealthyWeight))
 		e.emit("dsrlb_service_healthy_backends", sl, float64(sv.Healthy))
 		e.emit("dsrlb_service_backends", sl, float64(sv.Total))
+		if sv.TableFingerprint != "" {
+			e.emit("dsrlb_service_table_info", labels{"service", sv.Name, "vip", sv.VIP, "table", sv.TableFingerprint, "config", sv.ConfigFingerprint}, 1)
+		}
 		for _, r := range sv.RealServers {
 			bl := labels{"service", sv.Name, "backend", r.Address}
 			state := r.State

@@ -30,6 +30,8 @@ type Status struct {
 	Global   []Counter      `json:"global_counters,omitempty"`
 	// VRRP is every VRRP instance; empty without [[vrrp]].
 	VRRP []vrrp.Status `json:"vrrp,omitempty"`
+	// BGP is the sessions and announcements; nil without [bgp].
+	BGP *BGPStatus `json:"bgp,omitempty"`
 }
 
 // DataplaneStatus is what dsrlb-ctrl knows of the data plane.
@@ -53,23 +55,32 @@ type DataplaneStatus struct {
 
 // ServiceStatus is one service's effective state.
 type ServiceStatus struct {
-	Name             string             `json:"name"`
-	Evaluated        bool               `json:"evaluated"` // false until the data plane answered and the checks started
-	VIP              string             `json:"vip"`
-	Protocol         string             `json:"protocol"`
-	Port             uint16             `json:"port"`
-	Method           string             `json:"method"`
-	Scheduler        string             `json:"scheduler"`
-	Quorum           uint32             `json:"quorum"`
-	Hysteresis       uint32             `json:"hysteresis,omitempty"`
-	QuorumUp         bool               `json:"quorum_up"`
-	HealthyWeight    uint64             `json:"healthy_weight"`
-	Healthy          int                `json:"healthy"`
-	Total            int                `json:"total"`
-	InhibitOnFailure bool               `json:"inhibit_on_failure,omitempty"`
-	SorryServer      string             `json:"sorry_server,omitempty"`
-	SorryActive      bool               `json:"sorry_active"`
-	RealServers      []RealServerStatus `json:"real_servers"`
+	Name             string `json:"name"`
+	Evaluated        bool   `json:"evaluated"` // false until the data plane answered and the checks started
+	VIP              string `json:"vip"`
+	Protocol         string `json:"protocol"`
+	Port             uint16 `json:"port"`
+	Method           string `json:"method"`
+	Scheduler        string `json:"scheduler"`
+	Quorum           uint32 `json:"quorum"`
+	Hysteresis       uint32 `json:"hysteresis,omitempty"`
+	QuorumUp         bool   `json:"quorum_up"`
+	HealthyWeight    uint64 `json:"healthy_weight"`
+	Healthy          int    `json:"healthy"`
+	Total            int    `json:"total"`
+	InhibitOnFailure bool   `json:"inhibit_on_failure,omitempty"`
+	SorryServer      string `json:"sorry_server,omitempty"`
+	SorryActive      bool   `json:"sorry_active"`
+	// BGP: the VIP is announced by BGP ([bgp], bgp = true).
+	BGP bool `json:"bgp,omitempty"`
+	// TableFingerprint identifies the Maglev table the data plane was
+	// given (health applied): balancers of the VIP with equal
+	// fingerprints send every flow to the same real server.
+	// ConfigFingerprint is the table of the configuration with every real
+	// server healthy. "-" for a table without a real server.
+	TableFingerprint  string             `json:"table_fingerprint,omitempty"`
+	ConfigFingerprint string             `json:"config_fingerprint"`
+	RealServers       []RealServerStatus `json:"real_servers"`
 	// The data plane's totals for the service: packets and bytes
 	// forwarded, new flows scheduled, ICMP errors sent, drops by reason.
 	Packets    uint64            `json:"packets"`
@@ -203,6 +214,7 @@ func (d *Daemon) statusWith(now time.Time, sn *stats.Snapshot) Status {
 	dp.AppliedGen, dp.Snapshot, dp.ApplyError, dp.AppliedAt = d.applied.Gen, d.applied.Snapshot, d.applied.Error, d.appliedAt
 	dp.InSync = d.sentValid && string(d.sentKey) == string(d.bodyKey)
 	st.VRRP = d.vrrpStatus()
+	st.BGP = d.bgpStatus()
 
 	checks := map[string]health.TargetState{}
 	for _, ts := range d.mon.State() {
@@ -224,8 +236,11 @@ func (d *Daemon) statusWith(now time.Time, sn *stats.Snapshot) Status {
 		if s.SorryServer.IsValid() {
 			ss.SorryServer = s.SorryServer.String()
 		}
+		ss.BGP = s.BGP
+		ss.ConfigFingerprint = d.fps.of(s, configured(s))
 		sp := plans[s.Name]
 		if sp != nil {
+			ss.TableFingerprint = d.fps.of(s, effective(sp))
 			ss.Evaluated = true
 			ss.QuorumUp, ss.HealthyWeight, ss.Healthy, ss.SorryActive = sp.QuorumUp, sp.HealthyWeight, sp.Healthy, sp.SorryActive
 		}
