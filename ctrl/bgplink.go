@@ -39,7 +39,13 @@ func (d *Daemon) newBGP(c *conf.Config) {
 		return
 	}
 	l := &bgpLink{cfg: c.BGP, ann: bgp.NewAnnouncer(c.BGP.AnnounceSorry, c.BGP.DrainDelay)}
-	l.speaker = bgp.NewSpeaker(bgp.Options{Config: c.BGP, Log: d.log.With("component", "bgp")})
+	sc := c.BGP
+	if a := d.opts.BGPAddr; a.IsValid() {
+		cp := *c.BGP
+		cp.NextHop = a
+		sc = &cp
+	}
+	l.speaker = bgp.NewSpeaker(bgp.Options{Config: sc, Log: d.log.With("component", "bgp")})
 	d.bgp = l
 }
 

@@ -69,6 +69,10 @@ type Options struct {
 	// check probes; nil probes the real server itself. For tests, which
 	// point checks at loopback listeners.
 	ProbeAddr func(netip.Addr) netip.Addr
+	// BGPAddr replaces the balancer's own address as the BGP sessions'
+	// local address and the routes' next hop; invalid: dataplane.address.
+	// For tests, whose router listens on loopback.
+	BGPAddr netip.Addr
 }
 
 // Daemon is dsrlb-ctrl: it runs the health checks, computes the effective

@@ -116,6 +116,7 @@ type harness struct {
 	shmPath string
 	d       *Daemon
 	dpExtra string // more [dataplane] keys, each line ending in a newline
+	bgpAddr netip.Addr
 	logs    *syncBuffer
 	cancel  context.CancelFunc
 	runErr  chan error
@@ -178,6 +179,7 @@ func (h *harness) start() {
 		Log:        slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Timing:     testTiming,
 		ProbeAddr:  func(netip.Addr) netip.Addr { return netip.MustParseAddr("127.0.0.1") },
+		BGPAddr:    h.bgpAddr,
 	}
 	d, err := New(opts)
 	if err != nil {

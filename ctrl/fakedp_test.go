@@ -27,6 +27,7 @@ type fakeDP struct {
 	rxLog      *syncBuffer
 	stats      wire.ReceiverStats // as of the last command
 	paused     bool               // consume nothing
+	silent     bool               // no heartbeat (a hung data plane)
 	popEvery   time.Duration      // consume one message per period (0: everything, every 2ms)
 	current    fakeState          // applied
 	commits    []fakeState        // every applied state, in order
@@ -162,13 +163,13 @@ func (f *fakeDP) run() {
 		case <-f.stop:
 			return
 		case now := <-tick.C:
-			if now.Sub(lastBeat) > 50*time.Millisecond {
+			f.mu.Lock()
+			paused, every, silent := f.paused, f.popEvery, f.silent
+			f.mu.Unlock()
+			if now.Sub(lastBeat) > 50*time.Millisecond && !silent {
 				f.r.SetHeartbeat(shm.Dataplane, now)
 				lastBeat = now
 			}
-			f.mu.Lock()
-			paused, every := f.paused, f.popEvery
-			f.mu.Unlock()
 			if paused || every > 0 && now.Sub(lastPop) < every {
 				continue
 			}
@@ -259,6 +260,12 @@ func (f *fakeDP) event(kind uint32, v any) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+func (f *fakeDP) setSilent(v bool) {
+	f.mu.Lock()
+	f.silent = v
+	f.mu.Unlock()
 }
 
 func (f *fakeDP) setPaused(p bool) {

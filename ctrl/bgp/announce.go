@@ -36,15 +36,16 @@ type Service struct {
 
 // Prefix is the announcement state of one VIP.
 type Prefix struct {
-	Prefix   netip.Prefix
-	Services []string // the services of the VIP, sorted
-	Announce bool
+	Prefix   netip.Prefix `json:"prefix"`
+	Services []string     `json:"services"` // the services of the VIP, sorted
+	Announce bool         `json:"announced"`
 	// Graceful: announced with GRACEFUL_SHUTDOWN while draining.
-	Graceful bool
-	Reason   string
-	Since    time.Time // of the last change of Announce
+	Graceful bool      `json:"graceful,omitempty"`
+	Reason   string    `json:"reason"`
+	Since    time.Time `json:"since"` // of the last change of Announce
 	// Announcements and Withdrawals count the changes.
-	Announcements, Withdrawals uint64
+	Announcements uint64 `json:"announcements_total"`
+	Withdrawals   uint64 `json:"withdrawals_total"`
 }
 
 // Announcer decides, for every VIP of the services announced by BGP,
