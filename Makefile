@@ -7,7 +7,7 @@ BIN      := bin
 # Debian packages the build, the tests and the demo use. Their services
 # (keepalived, prometheus) are not started by the installation: the tests
 # run their own, in network namespaces (policy-rc.d denies the start).
-APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump \
+APT_PKGS := build-essential pkg-config libdpdk-dev dpdk-dev nginx tcpdump bird2 \
             iproute2 ethtool curl iputils-ping procps nftables \
             clang libbpf-dev bpftool keepalived prometheus chromium tcpreplay
 GOFLAGS_TEST ?= -count=1
