@@ -152,7 +152,8 @@ func (s *Status) WriteText(w io.Writer, now time.Time) error {
 			if n.HoldTime > 0 {
 				hold = fmt.Sprintf("%ds", n.HoldTime)
 			}
-			p("  %s\t%d\t%s\t%s\t%d/%d\t%s\t%d prefixes, %d updates\t%d\n", n.Address, n.ASN, n.State, since, n.Established, n.Drops, hold, n.Advertised, n.UpdatesSent, n.RoutesReceived)
+			p("  %s\t%d\t%s\t%s\t%d/%d\t%s\t%s, %s\t%d\n", n.Address, n.ASN, n.State, since, n.Established, n.Drops, hold,
+				plural(int(n.Advertised), "prefix"), plural(int(n.UpdatesSent), "update"), n.RoutesReceived)
 		}
 		p("  PREFIX\tSERVICES\tANNOUNCED\tSINCE\tREASON\n")
 		for _, x := range b.Prefixes {
@@ -234,6 +235,9 @@ func roundAge(d time.Duration) time.Duration {
 func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
+	}
+	if strings.HasSuffix(what, "x") {
+		return fmt.Sprintf("%d %ses", n, what)
 	}
 	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -155,6 +155,11 @@ var contract = []metricSpec{
 	{name: "dsrlb_vrrp_adverts_ignored_total", scope: scopeVRRP, extra: "cause",
 		values: []string{"ttl", "checksum", "version", "vrid", "auth", "interval", "addresses", "source"}},
 	{name: "dsrlb_vrrp_send_errors_total", scope: scopeVRRP},
+	// BGP (only with [bgp]): peer_asn beside peer; the table fingerprint
+	// beside table: vip and config.
+	{name: "dsrlb_bgp_peer_up", kind: gauge, extra: "peer", values: []string{"192.0.2.1"}},
+	{name: "dsrlb_bgp_prefix_announced", kind: gauge, extra: "prefix", values: []string{"192.0.2.100/32"}},
+	{name: "dsrlb_service_table_info", kind: gauge, scope: scopeServiceCtrl, extra: "table", values: []string{"44576a7a9f7ea60a"}},
 }
 
 // lookupMetric finds the contract's family of a series name; a

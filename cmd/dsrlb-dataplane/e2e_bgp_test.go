@@ -16,6 +16,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"dsrlb/ctrl"
 	"dsrlb/hw/testbed"
 )
 
@@ -188,6 +189,27 @@ func TestBGPECMP(t *testing.T) {
 	}
 	text, _ := b.Exec(10*time.Second, b.Balancers[0].Role, ctlBin, "status", "-socket", b.SocketOf(0))
 	t.Logf("dsrlbctl status on lb:\n%s", text)
+
+	// The metrics of BGP (each balancer serves them in its namespace):
+	// every BGP family, values as the status says, and promtool content.
+	metrics, err := b.Exec(10*time.Second, b.Balancers[0].Role, "curl", "-sSf", "http://"+metricsAddr+"/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v\n%s", err, metrics)
+	}
+	for _, d := range ctrl.MetricDocs() {
+		if strings.HasPrefix(d.Name, "dsrlb_bgp_") && !strings.Contains(metrics, "\n"+d.Name+"{") && !strings.Contains(metrics, "\n"+d.Name+" ") {
+			t.Errorf("documented metric %s is not exported", d.Name)
+		}
+	}
+	for _, want := range []string{`dsrlb_bgp_peer_up{peer="192.0.2.1",peer_asn="65000"} 1`, `dsrlb_bgp_prefix_announced{prefix="198.51.100.100/32"} 1`,
+		`dsrlb_bgp_draining 0`, `dsrlb_service_table_info{config="` + fps[0] + `",service="web",table="` + fps[0] + `",vip="198.51.100.100"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if check, err := b.Exec(30*time.Second, b.Balancers[0].Role, "sh", "-c", "curl -sSf http://"+metricsAddr+"/metrics | promtool check metrics"); err != nil || strings.TrimSpace(check) != "" {
+		t.Errorf("promtool check metrics: %v\n%s", err, check)
+	}
 
 	// 300 new connections spread over the three.
 	out, err := b.Exec(120*time.Second, testbed.RoleClient, "bash", "-c",

@@ -231,6 +231,13 @@ var dsrPathFamilies = map[string]bool{
 	"dsrlb_backend_dsr_path_check_failures_total": true,
 }
 
+// conditionalFamily reports whether a metric family exists only with a
+// configuration TestMetricsPrometheus's bed does not have: the DSR path
+// check's (TestDSRPathCheck scrapes them) and BGP's (TestBGPECMP).
+func conditionalFamily(name string) bool {
+	return dsrPathFamilies[name] || strings.HasPrefix(name, "dsrlb_bgp_")
+}
+
 // setupDSRServers prepares rs2 for dscp and rs3 for gue (rs1 and rs4 keep
 // the bed's l2dsr set-up).
 func setupDSRServers(topo *testbed.L2) error {

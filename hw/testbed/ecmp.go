@@ -270,7 +270,7 @@ func (t *ECMP) Config(i int, ctrlKeys, svcKeys, bgpKeys, neighborKeys string) st
 	cfg := strings.Replace(b.String(), filepath.Join(t.Dir, "dsrlb.shm"), filepath.Join(t.Dir, "dsrlb-"+bl.Role+".shm"), 1)
 	b.Reset()
 	b.WriteString(cfg)
-	fmt.Fprintf(&b, "\n[ctrl]\nsocket = %q\nmetrics_listen = \"\"\n%s\n\n[[service]]\nname = \"web\"\nvip = %q\nprotocol = \"tcp\"\nport = 80\nbgp = true\n%s\n",
+	fmt.Fprintf(&b, "\n[ctrl]\nsocket = %q\n%s\n\n[[service]]\nname = \"web\"\nvip = %q\nprotocol = \"tcp\"\nport = 80\nbgp = true\n%s\n",
 		t.SocketOf(i), ctrlKeys, t.VIP, svcKeys)
 	for _, s := range t.Servers {
 		fmt.Fprintf(&b, "\n  [[service.backend]]\n  address = %q\n  weight = 1\n", s)
