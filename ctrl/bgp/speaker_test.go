@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -97,4 +98,35 @@ func TestSpeakerAgainstRouter(t *testing.T) {
 	// Stop: the router loses the session and the route.
 	sp.Stop(ctx)
 	eventually(t, "the routes gone at the router", func() bool { return len(r.Routes()) == 0 })
+}
+
+// TestSpeakerIPv6 announces an IPv6 VIP over an IPv6 session (MP-BGP):
+// the router gets the /128 with the balancer's IPv6 address as next hop,
+// and the withdrawal.
+func TestSpeakerIPv6(t *testing.T) {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatalf("IPv6 loopback: %v", err)
+	}
+	l.Close()
+	r := bgptest.NewOn(t, "::1", "::1", 65001)
+	cfg := &conf.BGP{ASN: 65001, RouterID: netip.MustParseAddr("127.0.0.2"), NextHop6: netip.MustParseAddr("::1"),
+		Neighbors: []conf.BGPNeighbor{{Address: netip.MustParseAddr("::1"), ASN: 65000, HoldTime: 9 * time.Second,
+			Keepalive: 3 * time.Second, Port: uint16(r.Port)}}}
+	sp := NewSpeaker(Options{Config: cfg})
+	ctx := context.Background()
+	if err := sp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Stop(ctx)
+	eventually(t, "the session", func() bool { return sp.Peers(ctx)[0].State == "established" })
+	p := netip.MustParsePrefix("2001:db8:1::100/128")
+	if err := sp.Set(ctx, map[netip.Prefix]bool{p: false}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the /128 at the router", func() bool { rt, ok := r.Routes6()[p.String()]; return ok && rt.NextHop == "::1" })
+	if err := sp.Set(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the withdrawal", func() bool { return len(r.Routes6()) == 0 })
 }

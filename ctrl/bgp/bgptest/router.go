@@ -5,6 +5,7 @@ package bgptest
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -36,13 +37,18 @@ func FreePort(t testing.TB) int {
 // session to the balancer at peer (AS peerASN), hold time 9 s; it stops
 // when the test ends.
 func New(t testing.TB, peer string, peerASN uint32) *Router {
+	return NewOn(t, "127.0.0.1", peer, peerASN)
+}
+
+// NewOn is New listening on listen (e.g. "::1" for IPv6 sessions).
+func NewOn(t testing.TB, listen, peer string, peerASN uint32) *Router {
 	t.Helper()
 	port := FreePort(t)
 	ctx := context.Background()
 	s := server.NewBgpServer(server.LoggerOption(quiet{}))
 	go s.Serve()
 	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		Asn: 65000, RouterId: "127.0.0.1", ListenPort: int32(port), ListenAddresses: []string{"127.0.0.1"},
+		Asn: 65000, RouterId: "127.0.0.1", ListenPort: int32(port), ListenAddresses: []string{listen},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +56,7 @@ func New(t testing.TB, peer string, peerASN uint32) *Router {
 	if err := s.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: peer, PeerAsn: peerASN},
 		Transport: &api.Transport{PassiveMode: true},
+		AfiSafis:  afiSafis(peer),
 		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: 9, KeepaliveInterval: 3}},
 	}}); err != nil {
 		t.Fatal(err)
@@ -64,9 +71,14 @@ type Route struct {
 }
 
 // Routes are the IPv4 routes learnt from the balancer, by prefix.
-func (r *Router) Routes() map[string]Route {
+func (r *Router) Routes() map[string]Route { return r.routes(api.Family_AFI_IP) }
+
+// Routes6 are the IPv6 routes learnt from the balancer, by prefix.
+func (r *Router) Routes6() map[string]Route { return r.routes(api.Family_AFI_IP6) }
+
+func (r *Router) routes(afi api.Family_Afi) map[string]Route {
 	out := map[string]Route{}
-	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	fam := &api.Family{Afi: afi, Safi: api.Family_SAFI_UNICAST}
 	err := r.Srv.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: fam}, func(d *api.Destination) {
 		for _, p := range d.Paths {
 			if p.NeighborIp != r.peer {
@@ -83,6 +95,10 @@ func (r *Router) Routes() map[string]Route {
 					rt.Communities = v.Communities
 				case *api.NextHopAttribute:
 					rt.NextHop = v.NextHop
+				case *api.MpReachNLRIAttribute:
+					if len(v.NextHops) > 0 {
+						rt.NextHop = v.NextHops[0]
+					}
 				}
 			}
 			out[d.Prefix] = rt
@@ -118,3 +134,13 @@ func (quiet) Info(string, gobgplog.Fields)  {}
 func (quiet) Debug(string, gobgplog.Fields) {}
 func (quiet) SetLevel(gobgplog.LogLevel)    {}
 func (quiet) GetLevel() gobgplog.LogLevel   { return gobgplog.PanicLevel }
+
+// afiSafis is the address family of a session to peer: IPv6 unicast for
+// an IPv6 peer, IPv4 unicast otherwise.
+func afiSafis(peer string) []*api.AfiSafi {
+	afi := api.Family_AFI_IP
+	if strings.Contains(peer, ":") {
+		afi = api.Family_AFI_IP6
+	}
+	return []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: afi, Safi: api.Family_SAFI_UNICAST}, Enabled: true}}}
+}
