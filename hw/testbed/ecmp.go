@@ -47,34 +47,10 @@ func SetupECMP(b *Bed, balancers, n int) (*ECMP, error) {
 		Bed: b, VIP: netip.MustParseAddr("198.51.100.100"), Client: netip.MustParseAddr("203.0.113.2"),
 		Router: netip.MustParseAddr("192.0.2.1"), ASN: 65001, RouterASN: 65000,
 	}
-	if err := b.AddNS(RoleBridge); err != nil {
+	if err := b.twoBridges(); err != nil {
 		return nil, err
 	}
-	for _, br := range []string{"br0", "br1"} {
-		if err := b.IP(RoleBridge, "link", "add", br, "type", "bridge"); err != nil {
-			return nil, err
-		}
-		if err := b.IP(RoleBridge, "link", "set", br, "up"); err != nil {
-			return nil, err
-		}
-	}
-	_ = b.Sysctl(RoleBridge, "net.ipv6.conf.all.disable_ipv6", "1")
-	link := func(role, ifname, bridge string) error {
-		port := "p-" + role + "-" + ifname
-		if len(port) > 15 {
-			port = port[:15]
-		}
-		for _, s := range [][]string{
-			{"link", "add", port, "type", "veth", "peer", "name", ifname, "netns", b.NS(role)},
-			{"link", "set", port, "master", bridge},
-			{"link", "set", port, "up"},
-		} {
-			if err := b.IP(RoleBridge, s...); err != nil {
-				return err
-			}
-		}
-		return b.IP(role, "link", "set", ifname, "up")
-	}
+	link := b.link
 	for _, role := range []string{RoleClient, RoleRouter} {
 		if err := b.AddNS(role); err != nil {
 			return nil, err
@@ -118,7 +94,7 @@ func SetupECMP(b *Bed, balancers, n int) (*ECMP, error) {
 		return nil, err
 	}
 	for i := 0; i < balancers; i++ {
-		if err := t.addBalancer(i, link); err != nil {
+		if err := t.addBalancer(i); err != nil {
 			return nil, err
 		}
 	}
@@ -146,12 +122,12 @@ func SetupECMP(b *Bed, balancers, n int) (*ECMP, error) {
 }
 
 // addBalancer adds balancer i's namespace on br1 (192.0.2.10+i).
-func (t *ECMP) addBalancer(i int, link func(role, ifname, bridge string) error) error {
+func (t *ECMP) addBalancer(i int) error {
 	role := ECMPRole(i)
 	if err := t.AddNS(role); err != nil {
 		return err
 	}
-	if err := link(role, "eth0", "br1"); err != nil {
+	if err := t.link(role, "eth0", "br1"); err != nil {
 		return err
 	}
 	if err := t.quietBalancer(role); err != nil {
@@ -283,36 +259,10 @@ func (t *ECMP) Config(i int, ctrlKeys, svcKeys, bgpKeys, neighborKeys string) st
 // data plane (waiting until it scheduled every real server) and its
 // dsrlb-ctrl (waiting until the data plane applied its transaction).
 func (t *ECMP) StartBalancer(i int, dpBin, ctrlBin, config string) (dp, ctrl *Proc, err error) {
-	bl := t.Balancers[i]
-	path := t.ConfigOf(i)
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		return nil, nil, err
-	}
-	if out, err := t.Exec(30*time.Second, bl.Role, dpBin, "-check", "-c", path); err != nil {
-		return nil, nil, fmt.Errorf("config check: %w\n%s", err, out)
-	}
-	dp, err = t.Start(bl.Role, "dataplane-"+bl.Role, dpBin, "-c", path)
-	if err != nil {
-		return nil, nil, err
-	}
-	want := fmt.Sprintf("name=web backends=%d scheduled=%d", len(t.Servers), len(t.Servers))
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(dp.Output(), want) {
-		if dp.Exited() || time.Now().After(deadline) {
-			return dp, nil, fmt.Errorf("data plane %s did not schedule the real servers (exited=%v):\n%s", bl.Role, dp.Exited(), dp.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	applied := strings.Count(dp.Output(), "transaction applied")
-	ctrl, err = t.Start(bl.Role, "ctrl-"+bl.Role, ctrlBin, "-c", path)
-	if err != nil {
+	role, path := t.Balancers[i].Role, t.ConfigOf(i)
+	if dp, err = t.startBalancerDataplane(role, path, dpBin, config, len(t.Servers)); err != nil {
 		return dp, nil, err
 	}
-	for strings.Count(dp.Output(), "transaction applied") <= applied {
-		if ctrl.Exited() || time.Now().After(deadline) {
-			return dp, ctrl, fmt.Errorf("dsrlb-ctrl %s did not get a transaction applied (exited=%v):\n%s", bl.Role, ctrl.Exited(), ctrl.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return dp, ctrl, nil
+	ctrl, err = t.startBalancerCtrl(role, path, ctrlBin, dp)
+	return dp, ctrl, err
 }

@@ -45,34 +45,10 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 		LB:     netip.MustParsePrefix("192.0.2.10/24"),
 		Router: netip.MustParseAddr("192.0.2.1"),
 	}
-	if err := b.AddNS(RoleBridge); err != nil {
+	if err := b.twoBridges(); err != nil {
 		return nil, err
 	}
-	for _, br := range []string{"br0", "br1"} {
-		if err := b.IP(RoleBridge, "link", "add", br, "type", "bridge"); err != nil {
-			return nil, err
-		}
-		if err := b.IP(RoleBridge, "link", "set", br, "up"); err != nil {
-			return nil, err
-		}
-	}
-	_ = b.Sysctl(RoleBridge, "net.ipv6.conf.all.disable_ipv6", "1")
-	link := func(role, ifname, bridge string) error {
-		port := "p-" + role + "-" + ifname
-		if len(port) > 15 {
-			port = port[:15]
-		}
-		for _, s := range [][]string{
-			{"link", "add", port, "type", "veth", "peer", "name", ifname, "netns", b.NS(role)},
-			{"link", "set", port, "master", bridge},
-			{"link", "set", port, "up"},
-		} {
-			if err := b.IP(RoleBridge, s...); err != nil {
-				return err
-			}
-		}
-		return b.IP(role, "link", "set", ifname, "up")
-	}
+	link := b.link
 	for _, role := range []string{RoleClient, RoleLB, RoleRouter} {
 		if err := b.AddNS(role); err != nil {
 			return nil, err
@@ -169,4 +145,41 @@ method = %q
 // namespace until every real server is scheduled.
 func (t *L3) StartDataplane(bin, config string) (*Proc, error) {
 	return t.startDataplane(bin, config, len(t.Servers))
+}
+
+// twoBridges creates the bridge namespace with bridges br0 and br1 (the
+// routed topologies' two segments).
+func (b *Bed) twoBridges() error {
+	if err := b.AddNS(RoleBridge); err != nil {
+		return err
+	}
+	for _, br := range []string{"br0", "br1"} {
+		if err := b.IP(RoleBridge, "link", "add", br, "type", "bridge"); err != nil {
+			return err
+		}
+		if err := b.IP(RoleBridge, "link", "set", br, "up"); err != nil {
+			return err
+		}
+	}
+	_ = b.Sysctl(RoleBridge, "net.ipv6.conf.all.disable_ipv6", "1")
+	return nil
+}
+
+// link connects role's interface ifname to bridge through a veth whose
+// bridge end is "p-ROLE-IFNAME" (cut to 15 characters).
+func (b *Bed) link(role, ifname, bridge string) error {
+	port := "p-" + role + "-" + ifname
+	if len(port) > 15 {
+		port = port[:15]
+	}
+	for _, s := range [][]string{
+		{"link", "add", port, "type", "veth", "peer", "name", ifname, "netns", b.NS(role)},
+		{"link", "set", port, "master", bridge},
+		{"link", "set", port, "up"},
+	} {
+		if err := b.IP(RoleBridge, s...); err != nil {
+			return err
+		}
+	}
+	return b.IP(role, "link", "set", ifname, "up")
 }

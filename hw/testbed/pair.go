@@ -161,46 +161,56 @@ func (t *Pair) StartBalancer(i int, dpBin, ctrlBin, config string) (dp, ctrl *Pr
 // StartBalancerDataplane writes config as balancer i's file and starts
 // its data plane only.
 func (t *Pair) StartBalancerDataplane(i int, dpBin, config string) (*Proc, error) {
-	bl := t.Balancers[i]
-	path := t.ConfigOf(i)
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		return nil, err
-	}
-	if out, err := t.Exec(30*time.Second, bl.Role, dpBin, "-check", "-c", path); err != nil {
-		return nil, fmt.Errorf("config check: %w\n%s", err, out)
-	}
-	p, err := t.Start(bl.Role, "dataplane-"+bl.Role, dpBin, "-c", path)
-	if err != nil {
-		return nil, err
-	}
 	n := len(t.Servers)
 	if t.Backends > 0 {
 		n = t.Backends
+	}
+	return t.startBalancerDataplane(t.Balancers[i].Role, t.ConfigOf(i), dpBin, config, n)
+}
+
+// StartBalancerCtrl starts balancer i's dsrlb-ctrl on its file and waits
+// until its data plane applied a transaction more.
+func (t *Pair) StartBalancerCtrl(i int, ctrlBin string, dp *Proc) (*Proc, error) {
+	return t.startBalancerCtrl(t.Balancers[i].Role, t.ConfigOf(i), ctrlBin, dp)
+}
+
+// startBalancerDataplane writes config to path, checks it, and starts the
+// data plane of the balancer in role, waiting until its service "web"
+// scheduled n real servers.
+func (b *Bed) startBalancerDataplane(role, path, dpBin, config string, n int) (*Proc, error) {
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	if out, err := b.Exec(30*time.Second, role, dpBin, "-check", "-c", path); err != nil {
+		return nil, fmt.Errorf("config check: %w\n%s", err, out)
+	}
+	p, err := b.Start(role, "dataplane-"+role, dpBin, "-c", path)
+	if err != nil {
+		return nil, err
 	}
 	want := fmt.Sprintf("name=web backends=%d scheduled=%d", n, n)
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(p.Output(), want) {
 		if p.Exited() || time.Now().After(deadline) {
-			return p, fmt.Errorf("data plane %s did not schedule the real servers (exited=%v):\n%s", bl.Role, p.Exited(), p.Output())
+			return p, fmt.Errorf("data plane %s did not schedule the real servers (exited=%v):\n%s", role, p.Exited(), p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return p, nil
 }
 
-// StartBalancerCtrl starts balancer i's dsrlb-ctrl on its file and waits
-// until its data plane applied a transaction more.
-func (t *Pair) StartBalancerCtrl(i int, ctrlBin string, dp *Proc) (*Proc, error) {
-	bl := t.Balancers[i]
+// startBalancerCtrl starts the dsrlb-ctrl of the balancer in role on
+// path and waits until its data plane applied a transaction more.
+func (b *Bed) startBalancerCtrl(role, path, ctrlBin string, dp *Proc) (*Proc, error) {
 	applied := strings.Count(dp.Output(), "transaction applied")
-	p, err := t.Start(bl.Role, "ctrl-"+bl.Role, ctrlBin, "-c", t.ConfigOf(i))
+	p, err := b.Start(role, "ctrl-"+role, ctrlBin, "-c", path)
 	if err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for strings.Count(dp.Output(), "transaction applied") <= applied {
 		if p.Exited() || time.Now().After(deadline) {
-			return p, fmt.Errorf("dsrlb-ctrl %s did not get a transaction applied (exited=%v):\n%s", bl.Role, p.Exited(), p.Output())
+			return p, fmt.Errorf("dsrlb-ctrl %s did not get a transaction applied (exited=%v):\n%s", role, p.Exited(), p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
