@@ -155,6 +155,12 @@ func TestDaemonBGP(t *testing.T) {
 			t.Errorf("status text lacks %q:\n%s", want, out.String())
 		}
 	}
+	page := h.get("/")
+	for _, want := range []string{`data-peer="127.0.0.1" data-state="established"`, `data-prefix="192.0.2.100/32" data-announced="true"`, `service web up`, `(announced by BGP)`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
 	text := h.get("/metrics")
 	for _, want := range []string{`dsrlb_bgp_peer_up{peer="127.0.0.1",peer_asn="65000"} 1`, `dsrlb_bgp_prefix_announced{prefix="192.0.2.100/32"} 1`,
 		`dsrlb_bgp_peer_routes_received{peer="127.0.0.1",peer_asn="65000"} 1`, `dsrlb_bgp_draining 0`, `dsrlb_service_table_info{config="`} {
