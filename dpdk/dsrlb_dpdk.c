@@ -5,6 +5,8 @@ _Static_assert(sizeof(((struct rte_mbuf *)0)->data_len) == 2, "data_len is 16 bi
 _Static_assert(sizeof(((struct rte_mbuf *)0)->pkt_len) == 4, "pkt_len is 32 bits");
 _Static_assert(sizeof(((struct rte_mbuf *)0)->buf_len) == 2, "buf_len is 16 bits");
 _Static_assert(sizeof(((struct rte_mbuf *)0)->ol_flags) == 8, "ol_flags is 64 bits");
+_Static_assert(sizeof(((struct rte_mbuf *)0)->tx_offload) == 8, "tx_offload is 64 bits");
+_Static_assert(RTE_MBUF_L2_LEN_OFS == 0 && RTE_MBUF_L3_LEN_OFS == 7, "tx_offload: l2_len in bits 0-6, l3_len in bits 7-15");
 
 struct dsrlb_burst *dsrlb_burst_new(int socket)
 {
@@ -24,7 +26,13 @@ void dsrlb_flush(struct dsrlb_burst *b)
 		struct dsrlb_port_tx *t = &b->tx[i];
 		if (t->n == 0)
 			continue;
-		uint16_t sent = rte_eth_tx_burst(b->ports[i], b->txq, t->pkts, t->n);
+		uint16_t ready = t->n;
+		if (t->prepare)
+			/* What the device needs for its offloads (pseudo-header
+			 * sums, ...); a packet it cannot take ends the batch and
+			 * it and those after it are refused. */
+			ready = rte_eth_tx_prepare(b->ports[i], b->txq, t->pkts, t->n);
+		uint16_t sent = rte_eth_tx_burst(b->ports[i], b->txq, t->pkts, ready);
 		if (unlikely(sent < t->n)) {
 			rte_pktmbuf_free_bulk(&t->pkts[sent], t->n - sent);
 			t->refused += t->n - sent;

@@ -39,6 +39,7 @@ enum {
 	DSRLB_MBUF_PKT_LEN = offsetof(struct rte_mbuf, pkt_len),
 	DSRLB_MBUF_DATA_LEN = offsetof(struct rte_mbuf, data_len),
 	DSRLB_MBUF_BUF_LEN = offsetof(struct rte_mbuf, buf_len),
+	DSRLB_MBUF_TX_OFFLOAD = offsetof(struct rte_mbuf, tx_offload),
 };
 
 /*
@@ -48,7 +49,8 @@ enum {
  */
 struct dsrlb_port_tx {
 	uint16_t n;
-	uint16_t pad[3];
+	uint16_t prepare; /* rte_eth_tx_prepare before sending: checksum offloads in use */
+	uint16_t pad[2];
 	uint64_t sent;    /* packets accepted by the device */
 	uint64_t refused; /* packets the device refused (freed here) */
 	struct rte_mbuf *pkts[DSRLB_TX_SLOTS];

@@ -19,6 +19,7 @@ const (
 	RxOffloadRSSHash      = uint64(C.RTE_ETH_RX_OFFLOAD_RSS_HASH)
 	TxOffloadMbufFastFree = uint64(C.RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
 	TxOffloadIPv4Checksum = uint64(C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
+	TxOffloadUDPChecksum  = uint64(C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
 	TxOffloadMultiSegs    = uint64(C.RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 
 	RSSIP  = uint64(C.RTE_ETH_RSS_IP)

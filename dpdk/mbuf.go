@@ -21,6 +21,15 @@ const (
 	offPktLen  = C.DSRLB_MBUF_PKT_LEN
 	offDataLen = C.DSRLB_MBUF_DATA_LEN
 	offBufLen  = C.DSRLB_MBUF_BUF_LEN
+	offTxOfl   = C.DSRLB_MBUF_TX_OFFLOAD
+)
+
+// Transmit offload flags (ol_flags) for SetTxOffload.
+const (
+	TxIPv4        = uint64(C.RTE_MBUF_F_TX_IPV4)
+	TxIPv6        = uint64(C.RTE_MBUF_F_TX_IPV6)
+	TxIPChecksum  = uint64(C.RTE_MBUF_F_TX_IP_CKSUM)
+	TxUDPChecksum = uint64(C.RTE_MBUF_F_TX_UDP_CKSUM)
 )
 
 // Receive offload flags (ol_flags) the pipeline may consult.
@@ -55,6 +64,22 @@ func (m *Mbuf) Port() uint16 { return *(*uint16)(m.field(offPort)) }
 
 // OlFlags are the offload flags.
 func (m *Mbuf) OlFlags() uint64 { return *(*uint64)(m.field(offOlFlags)) }
+
+// SetTxOffload asks the device for the transmit offloads flags (Tx*
+// constants) of a packet whose L2 header is l2 bytes and whose L3 header
+// (the one the flags are about) l3 bytes long. It replaces the offload
+// flags and lengths the mbuf had (those of its reception).
+func (m *Mbuf) SetTxOffload(flags uint64, l2, l3 uint16) {
+	*(*uint64)(m.field(offOlFlags)) = flags
+	*(*uint64)(m.field(offTxOfl)) = uint64(l2&0x7f) | uint64(l3&0x1ff)<<7
+}
+
+// TxOffload returns the transmit offload lengths: L2 and L3 header
+// lengths.
+func (m *Mbuf) TxOffload() (l2, l3 uint16) {
+	v := *(*uint64)(m.field(offTxOfl))
+	return uint16(v & 0x7f), uint16(v >> 7 & 0x1ff)
+}
 
 // SetData sets where the packet data starts in the buffer and how long it
 // is, for a single-segment packet: data offset, segment and packet length.

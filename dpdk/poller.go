@@ -71,6 +71,19 @@ func (p *Poller) Poll() (port int, pkts []*Mbuf) {
 	return port, unsafe.Slice((**Mbuf)(unsafe.Pointer(&p.b.rx[0])), n)
 }
 
+// SetTxPrepare makes the Poller call rte_eth_tx_prepare before sending on
+// its port index port: needed when packets ask that port for checksum
+// offloads (SetTxOffload), so the driver can complete what the device
+// expects (pseudo-header sums, ...). A packet it refuses is counted as
+// refused and freed, with the rest of that port's batch.
+func (p *Poller) SetTxPrepare(port int, on bool) {
+	var v C.uint16_t
+	if on {
+		v = 1
+	}
+	p.b.tx[port].prepare = v
+}
+
 // Flush sends what is staged and frees what is queued without receiving.
 func (p *Poller) Flush() { C.dsrlb_flush(p.b) }
 

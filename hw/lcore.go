@@ -8,6 +8,8 @@ import (
 
 	"dsrlb/dpdk"
 	"dsrlb/pipeline"
+	"dsrlb/pipeline/encap"
+	"dsrlb/pipeline/header"
 )
 
 // Injected is a packet the main goroutine built (an ARP request, a
@@ -100,6 +102,9 @@ func (l *Lcore) pollQueues() {
 		l.started <- err
 		return
 	}
+	for i, p := range l.Ports {
+		poller.SetTxPrepare(i, p.TxHW != 0)
+	}
 	l.poller = poller
 	l.started <- nil
 
@@ -185,6 +190,7 @@ func (l *Lcore) drainKernel(w *pipeline.Worker) {
 			if p.Off != int(m.DataOff()) || p.Len != int(m.DataLen()) {
 				m.SetData(uint16(p.Off), uint16(p.Len))
 			}
+			askDevice(m, p)
 			port = int(p.OutPort)
 		}
 		if !l.poller.Tx(port, m) {
@@ -228,9 +234,23 @@ func (l *Lcore) process(w *pipeline.Worker, snap *pipeline.Snapshot, port int, n
 		if p.Off != int(m.DataOff()) || p.Len != int(m.DataLen()) {
 			m.SetData(uint16(p.Off), uint16(p.Len))
 		}
+		if p.TxOffload != 0 {
+			askDevice(m, p)
+		}
 		if !poller.Tx(int(p.OutPort), m) {
 			w.Relabel(p, pipeline.DropTxFull)
 			poller.Free(m)
 		}
+	}
+}
+
+// askDevice asks the device for the checksums the pipeline left to it
+// (p.TxOffload): the outer IPv4 header's, or GUE's UDP over IPv6.
+func askDevice(m *dpdk.Mbuf, p *pipeline.Packet) {
+	switch p.TxOffload {
+	case encap.HWIPv4Checksum:
+		m.SetTxOffload(dpdk.TxIPv4|dpdk.TxIPChecksum, uint16(p.L3Offset()), header.IPv4MinLen)
+	case encap.HWUDPChecksum:
+		m.SetTxOffload(dpdk.TxIPv6|dpdk.TxUDPChecksum, uint16(p.L3Offset()), header.IPv6Len)
 	}
 }

@@ -77,7 +77,7 @@ tx_descriptors = 256
 		t.Fatalf("want one log line, got %d:\n%s", len(lines), buf.String())
 	}
 	want := fmt.Sprintf(`level=INFO msg="port started" port=null0 driver=net_null device=net_null0 socket=%d mac=%s mtu=1500 `+
-		`queues=2 rx_descriptors=512 tx_descriptors=256 rss=ip,tcp,udp offloads=rss software=rx_ipv4_checksum,tx_mbuf_fast_free link_up=`,
+		`queues=2 rx_descriptors=512 tx_descriptors=256 rss=ip,tcp,udp offloads=rss software=rx_ipv4_checksum,tx_ipv4_checksum,tx_udp_checksum,tx_mbuf_fast_free link_up=`,
 		p.Info.Socket, p.MAC)
 	if !strings.HasPrefix(lines[0], want) {
 		t.Errorf("start log\n got %s\nwant %s...", lines[0], want)

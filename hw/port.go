@@ -10,6 +10,7 @@ import (
 
 	"dsrlb/conf"
 	"dsrlb/dpdk"
+	"dsrlb/pipeline/encap"
 	"dsrlb/pipeline/header"
 )
 
@@ -54,6 +55,10 @@ type Port struct {
 	// RxIPChecksum is true when the device verifies IPv4 header checksums;
 	// otherwise the pipeline verifies them in software.
 	RxIPChecksum bool
+	// TxHW are the checksums the device computes on transmit
+	// (encap.HWIPv4Checksum: outer IPv4 headers; encap.HWUDPChecksum:
+	// GUE's UDP over IPv6); the pipeline computes the others.
+	TxHW uint8
 }
 
 // Open configures and starts port c with one RX and one TX queue per
@@ -90,7 +95,7 @@ func Open(cfg *conf.Config, index, queues int, pool *dpdk.Mempool, log *slog.Log
 
 	p := &Port{Index: index, Name: c.Name, ID: id, Info: info, Queues: queues}
 	plan := planPort(info, queues, c.MTU)
-	p.RSS, p.RxIPChecksum = plan.rss, plan.rxIPChecksum
+	p.RSS, p.RxIPChecksum, p.TxHW = plan.rss, plan.rxIPChecksum, plan.txHW
 	if queues > 1 && !p.RSS {
 		log.Warn("device has no RSS; queues get whatever the driver spreads to them", "queues", queues)
 	}
@@ -150,6 +155,7 @@ type portPlan struct {
 	conf         dpdk.PortConf
 	rss          bool
 	rxIPChecksum bool
+	txHW         uint8 // encap.HW* the device computes
 	// rssHash names the hash functions spreading flows over the queues:
 	// "ip,tcp,udp", "none" (several queues, the device has no RSS) or
 	// "off" (one queue).
@@ -189,6 +195,22 @@ func planPort(info dpdk.DevInfo, queues, mtu int) portPlan {
 		p.offloads = append(p.offloads, "rx_ipv4_checksum")
 	} else {
 		p.software = append(p.software, "rx_ipv4_checksum")
+	}
+	// Checksums of the tunnels' outer headers: the device computes them
+	// when it can (the packets ask for it, and the driver prepares them),
+	// else the pipeline does.
+	for _, o := range []struct {
+		name string
+		capa uint64
+		hw   uint8
+	}{{"tx_ipv4_checksum", dpdk.TxOffloadIPv4Checksum, encap.HWIPv4Checksum}, {"tx_udp_checksum", dpdk.TxOffloadUDPChecksum, encap.HWUDPChecksum}} {
+		if info.TxOffloadCapa&o.capa != 0 {
+			p.conf.TxOffloads |= o.capa
+			p.txHW |= o.hw
+			p.offloads = append(p.offloads, o.name)
+		} else {
+			p.software = append(p.software, o.name)
+		}
 	}
 	// Every mbuf comes from one pool and has one reference: fast free is
 	// safe; without it the driver frees each mbuf the general way.

@@ -6,6 +6,7 @@ import (
 
 	"dsrlb/conf"
 	"dsrlb/dpdk"
+	"dsrlb/pipeline/encap"
 )
 
 func TestEALArgs(t *testing.T) {
@@ -42,32 +43,37 @@ func TestPlanPort(t *testing.T) {
 	full := dpdk.DevInfo{
 		RSSOffloads:   dpdk.RSSIP | dpdk.RSSTCP | dpdk.RSSUDP,
 		RxOffloadCapa: dpdk.RxOffloadIPv4Checksum,
-		TxOffloadCapa: dpdk.TxOffloadMbufFastFree,
+		TxOffloadCapa: dpdk.TxOffloadMbufFastFree | dpdk.TxOffloadIPv4Checksum | dpdk.TxOffloadUDPChecksum,
 	}
+	fullTx := dpdk.TxOffloadIPv4Checksum | dpdk.TxOffloadUDPChecksum | dpdk.TxOffloadMbufFastFree
+	sw := []string{"rx_ipv4_checksum", "tx_ipv4_checksum", "tx_udp_checksum", "tx_mbuf_fast_free"}
 	for _, tt := range []struct {
 		name               string
 		info               dpdk.DevInfo
 		queues             int
 		rss, rxcsum        bool
+		txHW               uint8
 		hash               string
 		offloads, software []string
 		rxOff, txOff       uint64
 	}{
-		{"capable, several queues", full, 4, true, true, "ip,tcp,udp",
-			[]string{"rss", "rx_ipv4_checksum", "tx_mbuf_fast_free"}, nil,
-			dpdk.RxOffloadIPv4Checksum, dpdk.TxOffloadMbufFastFree},
-		{"capable, one queue: no RSS", full, 1, false, true, "off",
-			[]string{"rx_ipv4_checksum", "tx_mbuf_fast_free"}, nil,
-			dpdk.RxOffloadIPv4Checksum, dpdk.TxOffloadMbufFastFree},
-		{"IP hash only", dpdk.DevInfo{RSSOffloads: dpdk.RSSIP}, 2, true, false, "ip",
-			[]string{"rss"}, []string{"rx_ipv4_checksum", "tx_mbuf_fast_free"}, 0, 0},
-		{"nothing", dpdk.DevInfo{}, 2, false, false, "none",
-			nil, []string{"rx_ipv4_checksum", "tx_mbuf_fast_free"}, 0, 0},
+		{"capable, several queues", full, 4, true, true, encap.HWIPv4Checksum | encap.HWUDPChecksum, "ip,tcp,udp",
+			[]string{"rss", "rx_ipv4_checksum", "tx_ipv4_checksum", "tx_udp_checksum", "tx_mbuf_fast_free"}, nil,
+			dpdk.RxOffloadIPv4Checksum, fullTx},
+		{"capable, one queue: no RSS", full, 1, false, true, encap.HWIPv4Checksum | encap.HWUDPChecksum, "off",
+			[]string{"rx_ipv4_checksum", "tx_ipv4_checksum", "tx_udp_checksum", "tx_mbuf_fast_free"}, nil,
+			dpdk.RxOffloadIPv4Checksum, fullTx},
+		{"IPv4 header checksum only", dpdk.DevInfo{TxOffloadCapa: dpdk.TxOffloadIPv4Checksum}, 1, false, false, encap.HWIPv4Checksum, "off",
+			[]string{"tx_ipv4_checksum"}, []string{"rx_ipv4_checksum", "tx_udp_checksum", "tx_mbuf_fast_free"}, 0, dpdk.TxOffloadIPv4Checksum},
+		{"IP hash only", dpdk.DevInfo{RSSOffloads: dpdk.RSSIP}, 2, true, false, 0, "ip",
+			[]string{"rss"}, sw, 0, 0},
+		{"nothing", dpdk.DevInfo{}, 2, false, false, 0, "none",
+			nil, sw, 0, 0},
 	} {
 		p := planPort(tt.info, tt.queues, 1500)
-		if p.rss != tt.rss || p.rxIPChecksum != tt.rxcsum || p.rssHash != tt.hash ||
+		if p.rss != tt.rss || p.rxIPChecksum != tt.rxcsum || p.txHW != tt.txHW || p.rssHash != tt.hash ||
 			!slices.Equal(p.offloads, tt.offloads) || !slices.Equal(p.software, tt.software) {
-			t.Errorf("%s: rss %v rxcsum %v hash %q offloads %q software %q", tt.name, p.rss, p.rxIPChecksum, p.rssHash, p.offloads, p.software)
+			t.Errorf("%s: rss %v rxcsum %v txHW %d hash %q offloads %q software %q", tt.name, p.rss, p.rxIPChecksum, p.txHW, p.rssHash, p.offloads, p.software)
 		}
 		c := p.conf
 		if int(c.RxQueues) != tt.queues || int(c.TxQueues) != tt.queues || c.MTU != 1500 ||

@@ -98,6 +98,7 @@ func (s *Snapshot) probeHops(cfg *Config, sc ServiceConfig, neigh NeighborLookup
 // Probe rewrites p, a packet the kernel sent, for its real server if it is
 // a DSR path probe (see above).
 func (w *Worker) Probe(s *Snapshot, p *Packet) ProbeResult {
+	p.TxOffload = 0
 	f := p.Buf[p.Off : p.Off+p.Len]
 	et, l3, ok := header.ParseL2(f)
 	if !ok {

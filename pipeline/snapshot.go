@@ -36,6 +36,10 @@ type Config struct {
 	// PortMTUs is each port's MTU, for the tunnels' size check (1500 when
 	// missing).
 	PortMTUs []int
+	// PortTxHW is, per port, the checksums its device computes on
+	// transmit (encap.HWIPv4Checksum, encap.HWUDPChecksum); 0 or missing:
+	// all in software.
+	PortTxHW []uint8
 }
 
 // ServiceConfig is one virtual service.
@@ -199,6 +203,9 @@ type nextHop struct {
 	outer    encap.Outer
 	guePort  uint16
 	maxInner int
+	// txHW: the checksums of the encapsulation the egress port's device
+	// computes (encap.HWFor), asked for in Packet.TxOffload.
+	txHW uint8
 }
 
 // ServiceState describes a compiled service for status output and tests.
@@ -452,6 +459,9 @@ func (s *Snapshot) makeHop(cfg *Config, sc ServiceConfig, rs netip.Addr, m conf.
 	}
 	if m.Tunnels() {
 		hop.maxInner = mtu - m.Overhead(hop.outer.V6)
+		if int(n.Port) < len(cfg.PortTxHW) {
+			hop.txHW = encap.HWFor(cfg.PortTxHW[n.Port], m, hop.outer.V6)
+		}
 	}
 	copy(hop.l2[:6], n.MAC[:])
 	copy(hop.l2[6:], cfg.PortMACs[n.Port][:])

@@ -31,6 +31,10 @@ type Packet struct {
 	IPCsum  uint8   // ChecksumUnknown, ChecksumGood or ChecksumBad (input)
 	OutPort uint8   // port index to transmit on (output)
 	Verdict Verdict // what happened (output)
+	// TxOffload: the checksums the egress device must compute
+	// (encap.HWIPv4Checksum, encap.HWUDPChecksum; output, 0 for none).
+	// The outer header is then at L3Offset, of the family the flag names.
+	TxOffload uint8
 
 	// Between the two passes of Process, for a packet to a service: the
 	// service, the flow hash, where the IP header is, its version, the
@@ -50,6 +54,10 @@ type Packet struct {
 // scheduled marks a packet classified to a service whose real server is
 // chosen in Process's second pass; it is never counted.
 const scheduled = NumVerdicts
+
+// L3Offset is where the (outer) IP header starts in the frame: the
+// length of the Ethernet header, VLAN tag included.
+func (p *Packet) L3Offset() int { return int(p.l3) }
 
 // Frame is the packet's bytes.
 func (p *Packet) Frame() []byte { return p.Buf[p.Off : p.Off+p.Len] }
@@ -168,6 +176,7 @@ func (w *Worker) Process(s *Snapshot, inPort int, pkts []Packet) {
 	for i := range pkts {
 		p := &pkts[i]
 		rxBytes += p.Len
+		p.TxOffload = 0
 		p.Verdict = w.packet(s, uint8(inPort), p)
 	}
 	c.RxPackets += uint64(len(pkts))
@@ -459,11 +468,11 @@ func (w *Worker) tunnel(s *Snapshot, p *Packet, hop *nextHop) Verdict {
 		}
 		return w.tooBig(s, p, hop.maxInner)
 	}
-	off, n, ok := encap.Encap(p.Buf, p.Off, p.Len, int(p.l3), p.v6, hop.method, &hop.outer, p.flow, hop.guePort)
+	off, n, ok := encap.EncapHW(p.Buf, p.Off, p.Len, int(p.l3), p.v6, hop.method, &hop.outer, p.flow, hop.guePort, hop.txHW)
 	if !ok {
 		return DropNoHeadroom
 	}
-	p.Off, p.Len = off, n
+	p.Off, p.Len, p.TxOffload = off, n, hop.txHW
 	return Forward
 }
 

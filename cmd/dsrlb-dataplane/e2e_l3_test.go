@@ -167,6 +167,15 @@ func testL3Method(t *testing.T, method string) {
 // service, its VIP and its real servers are IPv6 (the bed gets IPv6 too).
 func setupL3(t *testing.T, method string, ipv6 bool) *testbed.L3 {
 	t.Helper()
+	topo, _ := setupL3With(t, method, ipv6, "")
+	return topo
+}
+
+// setupL3With is setupL3 with the data plane's port a net_tap device
+// named tap (bridged with eth0) when tap is not "", returning the data
+// plane too.
+func setupL3With(t *testing.T, method string, ipv6 bool, tap string) (*testbed.L3, *testbed.Proc) {
+	t.Helper()
 	b, err := testbed.New(t.TempDir(), t.Logf)
 	if err != nil {
 		t.Fatal(err)
@@ -214,9 +223,84 @@ func setupL3(t *testing.T, method string, ipv6 bool) *testbed.L3 {
 	if method == "dscp" {
 		extra = append(extra, "dscp = 10")
 	}
-	p, err := topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(method, extra...))
+	var p *testbed.Proc
+	if tap != "" {
+		p, err = topo.StartDataplaneTap(dataplaneBin, topo.DataplaneConfig(method, extra...), tap)
+	} else {
+		p, err = topo.StartDataplane(dataplaneBin, topo.DataplaneConfig(method, extra...))
+	}
 	watchDataplane(t, p, err)
-	return topo
+	return topo, p
+}
+
+// TestTunnelChecksumOffload: on a port whose device computes checksums on
+// transmit (net_tap here), the tunnels leave the outer IPv4 header's
+// checksum and GUE's UDP checksum over IPv6 to it. The start log says so,
+// every request is answered, and the real server receives valid
+// checksums. (TestL3Methods and TestIPv6Tunnel prove the software path,
+// on af_packet, which has no such offload.)
+func TestTunnelChecksumOffload(t *testing.T) {
+	for _, c := range []struct {
+		method string
+		v6     bool
+	}{{"ipip", false}, {"gue", false}, {"gue", true}} {
+		name := c.method + map[bool]string{false: "/ipv4", true: "/ipv6"}[c.v6]
+		t.Run(name, func(t *testing.T) {
+			topo, dp := setupL3With(t, c.method, c.v6, "dsrlbp0")
+			_, offloads, _ := strings.Cut(dp.Output(), " offloads=")
+			offloads, _, _ = strings.Cut(offloads, " ")
+			if !strings.Contains(","+offloads+",", ",tx_ipv4_checksum,tx_udp_checksum,") {
+				t.Fatalf("the port's start log does not list the transmit checksum offloads:\n%s", dp.Output())
+			}
+			vip, rs1 := topo.VIP, topo.Servers[0]
+			filter := map[string]string{"ipip": "ip proto 4", "gue": "udp dst port 6080"}[c.method]
+			if c.v6 {
+				vip, rs1, filter = topo.IPv6.VIP, topo.IPv6.Servers[0], "ip6 and udp dst port 6080"
+			}
+			rsCap, err := topo.StartCapture(testbed.ServerRole(0), "rs1-offload", filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			count := requests(t, topo.Bed, 50, vip)
+			if count["rs1"]+count["rs2"] != 50 || count["rs1"] == 0 || count["rs2"] == 0 {
+				t.Fatalf("%s: answers %v", name, count)
+			}
+			checked := 0
+			for _, p := range packets(t, rsCap) {
+				if c.v6 {
+					outer, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+					udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+					if outer == nil || udp == nil || !outer.DstIP.Equal(rs1.AsSlice()) {
+						continue
+					}
+					if udp.Checksum == 0 || !udpChecksumOK6(outer) {
+						t.Fatalf("gue over IPv6: UDP checksum %#04x is wrong", udp.Checksum)
+					}
+				} else {
+					outer, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+					if outer == nil || !outer.DstIP.Equal(rs1.AsSlice()) {
+						continue
+					}
+					// The header sums to 0xffff with a valid checksum.
+					var sum uint32
+					for i := 0; i+1 < len(outer.Contents); i += 2 {
+						sum += uint32(binary.BigEndian.Uint16(outer.Contents[i:]))
+					}
+					for sum > 0xffff {
+						sum = sum>>16 + sum&0xffff
+					}
+					if outer.Checksum == 0 || sum != 0xffff {
+						t.Fatalf("%s: outer IPv4 checksum %#04x is wrong (sum %#x)", name, outer.Checksum, sum)
+					}
+				}
+				checked++
+			}
+			if checked == 0 {
+				t.Fatalf("%s: no tunnel packet to rs1 captured", name)
+			}
+			t.Logf("%s: 50 requests answered %v; %d tunnel packets at rs1, every checksum computed by the device valid", name, count, checked)
+		})
+	}
 }
 
 // TestTunnelMTU: a client's full-size segments do not fit an ipip tunnel

@@ -200,6 +200,7 @@ func (dp *Dataplane) compile(model wire.Model) (*pipeline.Config, error) {
 	for _, p := range dp.ports {
 		pc.PortMACs = append(pc.PortMACs, p.MAC)
 		pc.PortMTUs = append(pc.PortMTUs, p.MTU)
+		pc.PortTxHW = append(pc.PortTxHW, p.TxHW)
 	}
 	for _, r := range d.Routes {
 		pc.Routes = append(pc.Routes, pipeline.Route{Prefix: r.Prefix, Gateway: r.Gateway})

@@ -3,6 +3,8 @@ package testbed
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -182,4 +184,63 @@ func (b *Bed) link(role, ifname, bridge string) error {
 		}
 	}
 	return b.IP(role, "link", "set", ifname, "up")
+}
+
+// StartDataplaneTap runs the data plane with config whose port is a DPDK
+// net_tap device named iface instead of the af_packet device on eth0, and
+// bridges that tap with eth0 in the lb namespace once the data plane has
+// created it: a port whose driver offers transmit checksum offloads
+// (net_tap computes them for the device). It waits, like StartDataplane,
+// until every real server is scheduled.
+func (t *L3) StartDataplaneTap(bin, config, iface string) (*Proc, error) {
+	config = strings.Replace(config, "net_af_packet0,iface=eth0", "net_tap1,iface="+iface, 1)
+	path := filepath.Join(t.Dir, "dsrlb.toml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := t.Start(RoleLB, "dataplane", bin, "-c", path)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := t.Exec(5*time.Second, RoleLB, "ip", "link", "show", iface); err == nil {
+			break
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			return p, fmt.Errorf("the data plane created no %s (exited=%v):\n%s", iface, p.Exited(), p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// eth0 becomes a bridge port: the rule that hides it from the kernel
+	// would drop the frames before the bridge.
+	if _, err := t.Exec(5*time.Second, RoleLB, "nft", "delete", "table", "netdev", "dsrlb"); err != nil {
+		return p, err
+	}
+	// The kernel's end of the tap gets a MAC of its own: with the port's
+	// MAC (net_tap gives it the same), the bridge would take the frames to
+	// the port's MAC for its own and never send them to the data plane.
+	for _, s := range [][]string{
+		{"link", "set", iface, "address", "02:00:00:00:0d:01"},
+		{"link", "add", "brlb", "type", "bridge"},
+		{"link", "set", "eth0", "master", "brlb"},
+		{"link", "set", iface, "master", "brlb"},
+		{"link", "set", iface, "up"},
+		{"link", "set", "brlb", "up"},
+	} {
+		if err := t.IP(RoleLB, s...); err != nil {
+			return p, err
+		}
+	}
+	for _, dev := range []string{"brlb", iface} {
+		_ = t.Sysctl(RoleLB, "net.ipv6.conf."+dev+".disable_ipv6", "1")
+	}
+	n := len(t.Servers)
+	for !strings.Contains(p.Output(), fmt.Sprintf("scheduled=%d ", n)) {
+		if p.Exited() || time.Now().After(deadline) {
+			return p, fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p, nil
 }

@@ -113,6 +113,35 @@ func innerPacket(frame []byte, l3 int, v6 bool) (length int, tos uint8, ok bool)
 // the path to the real server; if it does, answer with FragNeeded4 or
 // PacketTooBig6 instead.
 func Encap(b []byte, off, n, l3 int, innerV6 bool, m conf.Method, o *Outer, flowHash uint64, guePort uint16) (newOff, newN int, ok bool) {
+	return EncapHW(b, off, n, l3, innerV6, m, o, flowHash, guePort, 0)
+}
+
+// Checksums a device computes on transmit (EncapHW's hw).
+const (
+	// HWIPv4Checksum: the outer IPv4 header's checksum is left 0 for the
+	// device (RTE_MBUF_F_TX_IP_CKSUM).
+	HWIPv4Checksum uint8 = 1 << iota
+	// HWUDPChecksum: GUE's UDP checksum over IPv6 is left 0 for the
+	// device (RTE_MBUF_F_TX_UDP_CKSUM; the driver's transmit preparation
+	// adds what the device needs).
+	HWUDPChecksum
+)
+
+// HWFor is the part of hw (what a port's device computes) that an
+// encapsulation with method m and an outer header of family v6 uses.
+func HWFor(hw uint8, m conf.Method, v6 bool) uint8 {
+	switch {
+	case !v6:
+		return hw & HWIPv4Checksum
+	case m == conf.MethodGUE:
+		return hw & HWUDPChecksum
+	}
+	return 0
+}
+
+// EncapHW is Encap leaving the checksums of hw (HWFor's result for the
+// method and outer family) to the device, which the caller asks for them.
+func EncapHW(b []byte, off, n, l3 int, innerV6 bool, m conf.Method, o *Outer, flowHash uint64, guePort uint16, hw uint8) (newOff, newN int, ok bool) {
 	if o == nil {
 		return off, n, false
 	}
@@ -185,7 +214,7 @@ func Encap(b []byte, off, n, l3 int, innerV6 bool, m conf.Method, o *Outer, flow
 		header.IPv6(out).Encode(&f)
 		l4 = b[newOff+l3+header.IPv6Len : off+l3+innerLen]
 	} else {
-		putIPv4(out, tos, uint16(outerLen), id, df, proto, o.Src4, o.Dst4)
+		putIPv4(out, tos, uint16(outerLen), id, df, proto, o.Src4, o.Dst4, hw&HWIPv4Checksum == 0)
 		l4 = b[newOff+l3+header.IPv4MinLen : off+l3+innerLen]
 	}
 
@@ -195,7 +224,7 @@ func Encap(b []byte, off, n, l3 int, innerV6 bool, m conf.Method, o *Outer, flow
 	case conf.MethodGUE:
 		u := header.UDP(l4)
 		u.Encode(GUESourcePort(flowHash), guePort, uint16(len(l4)), 0)
-		if o.V6 {
+		if o.V6 && hw&HWUDPChecksum == 0 {
 			s := header.PseudoHeaderSum6(o.Src6, o.Dst6, header.IPProtoUDP, uint32(len(l4)))
 			if innerLen < lcoMinPacket {
 				s = header.Checksum(l4, s) // one pass is cheapest
@@ -263,10 +292,11 @@ func add32(a, b uint32) uint32 {
 }
 
 // putIPv4 writes the 20-byte outer IPv4 header (TTL 64, no options) into h
-// with its checksum. It is header.IPv4.Encode with the checksum summed from
-// the field values rather than from the written bytes, which halves the
-// cost of an IPv4 encapsulation.
-func putIPv4(h []byte, tos uint8, totalLen, id uint16, flags, proto uint8, src, dst [4]byte) {
+// with its checksum (or 0 without csum, for the device). It is
+// header.IPv4.Encode with the checksum summed from the field values rather
+// than from the written bytes, which halves the cost of an IPv4
+// encapsulation.
+func putIPv4(h []byte, tos uint8, totalLen, id uint16, flags, proto uint8, src, dst [4]byte, csum bool) {
 	_ = h[header.IPv4MinLen-1]
 	w0 := uint32(0x45)<<24 | uint32(tos)<<16 | uint32(totalLen)
 	w1 := uint32(id)<<16 | uint32(flags)<<13
@@ -281,6 +311,9 @@ func putIPv4(h []byte, tos uint8, totalLen, id uint16, flags, proto uint8, src, 
 	sum = sum>>16 + sum&0xffff
 	sum = sum>>16 + sum&0xffff
 	sum = sum>>16 + sum&0xffff
+	if !csum {
+		sum = 0xffff // written as 0
+	}
 	binary.BigEndian.PutUint32(h[8:], w2|uint32(^uint16(sum)))
 	binary.BigEndian.PutUint32(h[12:], s)
 	binary.BigEndian.PutUint32(h[16:], d)

@@ -441,7 +441,7 @@ func TestPutIPv4(t *testing.T) {
 		if i%4 == 0 {
 			src, dst = [4]byte{255, 255, 255, 255}, [4]byte{255, 255, 255, 255}
 		}
-		putIPv4(got, tos, tl, id, flags, proto, src, dst)
+		putIPv4(got, tos, tl, id, flags, proto, src, dst, true)
 		header.IPv4(want).Encode(&header.IPv4Fields{TOS: tos, TotalLen: tl, ID: id, Flags: flags, TTL: 64, Protocol: proto, Src: src, Dst: dst})
 		if !bytes.Equal(got, want) || !sumValid(got) {
 			t.Fatalf("putIPv4 % x, Encode % x", got, want)
@@ -482,6 +482,58 @@ func TestGUE6ChecksumVerifies(t *testing.T) {
 		sum := header.Checksum(seg, header.PseudoHeaderSum6(outer.Src(), outer.Dst(), header.IPProtoUDP, uint32(len(seg))))
 		if header.FoldChecksum(sum) != 0 || header.UDP(seg).Checksum() == 0 {
 			t.Fatalf("case %d (%+v): outer UDP checksum %#04x does not verify", i, c, header.UDP(seg).Checksum())
+		}
+	}
+}
+
+// TestEncapHW: with the device computing the checksums, EncapHW writes
+// exactly Encap's bytes but for the checksums it leaves 0: the outer IPv4
+// header's (HWIPv4Checksum), GUE's UDP over IPv6 (HWUDPChecksum); HWFor
+// picks the bits an encapsulation uses.
+func TestEncapHW(t *testing.T) {
+	const hash = 0x9e3779b97f4a7c15
+	all := HWIPv4Checksum | HWUDPChecksum
+	for _, m := range []conf.Method{conf.MethodIPIP, conf.MethodGRE, conf.MethodGUE} {
+		for _, outerV6 := range []bool{false, true} {
+			for _, vlan := range []bool{false, true} {
+				c := encapCase{m: m, outerV6: outerV6, vlan: vlan}
+				t.Run(c.String(), func(t *testing.T) {
+					hw := HWFor(all, m, outerV6)
+					switch {
+					case !outerV6 && hw != HWIPv4Checksum, outerV6 && m == conf.MethodGUE && hw != HWUDPChecksum,
+						outerV6 && m != conf.MethodGUE && hw != 0:
+						t.Fatalf("HWFor(%v, v6 %v) = %d", m, outerV6, hw)
+					}
+					frame, l3 := build(t, pkt{vlan: vlan, df: true, payload: 200})
+					sw, off, n := place(frame, headroom, 16)
+					dev := append([]byte(nil), sw...)
+					o := &testOuter4
+					if outerV6 {
+						o = &testOuter6
+					}
+					offS, nS, okS := Encap(sw, off, n, l3, false, m, o, hash, testGUEPort)
+					offH, nH, okH := EncapHW(dev, off, n, l3, false, m, o, hash, testGUEPort, hw)
+					if !okS || !okH || offS != offH || nS != nH {
+						t.Fatalf("software %v %d %d, device %v %d %d", okS, offS, nS, okH, offH, nH)
+					}
+					// The field the device fills, then everything equal.
+					var at int
+					switch {
+					case hw == HWIPv4Checksum:
+						at = offH + l3 + 10
+					case hw == HWUDPChecksum:
+						at = offH + l3 + header.IPv6Len + 6
+					default:
+						eqBytes(t, "frame", dev, sw)
+						return
+					}
+					if dev[at] != 0 || dev[at+1] != 0 || (sw[at] == 0 && sw[at+1] == 0) {
+						t.Fatalf("checksum at %d: device %x, software %x", at-offH, dev[at:at+2], sw[at:at+2])
+					}
+					dev[at], dev[at+1] = sw[at], sw[at+1]
+					eqBytes(t, "frame", dev, sw)
+				})
+			}
 		}
 	}
 }
