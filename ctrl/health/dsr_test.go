@@ -86,12 +86,16 @@ func TestDSRHTTP(t *testing.T) {
 	if got := <-from; got != src.String() {
 		t.Fatalf("request from %s, want %s", got, src)
 	}
+	// Another source port: the HTTP client closes the first connection
+	// from its own goroutine, which may not have happened yet, and the
+	// same source and destination cannot be connected twice at once.
 	c.Probe = HTTP{Port: port, Path: "/missing"}
+	c.Source = netip.AddrPortFrom(loop, freePort(t, "tcp"))
 	err = c.Check(ctx, netip.MustParseAddr("192.0.2.21"))
 	if err == nil || err.Error() != "dsr path via 192.0.2.21: http status 404, want 200" {
 		t.Fatalf("got %v", err)
 	}
-	if !strings.HasPrefix(c.String(), "dsr path http GET :") || !strings.Contains(c.String(), "to 127.0.0.1 from "+src.String()) {
+	if !strings.HasPrefix(c.String(), "dsr path http GET :") || !strings.Contains(c.String(), "to 127.0.0.1 from "+c.Source.String()) {
 		t.Fatalf("String %q", c.String())
 	}
 }
