@@ -69,6 +69,45 @@ func refInner(data []byte, l3 int, v6 bool) (int, bool) {
 	return tl, true
 }
 
+// lcoVerifies says whether GUE's outer UDP checksum over IPv6 verifies
+// for the inner packet p. Encap takes the sum of an unfragmented TCP or
+// UDP segment (a UDP one with a checksum) in a packet of at least
+// lcoMinPacket bytes from the segment's own checksum (local checksum
+// offload): the outer checksum then verifies exactly when the inner one
+// does, and a receiver drops a packet whose inner checksum was wrong
+// whichever of the two it checks. Any other packet is summed in full and
+// its outer checksum always verifies.
+func lcoVerifies(p []byte, v6 bool) bool {
+	if len(p) < lcoMinPacket {
+		return true
+	}
+	var hl int
+	var proto uint8
+	var ph func(n int) []byte
+	if v6 {
+		pr, off, res := header.IPv6(p).SkipExtensions()
+		if res != header.ExtOK {
+			return true
+		}
+		hl, proto = off, pr
+		ph = func(n int) []byte { return pseudo6([16]byte(p[8:24]), [16]byte(p[24:40]), proto, n) }
+	} else {
+		if be16(p[6:])&0x3fff != 0 { // MF or an offset: a fragment
+			return true
+		}
+		hl, proto = int(p[0]&15)*4, p[9]
+		ph = func(n int) []byte { return pseudo4([4]byte(p[12:16]), [4]byte(p[16:20]), proto, n) }
+	}
+	seg := p[hl:]
+	switch {
+	case proto == 6 && len(seg) >= 20:
+	case proto == 17 && len(seg) >= 8 && be16(seg[6:]) != 0:
+	default:
+		return true
+	}
+	return sumValid(ph(len(seg)), seg)
+}
+
 func seeds(f *testing.F, add func(frame []byte)) {
 	for _, p := range []pkt{
 		{payload: 40}, {udp: true, vlan: true, payload: 10}, {v6: true, payload: 30},
@@ -110,8 +149,29 @@ func FuzzEncap(f *testing.F) {
 			port = 0
 		}
 
+		// The same with the device computing its checksums, on a copy.
+		allHW, bHW := guarded(data, int(head), int(tail%16))
+		hw := HWFor(HWIPv4Checksum|HWUDPChecksum, m, o.V6)
+		offHW, nHW, okHW := EncapHW(bHW, off, n, l3, inner6, m, o, hash, port, hw)
+
 		newOff, newN, ok := Encap(b, off, n, l3, inner6, m, o, hash, port)
 		checkGuards(t, all, orig)
+		checkGuards(t, allHW, orig)
+		if okHW != ok || offHW != newOff || nHW != newN {
+			t.Fatalf("EncapHW %v %d %d, Encap %v %d %d", okHW, offHW, nHW, ok, newOff, newN)
+		}
+		if ok && hw != 0 {
+			// Only the checksum left to the device differs, and it is 0.
+			at := guardLen + newOff + l3 + 10
+			if hw == HWUDPChecksum {
+				at = guardLen + newOff + l3 + 40 + 6
+			}
+			if allHW[at] != 0 || allHW[at+1] != 0 {
+				t.Fatalf("checksum left to the device is %x", allHW[at:at+2])
+			}
+			allHW[at], allHW[at+1] = all[at], all[at+1]
+		}
+		eqBytes(t, "EncapHW's bytes", allHW, all)
 
 		// Reference.
 		hdr := map[conf.Method][2]int{conf.MethodIPIP: {20, 40}, conf.MethodGRE: {24, 44}, conf.MethodGUE: {28, 48}}[m][map[bool]int{false: 0, true: 1}[o.V6]]
@@ -147,8 +207,11 @@ func FuzzEncap(f *testing.F) {
 		} else if ip := header.IPv4(out[l3:]); !ip.IsValid(newN-l3) || int(ip.TotalLen()) != outerLen || !sumValid(out[l3:l3+20]) {
 			t.Fatal("outer IPv4 header")
 		}
-		if m == conf.MethodGUE && o.V6 && !sumValid(pseudo6(lb6, rs6, 17, newN-l3-40), out[l3+40:]) {
-			t.Fatal("GUE UDP checksum")
+		if m == conf.MethodGUE && o.V6 {
+			got, want := sumValid(pseudo6(lb6, rs6, 17, newN-l3-40), out[l3+40:]), lcoVerifies(data[l3:l3+innerLen], inner6)
+			if got != want {
+				t.Fatalf("GUE UDP checksum verifies: %v, want %v", got, want)
+			}
 		}
 		eqBytes(t, "bytes before the frame", all[:guardLen+newOff], orig[:guardLen+newOff])
 		eqBytes(t, "bytes after the frame", all[guardLen+newOff+newN:], orig[guardLen+newOff+newN:])
