@@ -47,9 +47,12 @@ type Speaker struct {
 	srv     *server.BgpServer
 	listen  int32
 
-	mu        sync.Mutex
-	peers     map[netip.Addr]*PeerStatus
-	announced map[netip.Prefix]bool // in GoBGP's table: graceful or not
+	mu    sync.Mutex // guards peers (GoBGP's event goroutine writes them)
+	peers map[netip.Addr]*PeerStatus
+
+	// announced is what is in GoBGP's table (prefix -> graceful); only
+	// Set, called by one goroutine, uses it.
+	announced map[netip.Prefix]bool
 }
 
 // PeerStatus is one session's state for status, logs and metrics.
@@ -166,10 +169,9 @@ func familyOf(v6 bool) *api.Family {
 
 // Set makes the announced prefixes exactly want (prefix -> graceful):
 // new ones and those whose graceful flag changed are (re-)announced, the
-// others withdrawn.
+// others withdrawn. One goroutine calls it (the daemon's loop); it holds
+// no lock while GoBGP works.
 func (s *Speaker) Set(ctx context.Context, want map[netip.Prefix]bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var errs []error
 	for p := range s.announced {
 		if _, ok := want[p]; !ok {
