@@ -202,13 +202,12 @@ func (t *L3) StartDataplaneTap(bin, config, iface string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Once the port has started (the driver sets the kernel end's MAC
+	// while it configures and starts the device), the tap is left alone.
 	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := t.Exec(5*time.Second, RoleLB, "ip", "link", "show", iface); err == nil {
-			break
-		}
+	for !strings.Contains(p.Output(), `msg="port started"`) {
 		if p.Exited() || time.Now().After(deadline) {
-			return p, fmt.Errorf("the data plane created no %s (exited=%v):\n%s", iface, p.Exited(), p.Output())
+			return p, fmt.Errorf("the data plane started no port %s (exited=%v):\n%s", iface, p.Exited(), p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -222,7 +221,7 @@ func (t *L3) StartDataplaneTap(bin, config, iface string) (*Proc, error) {
 	// the port's MAC for its own and never send them to the data plane.
 	for _, s := range [][]string{
 		{"link", "set", iface, "address", "02:00:00:00:0d:01"},
-		{"link", "add", "brlb", "type", "bridge"},
+		{"link", "add", "brlb", "type", "bridge", "mcast_snooping", "0"},
 		{"link", "set", "eth0", "master", "brlb"},
 		{"link", "set", iface, "master", "brlb"},
 		{"link", "set", iface, "up"},
