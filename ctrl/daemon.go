@@ -144,7 +144,6 @@ type Daemon struct {
 
 	vrrp *vrrpLink // nil without [[vrrp]]
 	bgp  *bgpLink  // nil without [bgp]
-	fps  fingerprints
 	// sessionGen is the first transaction generation of the current data
 	// plane: an Applied of it or later is this data plane's.
 	sessionGen uint64

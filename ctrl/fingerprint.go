@@ -29,13 +29,10 @@ type weighted struct {
 	weight uint32
 }
 
-// fingerprints computes fingerprints.
-type fingerprints struct{}
-
-// of returns the fingerprint of service s's table over backends: 16 hex
-// digits of FNV-1a over the canonical input ("-" when no real server has
-// a weight above zero: no table).
-func (fingerprints) of(s *conf.Service, backends []weighted) string {
+// fingerprint returns the fingerprint of service s's table over
+// backends: 16 hex digits of FNV-1a over the canonical input ("-" when no
+// real server has a weight above zero: no table).
+func fingerprint(s *conf.Service, backends []weighted) string {
 	if slices.IndexFunc(backends, func(b weighted) bool { return b.weight > 0 }) < 0 {
 		return "-"
 	}
@@ -86,7 +83,7 @@ func (d *Daemon) warnTableChanges(old, c *conf.Config) {
 	prev := map[string]string{}
 	for i := range old.Services {
 		s := &old.Services[i]
-		prev[s.Name] = d.fps.of(s, configured(s))
+		prev[s.Name] = fingerprint(s, configured(s))
 	}
 	for i := range c.Services {
 		s := &c.Services[i]
@@ -94,7 +91,7 @@ func (d *Daemon) warnTableChanges(old, c *conf.Config) {
 		if !ok || (!s.BGP && c.VRRPOf(s.VIP) == nil) {
 			continue
 		}
-		if now := d.fps.of(s, configured(s)); now != was {
+		if now := fingerprint(s, configured(s)); now != was {
 			d.log.Warn("this configuration changes the service's table: load the same change on every balancer of its VIP, or flows moving between balancers change real server",
 				"service", s.Name, "vip", s.VIP, "config_fingerprint", was, "new_config_fingerprint", now)
 		}

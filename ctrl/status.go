@@ -237,10 +237,10 @@ func (d *Daemon) statusWith(now time.Time, sn *stats.Snapshot) Status {
 			ss.SorryServer = s.SorryServer.String()
 		}
 		ss.BGP = s.BGP
-		ss.ConfigFingerprint = d.fps.of(s, configured(s))
+		ss.ConfigFingerprint = fingerprint(s, configured(s))
 		sp := plans[s.Name]
 		if sp != nil {
-			ss.TableFingerprint = d.fps.of(s, effective(sp))
+			ss.TableFingerprint = fingerprint(s, effective(sp))
 			ss.Evaluated = true
 			ss.QuorumUp, ss.HealthyWeight, ss.Healthy, ss.SorryActive = sp.QuorumUp, sp.HealthyWeight, sp.Healthy, sp.SorryActive
 		}
