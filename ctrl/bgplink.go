@@ -2,14 +2,12 @@ package ctrl
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"net/netip"
 	"time"
 
 	"dsrlb/conf"
 	"dsrlb/ctrl/bgp"
-	"dsrlb/perf/shm"
 )
 
 // The daemon's side of BGP: every tick it tells the announcer (package
@@ -97,14 +95,10 @@ func (d *Daemon) bgpDrained(now time.Time) bool {
 // when it can: mapped, its process alive, its heartbeat younger than
 // bgp.dataplane_timeout, and a state of this control process applied.
 func (d *Daemon) bgpDataplane(now time.Time) string {
-	switch {
-	case d.region == nil:
-		return "not found"
-	case !d.region.Alive(shm.Dataplane):
-		return fmt.Sprintf("process %d is gone", d.region.DataplanePID())
-	case heartbeatAge(d.region, now) > d.bgp.cfg.DataplaneTimeout:
-		return fmt.Sprintf("heartbeat %s old (dataplane_timeout %s)", heartbeatAge(d.region, now).Round(time.Millisecond), d.bgp.cfg.DataplaneTimeout)
-	case !d.bgp.synced:
+	if unfit := d.dataplaneUnfit(now, d.bgp.cfg.DataplaneTimeout, "dataplane_timeout"); unfit != "" {
+		return unfit
+	}
+	if !d.bgp.synced {
 		return "no state of this control process applied yet"
 	}
 	return ""

@@ -59,6 +59,23 @@ func openFresh(path string, stale time.Duration, now time.Time) (*shm.Region, fi
 	return r, before, nil
 }
 
+// dataplaneUnfit says why the data plane cannot carry traffic, "" when it
+// can: its file not mapped, its process gone, or its heartbeat older than
+// timeout (the configuration key key sets it). The reasons read after
+// "data plane ": "not found", "process 42 is gone", "heartbeat 1.2s old
+// (key 1s)".
+func (d *Daemon) dataplaneUnfit(now time.Time, timeout time.Duration, key string) string {
+	switch {
+	case d.region == nil:
+		return "not found"
+	case !d.region.Alive(shm.Dataplane):
+		return fmt.Sprintf("process %d is gone", d.region.DataplanePID())
+	case heartbeatAge(d.region, now) > timeout:
+		return fmt.Sprintf("heartbeat %s old (%s %s)", heartbeatAge(d.region, now).Round(time.Millisecond), key, timeout)
+	}
+	return ""
+}
+
 // heartbeatAge is the age of the data plane's heartbeat; a very large
 // value if it never beat.
 func heartbeatAge(r *shm.Region, now time.Time) time.Duration {

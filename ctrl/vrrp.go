@@ -2,7 +2,6 @@ package ctrl
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"reflect"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"dsrlb/conf"
 	"dsrlb/conf/wire"
 	"dsrlb/ctrl/vrrp"
-	"dsrlb/perf/shm"
 )
 
 // The daemon's side of VRRP: the speaker (package vrrp) runs the
@@ -102,13 +100,9 @@ func (d *Daemon) vrrpTick(now time.Time) {
 		return
 	}
 	ok, why := true, ""
-	switch {
-	case d.region == nil:
-		ok, why = false, "data plane not found"
-	case !d.region.Alive(shm.Dataplane):
-		ok, why = false, fmt.Sprintf("data plane process %d is gone", d.region.DataplanePID())
-	case heartbeatAge(d.region, now) > d.cfg.Ctrl.VRRPDataplaneTimeout:
-		ok, why = false, fmt.Sprintf("data plane heartbeat %s old (vrrp_dataplane_timeout %s)", heartbeatAge(d.region, now).Round(time.Millisecond), d.cfg.Ctrl.VRRPDataplaneTimeout)
+	switch unfit := d.dataplaneUnfit(now, d.cfg.Ctrl.VRRPDataplaneTimeout, "vrrp_dataplane_timeout"); {
+	case unfit != "":
+		ok, why = false, "data plane "+unfit
 	case !d.seeded || !d.sentValid || d.applied.Gen != d.pushedGen || d.applied.Error != "":
 		ok, why = false, "data plane has not applied the current state yet"
 	}
