@@ -212,11 +212,7 @@ func TestBGPECMP(t *testing.T) {
 	}
 
 	// 300 new connections spread over the three.
-	out, err := b.Exec(120*time.Second, testbed.RoleClient, "bash", "-c",
-		fmt.Sprintf(`for i in $(seq 300); do curl -sS -m 3 -o /dev/null -w '%%{http_code}\n' http://%s/ || echo FAIL; done`, b.VIP))
-	if err != nil || strings.Count(out, "200\n") != 300 {
-		t.Fatalf("300 connections: %v, %d answered\n%s", err, strings.Count(out, "200\n"), out)
-	}
+	requests(t, b.Bed, 300, b.VIP)
 	var flows []uint64
 	var sum uint64
 	for i := 0; i < 3; i++ {
@@ -391,9 +387,5 @@ func TestBGPECMP(t *testing.T) {
 	if d := wd.Sub(killedDP); d > 2*time.Second {
 		t.Errorf("withdrawn %s after the data plane died, want within dataplane_timeout 1s (+1s)", d)
 	}
-	out, err = b.Exec(30*time.Second, testbed.RoleClient, "bash", "-c",
-		fmt.Sprintf(`for i in $(seq 20); do curl -sS -m 3 -o /dev/null -w '%%{http_code}\n' http://%s/ || echo FAIL; done`, b.VIP))
-	if err != nil || strings.Count(out, "200\n") != 20 {
-		t.Errorf("after lb's data plane died: %v\n%s", err, out)
-	}
+	requests(t, b.Bed, 20, b.VIP)
 }

@@ -136,6 +136,13 @@ func (b *Bed) startDataplane(bin, config string, n int) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p, waitResolved(p, n, time.Now().Add(60*time.Second))
+}
+
+// waitResolved waits until data plane p has resolved the n real servers
+// of its service (it logs "backends=n" with "unresolved=0"; n of them
+// scheduled, or some draining at weight 0), or deadline.
+func waitResolved(p *Proc, n int, deadline time.Time) error {
 	resolved := func(out string) bool {
 		for _, line := range strings.Split(out, "\n") {
 			if strings.Contains(line, fmt.Sprintf("scheduled=%d ", n)) ||
@@ -145,14 +152,13 @@ func (b *Bed) startDataplane(bin, config string, n int) (*Proc, error) {
 		}
 		return false
 	}
-	deadline := time.Now().Add(60 * time.Second)
 	for !resolved(p.Output()) {
 		if p.Exited() || time.Now().After(deadline) {
-			return p, fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
+			return fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return p, nil
+	return nil
 }
 
 // CtrlSocket is the control process's socket in the bed's directory.

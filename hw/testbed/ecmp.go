@@ -80,13 +80,8 @@ func SetupECMP(b *Bed, balancers, n int) (*ECMP, error) {
 	}
 	// The router forwards and spreads flows over equal-cost next hops by
 	// their addresses and ports.
-	for _, kv := range [][2]string{
-		{"net.ipv4.ip_forward", "1"}, {"net.ipv4.fib_multipath_hash_policy", "1"},
-		{"net.ipv4.conf.all.rp_filter", "0"}, {"net.ipv4.conf.eth0.rp_filter", "0"}, {"net.ipv4.conf.eth1.rp_filter", "0"},
-	} {
-		if err := b.Sysctl(RoleRouter, kv[0], kv[1]); err != nil {
-			return nil, err
-		}
+	if err := b.routerForwards([2]string{"net.ipv4.fib_multipath_hash_policy", "1"}); err != nil {
+		return nil, err
 	}
 	// The router's frames to a balancer go through the router's own
 	// ethtool-less veth: checksums finished in software.

@@ -78,15 +78,8 @@ func SetupL3(b *Bed, n int) (*L3, error) {
 	if _, err := b.Exec(5*time.Second, RoleClient, "ethtool", "-K", "eth0", "tx", "off"); err != nil {
 		return nil, err
 	}
-	// The router forwards, and must not drop the real servers' replies
-	// whose source (the VIP) routes out of the other interface.
-	for _, kv := range [][2]string{
-		{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"},
-		{"net.ipv4.conf.eth0.rp_filter", "0"}, {"net.ipv4.conf.eth1.rp_filter", "0"},
-	} {
-		if err := b.Sysctl(RoleRouter, kv[0], kv[1]); err != nil {
-			return nil, err
-		}
+	if err := b.routerForwards(); err != nil {
+		return nil, err
 	}
 	if err := b.quietBalancer(RoleLB); err != nil {
 		return nil, err
@@ -147,6 +140,21 @@ method = %q
 // namespace until every real server is scheduled.
 func (t *L3) StartDataplane(bin, config string) (*Proc, error) {
 	return t.startDataplane(bin, config, len(t.Servers))
+}
+
+// routerForwards makes the router namespace forward IPv4, without
+// dropping the real servers' replies whose source (the VIP) routes out of
+// the other interface, and sets the extra sysctls.
+func (b *Bed) routerForwards(extra ...[2]string) error {
+	for _, kv := range append([][2]string{
+		{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"},
+		{"net.ipv4.conf.eth0.rp_filter", "0"}, {"net.ipv4.conf.eth1.rp_filter", "0"},
+	}, extra...) {
+		if err := b.Sysctl(RoleRouter, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // twoBridges creates the bridge namespace with bridges br0 and br1 (the
@@ -234,12 +242,5 @@ func (t *L3) StartDataplaneTap(bin, config, iface string) (*Proc, error) {
 	for _, dev := range []string{"brlb", iface} {
 		_ = t.Sysctl(RoleLB, "net.ipv6.conf."+dev+".disable_ipv6", "1")
 	}
-	n := len(t.Servers)
-	for !strings.Contains(p.Output(), fmt.Sprintf("scheduled=%d ", n)) {
-		if p.Exited() || time.Now().After(deadline) {
-			return p, fmt.Errorf("data plane did not schedule the real servers (exited=%v):\n%s", p.Exited(), p.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return p, nil
+	return p, waitResolved(p, len(t.Servers), deadline)
 }
